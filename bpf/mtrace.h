@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Shared layout of everything that crosses the kernel/user boundary:
+ * the ring-buffer event, the stack record, the live-allocation entry,
+ * the operation and function enums, the counters and the map sizes.
+ * The Go side uses the types bpf2go generates from this header.
+ */
+#ifndef MTRACE_H
+#define MTRACE_H
+
+#include <linux/types.h>
+
+/* Deepest user stack kept; the kernel's own limit (perf_event_max_stack). */
+#define MAX_STACK_DEPTH 127
+
+/* Default map sizes; the tracer may override them on the spec before load. */
+#define MAX_TARGETS 4096
+#define MAX_CALLS 16384
+#define MAX_LIVE (1 << 20)
+#define MAX_STACKS 32768
+#define RINGBUF_BYTES (8 << 20)
+
+/* What an event says happened. */
+enum op {
+	OP_ALLOC = 1,
+	OP_FREE = 2,
+};
+
+/* The allocation function a call went through. */
+enum fn {
+	FN_MALLOC = 1,
+	FN_CALLOC = 2,
+	FN_REALLOC = 3,
+	FN_FREE = 4,
+};
+
+/* Event flags. */
+enum event_flag {
+	/* The allocation could not be remembered (live map full): its free will not be seen. */
+	EVENT_UNTRACKED = 1 << 0,
+};
+
+/* Per-CPU counters of what the kernel side could not do; index into the counters map. */
+enum counter {
+	COUNTER_LOST_EVENTS = 0, /* ring buffer full: event dropped */
+	COUNTER_LIVE_FULL = 1,   /* live-allocation map full */
+	COUNTER_STACKS_FULL = 2, /* stack map full: allocation kept without its stack */
+	COUNTER_STACK_ERRORS = 3,/* user stack could not be walked */
+	COUNTER_CALLS_FULL = 4,  /* in-flight call map full: call not traced */
+	COUNTER_MAX = 5,
+};
+
+/* One ring-buffer record: 40 bytes, fixed size, metadata only. */
+struct event {
+	__u64 stack;   /* hash of the allocating stack, key into the stacks map; 0 = unknown */
+	__u64 size;    /* bytes requested (alloc) or bytes that were allocated (free) */
+	__u64 ts;      /* CLOCK_MONOTONIC ns when it happened */
+	__u64 age;     /* for frees: ns the allocation lived */
+	__u32 pid;     /* thread group id */
+	__u8 op;       /* enum op */
+	__u8 fn;       /* enum fn that made the allocation */
+	__u16 flags;   /* EVENT_* */
+};
+
+/* A user stack: return addresses, innermost first (the allocation's direct caller). */
+struct stack {
+	__u32 len;
+	__u32 pad;
+	__u64 ips[MAX_STACK_DEPTH];
+};
+
+#endif

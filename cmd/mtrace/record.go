@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/mtrace/mtrace/policy"
+	"github.com/mtrace/mtrace/sink"
+	"github.com/mtrace/mtrace/symbolize"
+	"github.com/mtrace/mtrace/tracer"
+)
+
+func recordCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "record",
+		Usage:     "trace processes and write a report of their allocations",
+		ArgsUsage: "[-- COMMAND [ARGS...]]",
+		Description: `Traces malloc, calloc, realloc and free of the target processes until they
+exit, --duration ends, or SIGINT/SIGTERM arrives, then writes a report of the
+allocations per stack. A command after -- is started and traced from its
+first allocation; if tracing ends first, it gets SIGTERM.
+
+Examples:
+   mtrace record -- ./myprogram --its-flag
+   mtrace record --pid 1234 --duration 30s
+   mtrace record --pid 1234 --format json --output report.json`,
+		Flags: []cli.Flag{
+			&cli.IntSliceFlag{Name: "pid", Aliases: []string{"p"}, Usage: "trace the running process `PID` (repeatable)"},
+			&cli.DurationFlag{Name: "duration", Aliases: []string{"d"}, Usage: "stop after `DURATION` (e.g. 10s); 0 traces until the targets exit"},
+			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "text", Usage: "report `FORMAT`: text or json"},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the report to `FILE` (mode 0600) instead of stdout"},
+			&cli.IntFlag{Name: "top", Value: 10, Usage: "show the top `N` stacks in the text report"},
+		},
+		Action: record,
+	}
+}
+
+func record(c *cli.Context) error {
+	pids, command := c.IntSlice("pid"), c.Args().Slice()
+	if len(pids) == 0 && len(command) == 0 {
+		return usagef("record: give --pid PID or -- COMMAND")
+	}
+	format := c.String("format")
+	if format != "text" && format != "json" {
+		return usagef("record: --format %q: want text or json", format)
+	}
+	if c.Duration("duration") < 0 || c.Int("top") < 1 {
+		return usagef("record: --duration and --top must be positive")
+	}
+	log, err := logger(c)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if d := c.Duration("duration"); d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
+
+	sym, err := symbolize.New("/proc")
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	t, err := tracer.New(ctx, tracer.Config{
+		Pids:       pids,
+		Command:    command,
+		Stdin:      c.App.Reader,
+		Stdout:     c.App.Writer,
+		Stderr:     c.App.ErrWriter,
+		Limits:     policy.DefaultLimits(),
+		Symbolizer: sym,
+		Logger:     log,
+	})
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	log.Info("attached", "ms", time.Since(start).Milliseconds())
+
+	res, err := t.Run(ctx)
+	if err != nil {
+		return err
+	}
+	report := buildReport(res, sym)
+	if report.LostEvents > 0 {
+		log.Warn("events lost: the ring buffer was full", "lost", report.LostEvents)
+	}
+	write := func(w io.Writer) error {
+		if format == "json" {
+			return sink.WriteJSON(w, report)
+		}
+		return sink.WriteText(w, report, c.Int("top"))
+	}
+	if out := c.String("output"); out != "" {
+		if err := sink.WriteFile(out, write); err != nil {
+			return err
+		}
+		log.Info("report written", "path", filepath.Clean(out))
+	} else if err := write(c.App.Writer); err != nil {
+		return err
+	}
+	return t.Close()
+}
+
+// buildReport symbolizes the tracer's result into the report sinks write.
+func buildReport(res *tracer.Result, sym *symbolize.Symbolizer) *sink.Report {
+	r := &sink.Report{
+		Schema:          sink.Schema,
+		DurationSeconds: res.Duration.Seconds(),
+		LostEvents:      res.Dropped.LostEvents,
+		Dropped: sink.Dropped{
+			LiveMapFull:  res.Dropped.LiveFull,
+			StackMapFull: res.Dropped.StacksFull,
+			StackErrors:  res.Dropped.StackErrors,
+			CallsFull:    res.Dropped.CallsFull,
+			Malformed:    res.Dropped.Malformed,
+		},
+		Processes: []sink.Process{},
+	}
+	for _, p := range res.Processes {
+		sp := sink.Process{Pid: p.Pid, Exe: p.Exe, Allocator: p.Allocator, Stacks: []sink.Stack{}}
+		for _, s := range p.Stacks {
+			st := sink.Stack{
+				Frames: []sink.Frame{{Function: s.Function, Module: p.Allocator}},
+				Counts: sink.Counts{
+					Allocs: s.Allocs, AllocBytes: s.AllocBytes,
+					Frees: s.Frees, FreeBytes: s.FreeBytes,
+					LiveObjects: s.LiveObjects(), LiveBytes: s.LiveBytes(),
+				},
+			}
+			for _, f := range sym.Frames(p.Pid, s.IPs) {
+				st.Frames = append(st.Frames, sink.Frame{Function: f.Function, Module: f.Module})
+			}
+			sp.Totals.Add(st.Counts)
+			sp.Stacks = append(sp.Stacks, st)
+		}
+		r.Processes = append(r.Processes, sp)
+	}
+	return r
+}

@@ -1,0 +1,6 @@
+// Package sink writes mtrace's reports: a terminal text report and JSON.
+//
+// It works on plain aggregates (Report) and never sees raw addresses or
+// anything read from a target beyond its pid and executable path. Files are
+// written 0600 through a temporary file and a rename, never through a symlink.
+package sink

@@ -1,0 +1,65 @@
+package sink
+
+// Schema is the version of the JSON report layout; it changes when a field
+// changes meaning or goes away.
+const Schema = 1
+
+// Report is the aggregate result of one run, as written out.
+type Report struct {
+	Schema          int       `json:"schema"`
+	DurationSeconds float64   `json:"duration_seconds"`
+	LostEvents      uint64    `json:"lost_events"`
+	Dropped         Dropped   `json:"dropped"`
+	Processes       []Process `json:"processes"`
+}
+
+// Dropped counts what was not recorded besides lost events.
+type Dropped struct {
+	LiveMapFull  uint64 `json:"live_map_full"`
+	StackMapFull uint64 `json:"stack_map_full"`
+	StackErrors  uint64 `json:"stack_errors"`
+	CallsFull    uint64 `json:"calls_full"`
+	Malformed    uint64 `json:"malformed_records"`
+}
+
+// Counts are allocation totals; live = allocated and not freed at the end.
+type Counts struct {
+	Allocs      uint64 `json:"allocs"`
+	AllocBytes  uint64 `json:"alloc_bytes"`
+	Frees       uint64 `json:"frees"`
+	FreeBytes   uint64 `json:"free_bytes"`
+	LiveObjects uint64 `json:"live_objects"`
+	LiveBytes   uint64 `json:"live_bytes"`
+}
+
+// Add adds o to c.
+func (c *Counts) Add(o Counts) {
+	c.Allocs += o.Allocs
+	c.AllocBytes += o.AllocBytes
+	c.Frees += o.Frees
+	c.FreeBytes += o.FreeBytes
+	c.LiveObjects += o.LiveObjects
+	c.LiveBytes += o.LiveBytes
+}
+
+// Process is one traced process with its totals and stacks.
+type Process struct {
+	Pid       int     `json:"pid"`
+	Exe       string  `json:"exe"`
+	Allocator string  `json:"allocator"`
+	Totals    Counts  `json:"totals"`
+	Stacks    []Stack `json:"stacks"`
+}
+
+// Stack is one allocation stack: the allocation function first, then its
+// direct caller, and so on outwards.
+type Stack struct {
+	Frames []Frame `json:"frames"`
+	Counts
+}
+
+// Frame is one function of a stack.
+type Frame struct {
+	Function string `json:"function"`
+	Module   string `json:"module"`
+}

@@ -1,0 +1,69 @@
+package sink
+
+import (
+	"fmt"
+	"io"
+	"path/filepath"
+	"sort"
+)
+
+// WriteText writes the terminal report: totals, lost events, and per process
+// the top stacks by bytes and by count.
+func WriteText(w io.Writer, r *Report, top int) error {
+	p := &printer{w: w}
+	p.printf("mtrace: %d process(es) traced for %.2fs, lost events: %d\n", len(r.Processes), r.DurationSeconds, r.LostEvents)
+	if d := r.Dropped; d != (Dropped{}) {
+		p.printf("dropped: live map full %d, stack map full %d, stack errors %d, calls full %d, malformed records %d\n",
+			d.LiveMapFull, d.StackMapFull, d.StackErrors, d.CallsFull, d.Malformed)
+	}
+	for _, proc := range r.Processes {
+		t := proc.Totals
+		p.printf("\npid %d %s (allocator %s)\n", proc.Pid, proc.Exe, proc.Allocator)
+		p.printf("  %d allocs (%s), %d frees (%s), live at end: %d objects (%s)\n",
+			t.Allocs, Bytes(t.AllocBytes), t.Frees, Bytes(t.FreeBytes), t.LiveObjects, Bytes(t.LiveBytes))
+		p.stacks("top stacks by bytes allocated", proc.Stacks, top, func(a, b Stack) bool { return a.AllocBytes > b.AllocBytes })
+		p.stacks("top stacks by allocation count", proc.Stacks, top, func(a, b Stack) bool { return a.Allocs > b.Allocs })
+	}
+	return p.err
+}
+
+// printer remembers the first write error so the report reads straight.
+type printer struct {
+	w   io.Writer
+	err error
+}
+
+func (p *printer) printf(format string, args ...any) {
+	if p.err == nil {
+		_, p.err = fmt.Fprintf(p.w, format, args...)
+	}
+}
+
+func (p *printer) stacks(title string, stacks []Stack, top int, less func(a, b Stack) bool) {
+	sorted := append([]Stack(nil), stacks...)
+	sort.SliceStable(sorted, func(i, j int) bool { return less(sorted[i], sorted[j]) })
+	if len(sorted) > top {
+		sorted = sorted[:top]
+	}
+	p.printf("\n  %s\n", title)
+	for _, s := range sorted {
+		p.printf("    %s in %d allocs, live %s in %d\n", Bytes(s.AllocBytes), s.Allocs, Bytes(s.LiveBytes), s.LiveObjects)
+		for _, f := range s.Frames {
+			p.printf("      %s (%s)\n", f.Function, filepath.Base(f.Module))
+		}
+	}
+}
+
+// Bytes formats a byte count for people: 512 B, 1.5 KiB, 3.0 MiB.
+func Bytes(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := uint64(unit), 0
+	for m := n / unit; m >= unit && exp < 5; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

@@ -1,0 +1,167 @@
+package tracer
+
+import (
+	"errors"
+	"fmt"
+	"os/exec"
+	"runtime"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// maxStartupStops bounds the system calls a command may make before its
+// allocator is mapped; a dynamic loader needs a few dozen.
+const maxStartupStops = 20000
+
+// spawn starts cmd traced from its first allocation. The child stops at its
+// exec under ptrace, is registered, and is stepped from system call to
+// system call until its allocator is mapped; the probes are attached before
+// any code of that allocator runs, then the child is let go.
+func (t *Tracer) spawn(argv []string) error {
+	type started struct {
+		cmd *exec.Cmd
+		err error
+	}
+	done := make(chan started, 1)
+	go func() {
+		// Every ptrace request must come from the thread that started the child.
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		cmd := exec.Command(argv[0], argv[1:]...)
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = t.cfg.Stdin, t.cfg.Stdout, t.cfg.Stderr
+		cmd.SysProcAttr = &syscall.SysProcAttr{Ptrace: true}
+		if err := cmd.Start(); err != nil {
+			done <- started{err: fmt.Errorf("start %s: %w", argv[0], err)}
+			return
+		}
+		if err := t.startup(cmd.Process.Pid); err != nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+			done <- started{err: err}
+			return
+		}
+		done <- started{cmd: cmd}
+	}()
+	s := <-done
+	if s.err != nil {
+		return s.err
+	}
+	t.cmd = s.cmd
+	t.cmdDone = make(chan struct{})
+	t.exited.Add(1)
+	go func() {
+		defer t.exited.Done()
+		defer close(t.cmdDone)
+		err := t.cmd.Wait()
+		t.log.Info("command exited", "pid", t.cmd.Process.Pid, "status", t.cmd.ProcessState.String(), "err", err)
+	}()
+	return nil
+}
+
+// startup runs the traced child from its exec stop until its allocator is
+// mapped, attaches to it and detaches ptrace.
+func (t *Tracer) startup(pid int) error {
+	if err := waitStop(pid); err != nil {
+		return fmt.Errorf("start pid %d: %w", pid, err)
+	}
+	if err := unix.PtraceSetOptions(pid, unix.PTRACE_O_TRACESYSGOOD|unix.PTRACE_O_EXITKILL); err != nil {
+		return fmt.Errorf("ptrace pid %d: %w", pid, err)
+	}
+	if err := t.register(pid); err != nil {
+		return err
+	}
+	for stops := 0; ; stops++ {
+		m, err := t.findAllocator(pid)
+		if err == nil {
+			if err := t.probe(pid, m); err != nil {
+				return err
+			}
+			t.track(pid, m)
+			if err := unix.PtraceDetach(pid); err != nil {
+				return fmt.Errorf("detach pid %d: %w", pid, err)
+			}
+			return nil
+		}
+		if !errors.Is(err, errNoAllocator) {
+			return err
+		}
+		if stops == maxStartupStops {
+			return fmt.Errorf("pid %d: %w after %d system calls", pid, errNoAllocator, stops)
+		}
+		if err := stepSyscall(pid); err != nil {
+			return err
+		}
+	}
+}
+
+// stepSyscall resumes a ptrace-stopped child until its next system-call stop,
+// passing on any signal it receives meanwhile.
+func stepSyscall(pid int) error {
+	sig := 0
+	for {
+		if err := unix.PtraceSyscall(pid, sig); err != nil {
+			return fmt.Errorf("ptrace pid %d: %w", pid, err)
+		}
+		var ws unix.WaitStatus
+		if _, err := unix.Wait4(pid, &ws, unix.WALL, nil); err != nil {
+			return fmt.Errorf("wait for pid %d: %w", pid, err)
+		}
+		switch {
+		case ws.Exited() || ws.Signaled():
+			return fmt.Errorf("pid %d ended before its allocator was mapped (%s)", pid, describe(ws))
+		case ws.Stopped() && ws.StopSignal() == unix.SIGTRAP|0x80:
+			return nil
+		case ws.Stopped():
+			sig = int(ws.StopSignal())
+		}
+	}
+}
+
+// waitStop waits for the child's first stop, at its exec.
+func waitStop(pid int) error {
+	var ws unix.WaitStatus
+	if _, err := unix.Wait4(pid, &ws, unix.WALL, nil); err != nil {
+		return fmt.Errorf("wait: %w", err)
+	}
+	if !ws.Stopped() {
+		return fmt.Errorf("did not stop at exec (%s)", describe(ws))
+	}
+	return nil
+}
+
+func describe(ws unix.WaitStatus) string {
+	switch {
+	case ws.Exited():
+		return fmt.Sprintf("exit status %d", ws.ExitStatus())
+	case ws.Signaled():
+		return fmt.Sprintf("killed by %s", ws.Signal())
+	case ws.Stopped():
+		return fmt.Sprintf("stopped by %s", ws.StopSignal())
+	}
+	return "unknown state"
+}
+
+// endCommand stops a started command that is still running when tracing
+// ends: SIGTERM, then SIGKILL if it has not exited within a grace period.
+func (t *Tracer) endCommand() error {
+	p := t.cmd.Process
+	select {
+	case <-t.cmdDone:
+		return nil
+	default:
+	}
+	if err := p.Signal(syscall.SIGTERM); err != nil {
+		return nil // exited meanwhile
+	}
+	select {
+	case <-t.cmdDone:
+	case <-time.After(5 * time.Second):
+		if err := p.Kill(); err != nil {
+			return fmt.Errorf("kill pid %d: %w", p.Pid, err)
+		}
+		<-t.cmdDone
+	}
+	return nil
+}

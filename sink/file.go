@@ -15,12 +15,8 @@ import (
 // a path that is a symlink, not a regular file, or owned by another user, so
 // a reader never sees half a report and a crash leaves the old one intact.
 func WriteFile(path string, write func(io.Writer) error) (err error) {
-	if fi, err := os.Lstat(path); err == nil {
-		if err := checkReplaceable(path, fi); err != nil {
-			return err
-		}
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("check %s: %w", path, err)
+	if err := CheckOutput(path); err != nil {
+		return err
 	}
 	dir, base := filepath.Split(path)
 	if dir == "" {
@@ -52,7 +48,16 @@ func WriteFile(path string, write func(io.Writer) error) (err error) {
 	return nil
 }
 
-func checkReplaceable(path string, fi fs.FileInfo) error {
+// CheckOutput reports whether WriteFile may write path, so that a run can
+// refuse a bad output path before it traces anything.
+func CheckOutput(path string) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("check %s: %w", path, err)
+	}
 	if fi.Mode()&fs.ModeSymlink != 0 {
 		return fmt.Errorf("refuse to write %s: it is a symlink", path)
 	}

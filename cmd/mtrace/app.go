@@ -52,9 +52,6 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		ErrWriter:      stderr,
 		OnUsageError:   onUsage,
 		ExitErrHandler: func(*cli.Context, error) {},
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "log `LEVEL` on stderr: debug, info, warn or error"},
-		},
 		Commands: []*cli.Command{
 			recordCommand(),
 			versionCommand(),
@@ -67,6 +64,11 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		c.OnUsageError = onUsage
 	}
 	return app
+}
+
+// logLevelFlag is the --log-level flag of every command that logs.
+func logLevelFlag() cli.Flag {
+	return &cli.StringFlag{Name: "log-level", Value: "info", Usage: "log `LEVEL` on stderr: debug, info, warn or error"}
 }
 
 // logger returns the logger the --log-level flag asks for, writing to stderr.

@@ -37,6 +37,7 @@ Examples:
 			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "text", Usage: "report `FORMAT`: text or json"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the report to `FILE` (mode 0600) instead of stdout"},
 			&cli.IntFlag{Name: "top", Value: 10, Usage: "show the top `N` stacks in the text report"},
+			logLevelFlag(),
 		},
 		Action: record,
 	}
@@ -57,6 +58,11 @@ func record(c *cli.Context) error {
 	log, err := logger(c)
 	if err != nil {
 		return err
+	}
+	if out := c.String("output"); out != "" {
+		if err := sink.CheckOutput(out); err != nil {
+			return err
+		}
 	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -1,0 +1,36 @@
+# mtrace — build, test and demo. `make help` lists the targets.
+
+# The BPF compiler and its flags, set once for `go generate` (bpf2go reads them).
+BPF2GO_CC ?= clang
+BPF2GO_CFLAGS ?= -O2 -g -Wall -Werror
+export BPF2GO_CC BPF2GO_CFLAGS
+
+GO ?= go
+BIN := bin
+# Targets are built the way mtrace expects: optimized, with frame pointers for stack walks.
+TARGET_CFLAGS := -O2 -g -fno-omit-frame-pointer -Wall
+
+.PHONY: help generate build test demo lint clean
+
+help: ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+generate: ## regenerate the BPF objects and Go bindings in bpf/ (needs clang, llvm, libbpf-dev)
+	$(GO) generate ./bpf/...
+
+build: ## build bin/mtrace
+	$(GO) build -trimpath -o $(BIN)/mtrace ./cmd/mtrace
+
+test: ## run every test; the BPF tests need root (MTRACE_REQUIRE_BPF=1 makes their skips failures)
+	$(GO) test -count=1 ./...
+
+demo: build ## trace the bundled demo workload (testdata/allocs.c) and print the report (needs root, gcc)
+	cc $(TARGET_CFLAGS) -o $(BIN)/allocs testdata/allocs.c
+	./$(BIN)/mtrace record -- ./$(BIN)/allocs
+
+lint: ## check formatting and go vet
+	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo "gofmt needed"; exit 1; }
+	$(GO) vet ./...
+
+clean: ## remove built files
+	rm -rf $(BIN)

@@ -1,0 +1,39 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestMain lets a test run this test binary as the mtrace command itself
+// (MTRACE_TEST_MAIN=1), for runs that need a process of their own.
+func TestMain(m *testing.M) {
+	if os.Getenv("MTRACE_TEST_MAIN") == "1" {
+		os.Exit(run(context.Background(), os.Args, os.Stdin, os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// TestRecordWithoutCapabilities runs mtrace as root stripped of every
+// capability: it must say which capabilities are missing, in one line, exit 1.
+func TestRecordWithoutCapabilities(t *testing.T) {
+	requireBPF(t)
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		t.Skip("needs setpriv (util-linux)")
+	}
+	cmd := exec.Command("setpriv", "--bounding-set=-all", "--inh-caps=-all", os.Args[0], "record", "--", "true")
+	cmd.Env = append(os.Environ(), "MTRACE_TEST_MAIN=1")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	if code := cmd.ProcessState.ExitCode(); code != exitRuntime {
+		t.Fatalf("exit %d (%v), want %d; stderr: %s", code, err, exitRuntime, stderr.String())
+	}
+	got := strings.TrimSpace(stderr.String())
+	if strings.Count(got, "\n") != 0 || !strings.Contains(got, "not permitted") || !strings.Contains(got, "CAP_BPF") {
+		t.Errorf("stderr %q, want one line naming the missing capabilities", got)
+	}
+}

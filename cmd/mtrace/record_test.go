@@ -1,0 +1,241 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mtrace/mtrace/sink"
+)
+
+// wantCallee is the allocation function each function of testdata/allocs.c calls.
+var wantCallee = map[string]string{"make_small": "malloc", "make_zeroed": "calloc", "grow": "realloc"}
+
+// checkAllocs compares the report's process for bin with the program's own tallies.
+func checkAllocs(t *testing.T, r *sink.Report, pid int, bin, programOut string) {
+	t.Helper()
+	if r.Schema != sink.Schema {
+		t.Errorf("schema %d, want %d", r.Schema, sink.Schema)
+	}
+	if r.LostEvents != 0 {
+		t.Errorf("lost events %d, want 0", r.LostEvents)
+	}
+	var proc *sink.Process
+	for i := range r.Processes {
+		if r.Processes[i].Pid == pid {
+			proc = &r.Processes[i]
+		}
+	}
+	if proc == nil {
+		t.Fatalf("pid %d not in report: %+v", pid, r.Processes)
+	}
+	if proc.Exe != bin {
+		t.Errorf("exe %q, want %q", proc.Exe, bin)
+	}
+	got := make(map[string]sink.Counts)
+	var total sink.Counts
+	for _, s := range proc.Stacks {
+		total.Add(s.Counts)
+		if len(s.Frames) < 2 {
+			continue
+		}
+		callee, caller := s.Frames[0], s.Frames[1]
+		want, ok := wantCallee[caller.Function]
+		if !ok {
+			continue
+		}
+		if callee.Function != want || callee.Module != proc.Allocator {
+			t.Errorf("%s calls %s in %s, want %s in %s", caller.Function, callee.Function, callee.Module, want, proc.Allocator)
+		}
+		if caller.Module != bin {
+			t.Errorf("%s is in module %s, want %s", caller.Function, caller.Module, bin)
+		}
+		c := got[caller.Function]
+		c.Add(s.Counts)
+		got[caller.Function] = c
+	}
+	if total != proc.Totals {
+		t.Errorf("process totals %+v, sum of stacks %+v", proc.Totals, total)
+	}
+	for fn, want := range parseTallies(t, programOut) {
+		c := got[fn]
+		wantCounts := sink.Counts{
+			Allocs: want.Allocs, AllocBytes: want.AllocBytes,
+			Frees: want.Frees, FreeBytes: want.FreeBytes,
+			LiveObjects: want.Allocs - want.Frees, LiveBytes: want.AllocBytes - want.FreeBytes,
+		}
+		if c != wantCounts {
+			t.Errorf("%s: report %+v, program did %+v", fn, c, wantCounts)
+		}
+	}
+}
+
+func TestRecordCommand(t *testing.T) {
+	requireBPF(t)
+	bin := buildC(t, "allocs.c")
+	out := filepath.Join(t.TempDir(), "report.json")
+
+	res := runMtrace(context.Background(), nil, "record", "--format", "json", "--output", out, "--", bin)
+	if res.code != 0 {
+		t.Fatalf("exit %d: %s", res.code, res.stderr)
+	}
+	fi, err := os.Stat(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("report mode %v, want 0600", fi.Mode().Perm())
+	}
+	r := readReport(t, out)
+	if len(r.Processes) != 1 {
+		t.Fatalf("%d processes in report, want 1", len(r.Processes))
+	}
+	checkAllocs(t, r, r.Processes[0].Pid, bin, res.stdout)
+}
+
+func TestRecordPid(t *testing.T) {
+	requireBPF(t)
+	bin := buildC(t, "allocs.c")
+	out := filepath.Join(t.TempDir(), "report.json")
+
+	target := exec.Command(bin, "--wait")
+	stdin, err := target.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := target.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := target.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer target.Process.Kill()
+	lines := bufio.NewReader(stdout)
+	if line, err := lines.ReadString('\n'); err != nil || line != "ready\n" {
+		t.Fatalf("target said %q, %v", line, err)
+	}
+
+	var stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		devnull, _ := os.Open(os.DevNull)
+		done <- run(context.Background(), []string{"mtrace", "record", "--pid", strconv.Itoa(target.Process.Pid), "--format", "json", "--output", out},
+			devnull, &syncBuffer{}, &stderr)
+	}()
+	waitFor(t, &stderr, "msg=attached", done)
+	stdin.Write([]byte("go\n"))
+	rest, _ := io.ReadAll(lines)
+	if err := target.Wait(); err != nil {
+		t.Fatalf("target: %v", err)
+	}
+
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("mtrace did not stop after its target exited")
+	}
+	checkAllocs(t, readReport(t, out), target.Process.Pid, bin, string(rest))
+}
+
+// TestRecordDuration stops tracing a process that keeps running when --duration ends.
+func TestRecordDuration(t *testing.T) {
+	requireBPF(t)
+	bin := buildC(t, "allocs.c")
+	target := exec.Command(bin, "--wait")
+	stdin, err := target.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var targetOut syncBuffer
+	target.Stdout = &targetOut
+	if err := target.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer target.Process.Kill()
+
+	start := time.Now()
+	res := runMtrace(context.Background(), nil, "record", "--pid", strconv.Itoa(target.Process.Pid), "--duration", "300ms")
+	if res.code != 0 {
+		t.Fatalf("exit %d: %s", res.code, res.stderr)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("record --duration 300ms took %v", d)
+	}
+	if !strings.Contains(res.stdout, "lost events: 0") {
+		t.Errorf("text report lacks the lost-event count:\n%s", res.stdout)
+	}
+	// The target keeps running, unharmed, after mtrace detached.
+	stdin.Write([]byte("go\n"))
+	if err := target.Wait(); err != nil {
+		t.Fatalf("target after detach: %v", err)
+	}
+	parseTallies(t, targetOut.String())
+}
+
+func TestRecordErrors(t *testing.T) {
+	requireBPF(t)
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		msg  string
+	}{
+		{"no target", []string{"record"}, exitUsage, "give --pid PID or -- COMMAND"},
+		{"unknown flag", []string{"record", "--bogus"}, exitUsage, "flag provided but not defined"},
+		{"bad format", []string{"record", "--format", "xml", "--", "true"}, exitUsage, `--format "xml"`},
+		{"missing pid", []string{"record", "--pid", "999999999"}, exitRuntime, "no such process"},
+		{"missing command", []string{"record", "--", "/nonexistent/program"}, exitRuntime, "start /nonexistent/program"},
+		{"symlinked output", []string{"record", "--output", symlinkPath(t), "--", "true"}, exitRuntime, "is a symlink"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := runMtrace(context.Background(), nil, tc.args...)
+			if res.code != tc.code {
+				t.Errorf("exit %d, want %d; stderr: %s", res.code, tc.code, res.stderr)
+			}
+			last := lastLine(res.stderr)
+			if !strings.HasPrefix(last, "mtrace: ") || !strings.Contains(last, tc.msg) {
+				t.Errorf("last stderr line %q, want an mtrace error containing %q", last, tc.msg)
+			}
+		})
+	}
+}
+
+func symlinkPath(t *testing.T) string {
+	dir := t.TempDir()
+	link := filepath.Join(dir, "report.txt")
+	if err := os.Symlink(filepath.Join(dir, "elsewhere"), link); err != nil {
+		t.Fatal(err)
+	}
+	return link
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return lines[len(lines)-1]
+}
+
+// waitFor waits until buf contains s, failing if the run ends or takes too long first.
+func waitFor(t *testing.T, buf *syncBuffer, s string, done <-chan int) {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	for !strings.Contains(buf.String(), s) {
+		select {
+		case code := <-done:
+			t.Fatalf("mtrace exited %d before %q: %s", code, s, buf.String())
+		case <-deadline:
+			t.Fatalf("no %q from mtrace: %s", s, buf.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,83 @@
+package sink
+
+import (
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func writeString(s string) func(io.Writer) error {
+	return func(w io.Writer) error { _, err := io.WriteString(w, s); return err }
+}
+
+func TestWriteFileCreates0600AndReplaces(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "report.json")
+	for _, content := range []string{"first", "second"} {
+		if err := WriteFile(path, writeString(content)); err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(path)
+		if err != nil || string(got) != content {
+			t.Fatalf("read %q, %v; want %q", got, err, content)
+		}
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v, want 0600", fi.Mode().Perm())
+	}
+	entries, _ := os.ReadDir(filepath.Dir(path))
+	if len(entries) != 1 {
+		t.Errorf("directory holds %d entries, want only the report", len(entries))
+	}
+}
+
+func TestWriteFileRefusesSymlink(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "target")
+	if err := os.WriteFile(target, []byte("keep"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "report")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	err := WriteFile(link, writeString("overwrite"))
+	if err == nil || !strings.Contains(err.Error(), "symlink") {
+		t.Fatalf("error %v, want a symlink refusal", err)
+	}
+	if got, _ := os.ReadFile(target); string(got) != "keep" {
+		t.Errorf("symlink target changed to %q", got)
+	}
+}
+
+func TestWriteFileKeepsOldReportOnFailure(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "report")
+	if err := WriteFile(path, writeString("old")); err != nil {
+		t.Fatal(err)
+	}
+	failed := errors.New("half written")
+	err := WriteFile(path, func(w io.Writer) error { io.WriteString(w, "new, partial"); return failed })
+	if !errors.Is(err, failed) {
+		t.Fatalf("error %v, want %v", err, failed)
+	}
+	if got, _ := os.ReadFile(path); string(got) != "old" {
+		t.Errorf("report is %q after a failed write, want the old one", got)
+	}
+	if entries, _ := os.ReadDir(filepath.Dir(path)); len(entries) != 1 {
+		t.Errorf("a failed write left %d files, want 1", len(entries))
+	}
+}
+
+func TestBytes(t *testing.T) {
+	for n, want := range map[uint64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 1536: "1.5 KiB", 3 << 20: "3.0 MiB"} {
+		if got := Bytes(n); got != want {
+			t.Errorf("Bytes(%d) = %q, want %q", n, got, want)
+		}
+	}
+}

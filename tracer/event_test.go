@@ -1,0 +1,47 @@
+package tracer
+
+import (
+	"bytes"
+	"encoding/binary"
+	"testing"
+
+	"github.com/mtrace/mtrace/bpf"
+)
+
+func encode(t *testing.T, e bpf.AllocEvent) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if err := binary.Write(&b, binary.LittleEndian, e); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func TestEventSizeMatchesGeneratedType(t *testing.T) {
+	if n := binary.Size(bpf.AllocEvent{}); n != eventSize {
+		t.Fatalf("struct event is %d bytes, decoder expects %d", n, eventSize)
+	}
+}
+
+func TestDecodeEvent(t *testing.T) {
+	want := bpf.AllocEvent{Stack: 0x1122334455667788, Size: 4096, Ts: 99, Age: 7, Pid: 4242,
+		Op: uint8(bpf.AllocOpOP_FREE), Fn: uint8(bpf.AllocFnFN_CALLOC), Flags: 1}
+	var got bpf.AllocEvent
+	if err := decodeEvent(encode(t, want), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got != want {
+		t.Fatalf("decoded %+v, want %+v", got, want)
+	}
+	if err := decodeEvent(make([]byte, eventSize-1), &got); err == nil {
+		t.Fatal("short record decoded without error")
+	}
+}
+
+func TestDecodeEventAllocatesNothing(t *testing.T) {
+	rec := encode(t, bpf.AllocEvent{Pid: 1, Op: 1, Fn: 1})
+	var e bpf.AllocEvent
+	if n := testing.AllocsPerRun(1000, func() { decodeEvent(rec, &e) }); n != 0 {
+		t.Fatalf("decodeEvent allocates %v times per event", n)
+	}
+}

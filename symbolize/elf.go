@@ -14,9 +14,10 @@ const maxSymbolTable = 64 << 20
 
 // Module is the function symbol table of one ELF file.
 type Module struct {
-	syms  []symbol // sorted by value
-	named map[string]uint64
-	loads []elf.ProgHeader
+	syms   []symbol // sorted by value
+	named  map[string]uint64
+	loads  []elf.ProgHeader
+	interp bool // names a program interpreter: a dynamic loader maps more objects
 }
 
 type symbol struct {
@@ -39,8 +40,11 @@ func OpenModule(r io.ReaderAt) (m *Module, err error) {
 	}
 	m = &Module{named: make(map[string]uint64)}
 	for _, p := range f.Progs {
-		if p.Type == elf.PT_LOAD {
+		switch p.Type {
+		case elf.PT_LOAD:
 			m.loads = append(m.loads, p.ProgHeader)
+		case elf.PT_INTERP:
+			m.interp = true
 		}
 	}
 	for _, t := range []struct {
@@ -92,6 +96,10 @@ func (m *Module) Defines(name string) bool {
 	_, ok := m.named[name]
 	return ok
 }
+
+// Dynamic reports whether the module names a program interpreter (ld.so),
+// which maps the shared objects it needs after exec.
+func (m *Module) Dynamic() bool { return m.interp }
 
 // Function returns the function that contains the file offset off.
 func (m *Module) Function(off uint64) (string, bool) {

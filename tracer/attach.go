@@ -14,13 +14,18 @@ import (
 // errNoAllocator means a process has mapped no file that defines malloc and free yet.
 var errNoAllocator = errors.New("no allocator (malloc and free) mapped")
 
+// errNoLoader means a process has no allocator and no dynamic loader that could map one.
+var errNoLoader = errors.New("no allocator (malloc and free) in a static executable")
+
 // findAllocator returns the first executable mapping of pid whose file
-// defines malloc and free: a static executable or the C library.
+// defines malloc and free: a static executable or the C library. If there is
+// none, the error says whether a dynamic loader may still map one.
 func (t *Tracer) findAllocator(pid int) (symbolize.Mapping, error) {
 	maps, err := symbolize.ReadMaps(t.fs, pid)
 	if err != nil {
 		return symbolize.Mapping{}, err
 	}
+	dynamic := false
 	for _, m := range maps {
 		mod, err := t.cfg.Symbolizer.Module(pid, m)
 		if err != nil {
@@ -29,6 +34,10 @@ func (t *Tracer) findAllocator(pid int) (symbolize.Mapping, error) {
 		if mod.Defines("malloc") && mod.Defines("free") {
 			return m, nil
 		}
+		dynamic = dynamic || mod.Dynamic()
+	}
+	if !dynamic {
+		return symbolize.Mapping{}, errNoLoader
 	}
 	return symbolize.Mapping{}, errNoAllocator
 }

@@ -1,6 +1,7 @@
 package tracer
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os/exec"
@@ -19,7 +20,7 @@ const maxStartupStops = 20000
 // exec under ptrace, is registered, and is stepped from system call to
 // system call until its allocator is mapped; the probes are attached before
 // any code of that allocator runs, then the child is let go.
-func (t *Tracer) spawn(argv []string) error {
+func (t *Tracer) spawn(ctx context.Context, argv []string) error {
 	type started struct {
 		cmd *exec.Cmd
 		err error
@@ -36,10 +37,10 @@ func (t *Tracer) spawn(argv []string) error {
 			done <- started{err: fmt.Errorf("start %s: %w", argv[0], err)}
 			return
 		}
-		if err := t.startup(cmd.Process.Pid); err != nil {
+		if err := t.startup(ctx, cmd.Process.Pid); err != nil {
 			cmd.Process.Kill()
 			cmd.Wait()
-			done <- started{err: err}
+			done <- started{err: fmt.Errorf("trace %s: %w", argv[0], err)}
 			return
 		}
 		done <- started{cmd: cmd}
@@ -62,7 +63,7 @@ func (t *Tracer) spawn(argv []string) error {
 
 // startup runs the traced child from its exec stop until its allocator is
 // mapped, attaches to it and detaches ptrace.
-func (t *Tracer) startup(pid int) error {
+func (t *Tracer) startup(ctx context.Context, pid int) error {
 	if err := waitStop(pid); err != nil {
 		return fmt.Errorf("start pid %d: %w", pid, err)
 	}
@@ -85,6 +86,9 @@ func (t *Tracer) startup(pid int) error {
 			return nil
 		}
 		if !errors.Is(err, errNoAllocator) {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
 			return err
 		}
 		if stops == maxStartupStops {

@@ -94,7 +94,7 @@ func New(ctx context.Context, cfg Config) (t *Tracer, err error) {
 		}
 	}
 	if len(cfg.Command) > 0 {
-		if err := t.spawn(cfg.Command); err != nil {
+		if err := t.spawn(ctx, cfg.Command); err != nil {
 			return t, err
 		}
 	}

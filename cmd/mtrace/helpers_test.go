@@ -32,11 +32,12 @@ func requireBPF(t *testing.T) {
 }
 
 // buildC compiles a testdata C program the way the tests expect targets to be
-// built: -O2, frame pointers on, debug info.
-func buildC(t *testing.T, name string) string {
+// built: -O2, frame pointers on, debug info, and any extra flags.
+func buildC(t *testing.T, name string, flags ...string) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), strings.TrimSuffix(name, ".c"))
-	out, err := exec.Command("gcc", "-O2", "-g", "-fno-omit-frame-pointer", "-Wall", "-o", bin, filepath.Join("..", "..", "testdata", name)).CombinedOutput()
+	args := append([]string{"-O2", "-g", "-fno-omit-frame-pointer", "-Wall", "-o", bin}, flags...)
+	out, err := exec.Command("gcc", append(args, filepath.Join("..", "..", "testdata", name))...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("build %s: %v\n%s", name, err, out)
 	}
@@ -71,6 +72,7 @@ func runMtrace(ctx context.Context, stdin *os.File, args ...string) mtraceRun {
 	var stdout, stderr syncBuffer
 	if stdin == nil {
 		stdin, _ = os.Open(os.DevNull)
+		defer stdin.Close()
 	}
 	code := run(ctx, append([]string{"mtrace"}, args...), stdin, &stdout, &stderr)
 	return mtraceRun{code, stdout.String(), stderr.String()}
@@ -111,4 +113,24 @@ func readReport(t *testing.T, path string) *sink.Report {
 		t.Fatalf("parse report: %v\n%s", err, data)
 	}
 	return &r
+}
+
+// checkFDs fails the test if the process holds more file descriptors at the
+// end of the test than when it was called: every program, map, link and
+// ring buffer of a run is a descriptor, so this catches any left open.
+func checkFDs(t *testing.T) {
+	t.Helper()
+	count := func() int {
+		entries, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(entries)
+	}
+	before := count()
+	t.Cleanup(func() {
+		if after := count(); after > before {
+			t.Errorf("%d file descriptors open after the run, %d before", after, before)
+		}
+	})
 }

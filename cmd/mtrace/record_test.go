@@ -81,6 +81,7 @@ func TestRecordCommand(t *testing.T) {
 	requireBPF(t)
 	bin := buildC(t, "allocs.c")
 	out := filepath.Join(t.TempDir(), "report.json")
+	checkFDs(t)
 
 	res := runMtrace(context.Background(), nil, "record", "--format", "json", "--output", out, "--", bin)
 	if res.code != 0 {
@@ -119,6 +120,7 @@ func TestRecordPid(t *testing.T) {
 	}
 	defer target.Process.Kill()
 	lines := bufio.NewReader(stdout)
+	checkFDs(t)
 	if line, err := lines.ReadString('\n'); err != nil || line != "ready\n" {
 		t.Fatalf("target said %q, %v", line, err)
 	}
@@ -126,9 +128,8 @@ func TestRecordPid(t *testing.T) {
 	var stderr syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		devnull, _ := os.Open(os.DevNull)
 		done <- run(context.Background(), []string{"mtrace", "record", "--pid", strconv.Itoa(target.Process.Pid), "--format", "json", "--output", out},
-			devnull, &syncBuffer{}, &stderr)
+			strings.NewReader(""), &syncBuffer{}, &stderr)
 	}()
 	waitFor(t, &stderr, "msg=attached", done)
 	stdin.Write([]byte("go\n"))
@@ -185,6 +186,12 @@ func TestRecordDuration(t *testing.T) {
 
 func TestRecordErrors(t *testing.T) {
 	requireBPF(t)
+	noalloc := buildC(t, "noalloc.c", "-static", "-nostdlib")
+	running := exec.Command(noalloc)
+	if err := running.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { running.Process.Kill(); running.Wait() }()
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -196,6 +203,8 @@ func TestRecordErrors(t *testing.T) {
 		{"bad format", []string{"record", "--format", "xml", "--", "true"}, exitUsage, `--format "xml"`},
 		{"missing pid", []string{"record", "--pid", "999999999"}, exitRuntime, "no such process"},
 		{"missing command", []string{"record", "--", "/nonexistent/program"}, exitRuntime, "start /nonexistent/program"},
+		{"command without allocator", []string{"record", "--", noalloc}, exitRuntime, "no allocator (malloc and free) in a static executable"},
+		{"pid without allocator", []string{"record", "--pid", strconv.Itoa(running.Process.Pid)}, exitRuntime, "trace pid " + strconv.Itoa(running.Process.Pid) + ": no allocator"},
 		{"symlinked output", []string{"record", "--output", symlinkPath(t), "--", "true"}, exitRuntime, "is a symlink"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

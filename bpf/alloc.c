@@ -1,39 +1,64 @@
 //go:build ignore
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * Heap-allocation probes: uprobes on the entry and uretprobes on the return
- * of malloc, calloc and realloc, and a uprobe on free.
+ * Heap-allocation probes. One entry program (alloc_enter) and one return
+ * program (alloc_exit) serve every probed function: the attach cookie says
+ * how the function takes its arguments (enum kind) and which probe it is.
+ * Three BTF tracepoints follow process lifecycles: fork (to trace children
+ * of traced processes), exec and exit (to tell user space).
  *
  * Maps (key -> value; who deletes entries):
- *   targets  tgid -> u8                 traced processes; user space adds and removes
+ *   targets  tgid -> u8                 traced processes; user space, and fork for children
+ *   cgroups  index -> struct cgroup_filter  traced cgroup subtrees; user space, before tracing
  *   calls    pid_tgid -> struct call    a call in flight from entry to return; the return probe
- *   live     {tgid, addr} -> struct live allocations not freed yet; the free probe
+ *   live     {tgid, addr} -> struct live allocations not freed yet; the free probe, realloc
  *   stacks   hash -> struct stack       user stacks seen; never deleted while tracing
  *   scratch  0 -> struct stack          per-CPU buffer for walking a stack
  *   counters enum counter -> u64        per-CPU counts of what was dropped
  *   events   ring buffer of struct event
  *
- * Only metadata is read: argument registers, return values, and the return
- * addresses the kernel's frame-pointer walk yields. No user memory is read.
- * Needs Linux 5.8 (ring buffer).
+ * Only metadata is read: argument registers, return values, the return
+ * addresses the kernel's frame-pointer walk yields, and posix_memalign's
+ * result pointer from its out-parameter. No allocation contents are read.
+ * Needs Linux 5.15 (ring buffer, attach cookies, BTF tracepoints) and BTF.
  */
 #include <linux/bpf.h>
 #include <asm/ptrace.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
 #include "mtrace.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Wake the reader only once this much data waits, so it is not woken per event. */
 const volatile __u64 wakeup_bytes = 256 << 10;
+/* Trace every process (--all); otherwise only targets and cgroups. */
+const volatile __u8 trace_all = 0;
+/* Trace the children of traced processes. */
+const volatile __u8 follow_forks = 0;
+/* Number of valid entries in the cgroups map. */
+const volatile __u32 cgroup_count = 0;
 
-struct call {
-	__u64 size;
-	__u64 old;   /* realloc's old pointer */
-	__u32 depth; /* nested calls of probed functions inside this one */
-	__u8 fn;
-	__u8 pad[3];
+/* The kernel types the tracepoints read, relocated by CO-RE. */
+typedef struct {
+	int counter;
+} atomic_t;
+
+struct signal_struct {
+	atomic_t live;
+} __attribute__((preserve_access_index));
+
+struct task_struct {
+	int pid;
+	int tgid;
+	struct signal_struct *signal;
+} __attribute__((preserve_access_index));
+
+struct cgroup_filter {
+	__u64 id;
+	__u32 level;
+	__u32 pad;
 };
 
 struct live_key {
@@ -46,8 +71,19 @@ struct live {
 	__u64 size;
 	__u64 ts;
 	__u64 stack;
-	__u8 fn;
-	__u8 pad[7];
+	__u16 probe;
+	__u8 pad[6];
+};
+
+struct call {
+	__u64 size;
+	__u64 arg;       /* realloc's old pointer, posix_memalign's out-parameter */
+	__u64 sp;        /* stack pointer at entry: a deeper call is nested in this one */
+	struct live old; /* realloc: the old block, taken out of the live map until the call returns */
+	__u32 depth;     /* nested calls of probed functions inside this one */
+	__u16 probe;
+	__u8 kind;
+	__u8 has_old;
 };
 
 struct {
@@ -56,6 +92,13 @@ struct {
 	__type(key, __u32);
 	__type(value, __u8);
 } targets SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_CGROUPS);
+	__type(key, __u32);
+	__type(value, struct cgroup_filter);
+} cgroups SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -102,9 +145,10 @@ struct {
 /* Keep the shared types in BTF so bpf2go can generate their Go declarations. */
 const struct event *unused_event __attribute__((unused));
 const enum op *unused_op __attribute__((unused));
-const enum fn *unused_fn __attribute__((unused));
+const enum kind *unused_kind __attribute__((unused));
 const enum event_flag *unused_flag __attribute__((unused));
 const enum counter *unused_counter __attribute__((unused));
+const struct cgroup_filter *unused_cgroup_filter __attribute__((unused));
 
 static __always_inline void count(__u32 which)
 {
@@ -114,9 +158,22 @@ static __always_inline void count(__u32 which)
 		(*c)++;
 }
 
+/* traced reports whether the current process is traced. */
 static __always_inline int traced(__u32 tgid)
 {
-	return bpf_map_lookup_elem(&targets, &tgid) != NULL;
+	if (trace_all || bpf_map_lookup_elem(&targets, &tgid))
+		return 1;
+	for (__u32 i = 0; i < MAX_CGROUPS; i++) {
+		struct cgroup_filter *f;
+		__u32 idx = i;
+
+		if (i >= cgroup_count)
+			break;
+		f = bpf_map_lookup_elem(&cgroups, &idx);
+		if (f && bpf_get_current_ancestor_cgroup_id(f->level) == f->id)
+			return 1;
+	}
+	return 0;
 }
 
 /*
@@ -167,27 +224,38 @@ static __always_inline void submit(struct event *e)
 	bpf_ringbuf_submit(e, flags);
 }
 
-static __always_inline void record_alloc(void *ctx, __u32 tgid, __u64 addr, __u64 size, __u8 fn)
+static __always_inline struct event *reserve(__u32 tgid, __u8 op)
 {
-	struct live_key k = { .tgid = tgid, .addr = addr };
-	struct live v = { .size = size, .fn = fn };
-	struct event *e;
+	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 
-	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		count(COUNTER_LOST_EVENTS);
-		return;
+		return NULL;
 	}
-	v.ts = bpf_ktime_get_ns();
+	e->stack = 0;
+	e->size = 0;
+	e->ts = bpf_ktime_get_ns();
+	e->age = 0;
+	e->pid = tgid;
+	e->probe = 0;
+	e->op = op;
+	e->flags = 0;
+	return e;
+}
+
+static __always_inline void record_alloc(void *ctx, __u32 tgid, __u64 addr, __u64 size, __u16 probe)
+{
+	struct live_key k = { .tgid = tgid, .addr = addr };
+	struct live v = { .size = size, .probe = probe };
+	struct event *e = reserve(tgid, OP_ALLOC);
+
+	if (!e)
+		return;
+	v.ts = e->ts;
 	v.stack = capture_stack(ctx, tgid);
 	e->stack = v.stack;
 	e->size = size;
-	e->ts = v.ts;
-	e->age = 0;
-	e->pid = tgid;
-	e->op = OP_ALLOC;
-	e->fn = fn;
-	e->flags = 0;
+	e->probe = probe;
 	if (bpf_map_update_elem(&live, &k, &v, BPF_ANY)) {
 		count(COUNTER_LIVE_FULL);
 		e->flags = EVENT_UNTRACKED;
@@ -195,62 +263,105 @@ static __always_inline void record_alloc(void *ctx, __u32 tgid, __u64 addr, __u6
 	submit(e);
 }
 
-static __always_inline void record_free(__u32 tgid, __u64 addr)
+/* emit_free reports the end of allocation a, already taken out of the live map. */
+static __always_inline void emit_free(__u32 tgid, struct live *a)
 {
-	struct live_key k = { .tgid = tgid, .addr = addr };
-	struct live *v = bpf_map_lookup_elem(&live, &k);
-	struct live a;
-	struct event *e;
+	struct event *e = reserve(tgid, OP_FREE);
 
-	if (!v)
-		return; /* not allocated while traced */
-	a = *v;
-	/* Whoever deletes the entry reports the free, so a racing double free counts once. */
-	if (bpf_map_delete_elem(&live, &k))
+	if (!e)
 		return;
-	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		count(COUNTER_LOST_EVENTS);
-		return;
-	}
-	e->stack = a.stack;
-	e->size = a.size;
-	e->ts = bpf_ktime_get_ns();
-	e->age = e->ts - a.ts;
-	e->pid = tgid;
-	e->op = OP_FREE;
-	e->fn = a.fn;
-	e->flags = 0;
+	e->stack = a->stack;
+	e->size = a->size;
+	e->age = e->ts - a->ts;
+	e->probe = a->probe;
 	submit(e);
 }
 
 /*
- * Remember a call at its entry. A probed function called from inside another
- * (realloc(NULL, n) calling malloc) only deepens the outer call, so it is
- * counted once, as what the program called.
+ * take moves allocation addr out of the live map into a. Whoever deletes the
+ * entry owns the free, so a free seen twice (operator delete calling free, a
+ * racing double free) counts once.
  */
-static __always_inline int enter(__u8 fn, __u64 size, __u64 old)
+static __always_inline int take(__u32 tgid, __u64 addr, struct live *a)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct call *c;
-	struct call nc = { .size = size, .old = old, .fn = fn };
+	struct live_key k = { .tgid = tgid, .addr = addr };
+	struct live *v = bpf_map_lookup_elem(&live, &k);
 
-	if (!traced(id >> 32))
+	if (!v)
+		return 0; /* not allocated while traced */
+	*a = *v;
+	return bpf_map_delete_elem(&live, &k) == 0;
+}
+
+SEC("uprobe")
+int alloc_enter(struct pt_regs *ctx)
+{
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	__u8 kind = cookie >> 16;
+	struct call nc = { .probe = cookie, .kind = kind, .sp = PT_REGS_SP(ctx) };
+	struct call *c;
+
+	if (!traced(tgid))
 		return 0;
+	if (kind == KIND_FREE) {
+		struct live a;
+		__u64 addr = PT_REGS_PARM1(ctx);
+
+		if (addr && take(tgid, addr, &a))
+			emit_free(tgid, &a);
+		return 0;
+	}
 	c = bpf_map_lookup_elem(&calls, &id);
-	if (c) {
+	/*
+	 * A call at or below the recorded call's stack pointer is nested in it (a tail
+	 * call, as realloc(NULL, n) makes to malloc, reuses the frame); a call above
+	 * it means that record is stale, left by a thread that never returned.
+	 */
+	if (c && nc.sp <= c->sp) {
 		c->depth++;
 		return 0;
 	}
+	switch (kind) {
+	case KIND_MALLOC:
+		nc.size = PT_REGS_PARM1(ctx);
+		break;
+	case KIND_CALLOC:
+		nc.size = PT_REGS_PARM1(ctx) * PT_REGS_PARM2(ctx);
+		break;
+	case KIND_REALLOC:
+		nc.arg = PT_REGS_PARM1(ctx);
+		nc.size = PT_REGS_PARM2(ctx);
+		break;
+	case KIND_REALLOCARRAY:
+		nc.arg = PT_REGS_PARM1(ctx);
+		nc.size = PT_REGS_PARM2(ctx) * PT_REGS_PARM3(ctx);
+		break;
+	case KIND_MEMALIGN:
+		nc.size = PT_REGS_PARM2(ctx);
+		break;
+	case KIND_POSIX_MEMALIGN:
+		nc.arg = PT_REGS_PARM1(ctx);
+		nc.size = PT_REGS_PARM3(ctx);
+		break;
+	default:
+		return 0;
+	}
+	/* The old block of a realloc belongs to the call until it returns. */
+	if ((kind == KIND_REALLOC || kind == KIND_REALLOCARRAY) && nc.arg)
+		nc.has_old = take(tgid, nc.arg, &nc.old);
 	if (bpf_map_update_elem(&calls, &id, &nc, BPF_ANY))
 		count(COUNTER_CALLS_FULL);
 	return 0;
 }
 
-static __always_inline int leave(void *ctx, __u64 ret)
+SEC("uretprobe")
+int alloc_exit(struct pt_regs *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32;
+	__u64 ret = PT_REGS_RC(ctx);
 	struct call *c = bpf_map_lookup_elem(&calls, &id);
 	struct call cl;
 
@@ -263,60 +374,66 @@ static __always_inline int leave(void *ctx, __u64 ret)
 	cl = *c;
 	bpf_map_delete_elem(&calls, &id);
 
-	/* realloc(p, n) frees p when it returns a new block, and realloc(p, 0) frees p. */
-	if (cl.fn == FN_REALLOC && cl.old && (ret || cl.size == 0))
-		record_free(tgid, cl.old);
+	if (cl.kind == KIND_POSIX_MEMALIGN) {
+		/* Returns 0 and the block through its out-parameter; read only that pointer. */
+		if (ret != 0 || bpf_probe_read_user(&ret, sizeof(ret), (void *)cl.arg))
+			ret = 0;
+	}
+	if (cl.has_old) {
+		/*
+		 * realloc(p, n) frees p when it returns a block, and realloc(p, 0)
+		 * frees p when it returns NULL; on failure p stays allocated.
+		 */
+		if (ret || cl.size == 0) {
+			emit_free(tgid, &cl.old);
+		} else {
+			struct live_key k = { .tgid = tgid, .addr = cl.arg };
+
+			bpf_map_update_elem(&live, &k, &cl.old, BPF_ANY);
+		}
+	}
 	if (ret)
-		record_alloc(ctx, tgid, ret, cl.size, cl.fn);
+		record_alloc(ctx, tgid, ret, cl.size, cl.probe);
 	return 0;
 }
 
-SEC("uprobe")
-int BPF_KPROBE(malloc_enter, __u64 size)
+/* Children of traced processes are traced from their first instruction. */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(process_fork, struct task_struct *parent, struct task_struct *child)
 {
-	return enter(FN_MALLOC, size, 0);
-}
+	__u32 ptgid = parent->tgid, ctgid = child->tgid;
+	__u8 one = 1;
 
-SEC("uretprobe")
-int BPF_KRETPROBE(malloc_exit, __u64 ret)
-{
-	return leave(ctx, ret);
-}
-
-SEC("uprobe")
-int BPF_KPROBE(calloc_enter, __u64 n, __u64 size)
-{
-	return enter(FN_CALLOC, n * size, 0);
-}
-
-SEC("uretprobe")
-int BPF_KRETPROBE(calloc_exit, __u64 ret)
-{
-	return leave(ctx, ret);
-}
-
-SEC("uprobe")
-int BPF_KPROBE(realloc_enter, __u64 old, __u64 size)
-{
-	return enter(FN_REALLOC, size, old);
-}
-
-SEC("uretprobe")
-int BPF_KRETPROBE(realloc_exit, __u64 ret)
-{
-	return leave(ctx, ret);
-}
-
-SEC("uprobe")
-int BPF_KPROBE(free_enter, __u64 addr)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-
-	if (!addr || !traced(id >> 32))
+	if (!follow_forks || ptgid == ctgid || !bpf_map_lookup_elem(&targets, &ptgid))
 		return 0;
-	/* A free inside a probed call (realloc(p, 0)) is counted by that call's return. */
-	if (bpf_map_lookup_elem(&calls, &id))
+	bpf_map_update_elem(&targets, &ctgid, &one, BPF_ANY);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(process_exec, struct task_struct *p)
+{
+	__u32 tgid = p->tgid;
+	struct event *e;
+
+	if (!traced(tgid))
 		return 0;
-	record_free(id >> 32, addr);
+	e = reserve(tgid, OP_EXEC);
+	if (e)
+		submit(e);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(process_exit, struct task_struct *p)
+{
+	__u32 tgid = p->tgid;
+	struct event *e;
+
+	if (p->signal->live.counter != 0 || !traced(tgid))
+		return 0;
+	e = reserve(tgid, OP_EXIT);
+	if (e)
+		submit(e);
 	return 0;
 }

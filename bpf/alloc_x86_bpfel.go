@@ -14,12 +14,22 @@ import (
 )
 
 type AllocCall struct {
+	_      structs.HostLayout
+	Size   uint64
+	Arg    uint64
+	Sp     uint64
+	Old    AllocLive
+	Depth  uint32
+	Probe  uint16
+	Kind   uint8
+	HasOld uint8
+}
+
+type AllocCgroupFilter struct {
 	_     structs.HostLayout
-	Size  uint64
-	Old   uint64
-	Depth uint32
-	Fn    uint8
-	Pad   [3]uint8
+	Id    uint64
+	Level uint32
+	Pad   uint32
 }
 
 type AllocCounter uint32
@@ -40,9 +50,9 @@ type AllocEvent struct {
 	Ts    uint64
 	Age   uint64
 	Pid   uint32
+	Probe uint16
 	Op    uint8
-	Fn    uint8
-	Flags uint16
+	Flags uint8
 }
 
 type AllocEventFlag uint32
@@ -51,13 +61,16 @@ const (
 	AllocEventFlagEVENT_UNTRACKED AllocEventFlag = 1
 )
 
-type AllocFn uint32
+type AllocKind uint32
 
 const (
-	AllocFnFN_MALLOC  AllocFn = 1
-	AllocFnFN_CALLOC  AllocFn = 2
-	AllocFnFN_REALLOC AllocFn = 3
-	AllocFnFN_FREE    AllocFn = 4
+	AllocKindKIND_MALLOC         AllocKind = 1
+	AllocKindKIND_CALLOC         AllocKind = 2
+	AllocKindKIND_REALLOC        AllocKind = 3
+	AllocKindKIND_REALLOCARRAY   AllocKind = 4
+	AllocKindKIND_MEMALIGN       AllocKind = 5
+	AllocKindKIND_POSIX_MEMALIGN AllocKind = 6
+	AllocKindKIND_FREE           AllocKind = 7
 )
 
 type AllocLive struct {
@@ -65,8 +78,8 @@ type AllocLive struct {
 	Size  uint64
 	Ts    uint64
 	Stack uint64
-	Fn    uint8
-	Pad   [7]uint8
+	Probe uint16
+	Pad   [6]uint8
 }
 
 type AllocLiveKey struct {
@@ -81,6 +94,8 @@ type AllocOp uint32
 const (
 	AllocOpOP_ALLOC AllocOp = 1
 	AllocOpOP_FREE  AllocOp = 2
+	AllocOpOP_EXEC  AllocOp = 3
+	AllocOpOP_EXIT  AllocOp = 4
 )
 
 type AllocStack struct {
@@ -94,26 +109,29 @@ type AllocStack struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	AllocMapCalls         = "calls"
-	AllocMapCounters      = "counters"
-	AllocMapEvents        = "events"
-	AllocMapLive          = "live"
-	AllocMapScratch       = "scratch"
-	AllocMapStacks        = "stacks"
-	AllocMapTargets       = "targets"
-	AllocProgCallocEnter  = "calloc_enter"
-	AllocProgCallocExit   = "calloc_exit"
-	AllocProgFreeEnter    = "free_enter"
-	AllocProgMallocEnter  = "malloc_enter"
-	AllocProgMallocExit   = "malloc_exit"
-	AllocProgReallocEnter = "realloc_enter"
-	AllocProgReallocExit  = "realloc_exit"
-	AllocVarUnusedCounter = "unused_counter"
-	AllocVarUnusedEvent   = "unused_event"
-	AllocVarUnusedFlag    = "unused_flag"
-	AllocVarUnusedFn      = "unused_fn"
-	AllocVarUnusedOp      = "unused_op"
-	AllocVarWakeupBytes   = "wakeup_bytes"
+	AllocMapCalls              = "calls"
+	AllocMapCgroups            = "cgroups"
+	AllocMapCounters           = "counters"
+	AllocMapEvents             = "events"
+	AllocMapLive               = "live"
+	AllocMapScratch            = "scratch"
+	AllocMapStacks             = "stacks"
+	AllocMapTargets            = "targets"
+	AllocProgAllocEnter        = "alloc_enter"
+	AllocProgAllocExit         = "alloc_exit"
+	AllocProgProcessExec       = "process_exec"
+	AllocProgProcessExit       = "process_exit"
+	AllocProgProcessFork       = "process_fork"
+	AllocVarCgroupCount        = "cgroup_count"
+	AllocVarFollowForks        = "follow_forks"
+	AllocVarTraceAll           = "trace_all"
+	AllocVarUnusedCgroupFilter = "unused_cgroup_filter"
+	AllocVarUnusedCounter      = "unused_counter"
+	AllocVarUnusedEvent        = "unused_event"
+	AllocVarUnusedFlag         = "unused_flag"
+	AllocVarUnusedKind         = "unused_kind"
+	AllocVarUnusedOp           = "unused_op"
+	AllocVarWakeupBytes        = "wakeup_bytes"
 )
 
 // LoadAlloc returns the embedded CollectionSpec for Alloc.
@@ -158,13 +176,11 @@ type AllocSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type AllocProgramSpecs struct {
-	CallocEnter  *ebpf.ProgramSpec `ebpf:"calloc_enter"`
-	CallocExit   *ebpf.ProgramSpec `ebpf:"calloc_exit"`
-	FreeEnter    *ebpf.ProgramSpec `ebpf:"free_enter"`
-	MallocEnter  *ebpf.ProgramSpec `ebpf:"malloc_enter"`
-	MallocExit   *ebpf.ProgramSpec `ebpf:"malloc_exit"`
-	ReallocEnter *ebpf.ProgramSpec `ebpf:"realloc_enter"`
-	ReallocExit  *ebpf.ProgramSpec `ebpf:"realloc_exit"`
+	AllocEnter  *ebpf.ProgramSpec `ebpf:"alloc_enter"`
+	AllocExit   *ebpf.ProgramSpec `ebpf:"alloc_exit"`
+	ProcessExec *ebpf.ProgramSpec `ebpf:"process_exec"`
+	ProcessExit *ebpf.ProgramSpec `ebpf:"process_exit"`
+	ProcessFork *ebpf.ProgramSpec `ebpf:"process_fork"`
 }
 
 // AllocMapSpecs contains maps before they are loaded into the kernel.
@@ -172,6 +188,7 @@ type AllocProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type AllocMapSpecs struct {
 	Calls    *ebpf.MapSpec `ebpf:"calls"`
+	Cgroups  *ebpf.MapSpec `ebpf:"cgroups"`
 	Counters *ebpf.MapSpec `ebpf:"counters"`
 	Events   *ebpf.MapSpec `ebpf:"events"`
 	Live     *ebpf.MapSpec `ebpf:"live"`
@@ -184,12 +201,16 @@ type AllocMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type AllocVariableSpecs struct {
-	UnusedCounter *ebpf.VariableSpec `ebpf:"unused_counter"`
-	UnusedEvent   *ebpf.VariableSpec `ebpf:"unused_event"`
-	UnusedFlag    *ebpf.VariableSpec `ebpf:"unused_flag"`
-	UnusedFn      *ebpf.VariableSpec `ebpf:"unused_fn"`
-	UnusedOp      *ebpf.VariableSpec `ebpf:"unused_op"`
-	WakeupBytes   *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
+	CgroupCount        *ebpf.VariableSpec `ebpf:"cgroup_count"`
+	FollowForks        *ebpf.VariableSpec `ebpf:"follow_forks"`
+	TraceAll           *ebpf.VariableSpec `ebpf:"trace_all"`
+	UnusedCgroupFilter *ebpf.VariableSpec `ebpf:"unused_cgroup_filter"`
+	UnusedCounter      *ebpf.VariableSpec `ebpf:"unused_counter"`
+	UnusedEvent        *ebpf.VariableSpec `ebpf:"unused_event"`
+	UnusedFlag         *ebpf.VariableSpec `ebpf:"unused_flag"`
+	UnusedKind         *ebpf.VariableSpec `ebpf:"unused_kind"`
+	UnusedOp           *ebpf.VariableSpec `ebpf:"unused_op"`
+	WakeupBytes        *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // AllocObjects contains all objects after they have been loaded into the kernel.
@@ -213,6 +234,7 @@ func (o *AllocObjects) Close() error {
 // It can be passed to LoadAllocObjects or ebpf.CollectionSpec.LoadAndAssign.
 type AllocMaps struct {
 	Calls    *ebpf.Map `ebpf:"calls"`
+	Cgroups  *ebpf.Map `ebpf:"cgroups"`
 	Counters *ebpf.Map `ebpf:"counters"`
 	Events   *ebpf.Map `ebpf:"events"`
 	Live     *ebpf.Map `ebpf:"live"`
@@ -224,6 +246,7 @@ type AllocMaps struct {
 func (m *AllocMaps) Close() error {
 	return _AllocClose(
 		m.Calls,
+		m.Cgroups,
 		m.Counters,
 		m.Events,
 		m.Live,
@@ -237,36 +260,36 @@ func (m *AllocMaps) Close() error {
 //
 // It can be passed to LoadAllocObjects or ebpf.CollectionSpec.LoadAndAssign.
 type AllocVariables struct {
-	UnusedCounter *ebpf.Variable `ebpf:"unused_counter"`
-	UnusedEvent   *ebpf.Variable `ebpf:"unused_event"`
-	UnusedFlag    *ebpf.Variable `ebpf:"unused_flag"`
-	UnusedFn      *ebpf.Variable `ebpf:"unused_fn"`
-	UnusedOp      *ebpf.Variable `ebpf:"unused_op"`
-	WakeupBytes   *ebpf.Variable `ebpf:"wakeup_bytes"`
+	CgroupCount        *ebpf.Variable `ebpf:"cgroup_count"`
+	FollowForks        *ebpf.Variable `ebpf:"follow_forks"`
+	TraceAll           *ebpf.Variable `ebpf:"trace_all"`
+	UnusedCgroupFilter *ebpf.Variable `ebpf:"unused_cgroup_filter"`
+	UnusedCounter      *ebpf.Variable `ebpf:"unused_counter"`
+	UnusedEvent        *ebpf.Variable `ebpf:"unused_event"`
+	UnusedFlag         *ebpf.Variable `ebpf:"unused_flag"`
+	UnusedKind         *ebpf.Variable `ebpf:"unused_kind"`
+	UnusedOp           *ebpf.Variable `ebpf:"unused_op"`
+	WakeupBytes        *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // AllocPrograms contains all programs after they have been loaded into the kernel.
 //
 // It can be passed to LoadAllocObjects or ebpf.CollectionSpec.LoadAndAssign.
 type AllocPrograms struct {
-	CallocEnter  *ebpf.Program `ebpf:"calloc_enter"`
-	CallocExit   *ebpf.Program `ebpf:"calloc_exit"`
-	FreeEnter    *ebpf.Program `ebpf:"free_enter"`
-	MallocEnter  *ebpf.Program `ebpf:"malloc_enter"`
-	MallocExit   *ebpf.Program `ebpf:"malloc_exit"`
-	ReallocEnter *ebpf.Program `ebpf:"realloc_enter"`
-	ReallocExit  *ebpf.Program `ebpf:"realloc_exit"`
+	AllocEnter  *ebpf.Program `ebpf:"alloc_enter"`
+	AllocExit   *ebpf.Program `ebpf:"alloc_exit"`
+	ProcessExec *ebpf.Program `ebpf:"process_exec"`
+	ProcessExit *ebpf.Program `ebpf:"process_exit"`
+	ProcessFork *ebpf.Program `ebpf:"process_fork"`
 }
 
 func (p *AllocPrograms) Close() error {
 	return _AllocClose(
-		p.CallocEnter,
-		p.CallocExit,
-		p.FreeEnter,
-		p.MallocEnter,
-		p.MallocExit,
-		p.ReallocEnter,
-		p.ReallocExit,
+		p.AllocEnter,
+		p.AllocExit,
+		p.ProcessExec,
+		p.ProcessExit,
+		p.ProcessFork,
 	)
 }
 

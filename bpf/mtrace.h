@@ -19,19 +19,29 @@
 #define MAX_LIVE (1 << 20)
 #define MAX_STACKS 32768
 #define RINGBUF_BYTES (8 << 20)
+/* cgroups (v2) whose processes, and their descendants', are traced */
+#define MAX_CGROUPS 8
 
 /* What an event says happened. */
 enum op {
 	OP_ALLOC = 1,
 	OP_FREE = 2,
+	OP_EXEC = 3, /* the process replaced its image: what follows belongs to the new one */
+	OP_EXIT = 4, /* the last thread of the process exited */
 };
 
-/* The allocation function a call went through. */
-enum fn {
-	FN_MALLOC = 1,
-	FN_CALLOC = 2,
-	FN_REALLOC = 3,
-	FN_FREE = 4,
+/*
+ * How a probed function takes its arguments. The attach cookie of each probe
+ * is (kind << 16) | probe id; user space knows which function a probe id is.
+ */
+enum kind {
+	KIND_MALLOC = 1,         /* ptr f(size, ...): malloc, valloc, pvalloc, operator new */
+	KIND_CALLOC = 2,         /* ptr f(n, size) */
+	KIND_REALLOC = 3,        /* ptr f(ptr, size) */
+	KIND_REALLOCARRAY = 4,   /* ptr f(ptr, n, size) */
+	KIND_MEMALIGN = 5,       /* ptr f(align, size): memalign, aligned_alloc */
+	KIND_POSIX_MEMALIGN = 6, /* int f(ptr *out, align, size) */
+	KIND_FREE = 7,           /* void f(ptr, ...): free, cfree, operator delete */
 };
 
 /* Event flags. */
@@ -57,9 +67,9 @@ struct event {
 	__u64 ts;      /* CLOCK_MONOTONIC ns when it happened */
 	__u64 age;     /* for frees: ns the allocation lived */
 	__u32 pid;     /* thread group id */
+	__u16 probe;   /* probe id of the function that made the allocation */
 	__u8 op;       /* enum op */
-	__u8 fn;       /* enum fn that made the allocation */
-	__u16 flags;   /* EVENT_* */
+	__u8 flags;    /* EVENT_* */
 };
 
 /* A user stack: return addresses, innermost first (the allocation's direct caller). */

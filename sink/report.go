@@ -42,13 +42,19 @@ func (c *Counts) Add(o Counts) {
 	c.LiveBytes += o.LiveBytes
 }
 
-// Process is one traced process with its totals and stacks.
+// Process is one traced process image with its totals and stacks. A
+// process that execs appears once per image. It is named by its pid,
+// executable and argv[0] only, never by its other arguments.
 type Process struct {
-	Pid       int     `json:"pid"`
-	Exe       string  `json:"exe"`
-	Allocator string  `json:"allocator"`
-	Totals    Counts  `json:"totals"`
-	Stacks    []Stack `json:"stacks"`
+	Pid        int      `json:"pid"`
+	Exe        string   `json:"exe"`
+	Argv0      string   `json:"argv0"`
+	Cgroup     string   `json:"cgroup"`
+	Exited     bool     `json:"exited"`
+	Allocator  string   `json:"allocator"`  // the module that served most allocations
+	Allocators []string `json:"allocators"` // every module whose allocation functions it called
+	Totals     Counts   `json:"totals"`
+	Stacks     []Stack  `json:"stacks"`
 }
 
 // Stack is one allocation stack: the allocation function first, then its

@@ -18,7 +18,14 @@ func WriteText(w io.Writer, r *Report, top int) error {
 	}
 	for _, proc := range r.Processes {
 		t := proc.Totals
-		p.printf("\npid %d %s (allocator %s)\n", proc.Pid, proc.Exe, proc.Allocator)
+		p.printf("\npid %d %s (argv[0] %s, allocator %s", proc.Pid, proc.Exe, proc.Argv0, proc.Allocator)
+		if proc.Cgroup != "" && proc.Cgroup != "/" {
+			p.printf(", cgroup %s", proc.Cgroup)
+		}
+		if proc.Exited {
+			p.printf(", exited")
+		}
+		p.printf(")\n")
 		p.printf("  %d allocs (%s), %d frees (%s), live at end: %d objects (%s)\n",
 			t.Allocs, Bytes(t.AllocBytes), t.Frees, Bytes(t.FreeBytes), t.LiveObjects, Bytes(t.LiveBytes))
 		p.stacks("top stacks by bytes allocated", proc.Stacks, top, func(a, b Stack) bool { return a.AllocBytes > b.AllocBytes })

@@ -97,6 +97,12 @@ func (m *Module) Defines(name string) bool {
 	return ok
 }
 
+// Address returns the link-time address of the function name.
+func (m *Module) Address(name string) (uint64, bool) {
+	a, ok := m.named[name]
+	return a, ok
+}
+
 // Dynamic reports whether the module names a program interpreter (ld.so),
 // which maps the shared objects it needs after exec.
 func (m *Module) Dynamic() bool { return m.interp }

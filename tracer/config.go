@@ -14,6 +14,12 @@ type Config struct {
 	Pids []int
 	// Command is started and traced from its first allocation; empty for none.
 	Command []string
+	// Cgroups are cgroup directories whose processes, now and later, are traced.
+	Cgroups []string
+	// All traces every process on the host.
+	All bool
+	// FollowForks also traces the children of traced processes.
+	FollowForks bool
 	// Stdin, Stdout and Stderr are given to Command.
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
@@ -23,4 +29,10 @@ type Config struct {
 	Logger     *slog.Logger
 	// ProcRoot is where /proc is mounted; tests may point it elsewhere.
 	ProcRoot string
+}
+
+// waitsForTargets reports whether the run ends by itself when its pids and
+// command have exited; cgroups and the whole host are traced until stopped.
+func (c *Config) waitsForTargets() bool {
+	return !c.All && len(c.Cgroups) == 0
 }

@@ -22,16 +22,8 @@ func decodeEvent(b []byte, e *bpf.AllocEvent) error {
 	e.Ts = le.Uint64(b[16:])
 	e.Age = le.Uint64(b[24:])
 	e.Pid = le.Uint32(b[32:])
-	e.Op = b[36]
-	e.Fn = b[37]
-	e.Flags = le.Uint16(b[38:])
+	e.Probe = le.Uint16(b[36:])
+	e.Op = b[38]
+	e.Flags = b[39]
 	return nil
-}
-
-// fnNames names the allocation functions of enum fn.
-var fnNames = map[uint8]string{
-	uint8(bpf.AllocFnFN_MALLOC):  "malloc",
-	uint8(bpf.AllocFnFN_CALLOC):  "calloc",
-	uint8(bpf.AllocFnFN_REALLOC): "realloc",
-	uint8(bpf.AllocFnFN_FREE):    "free",
 }

@@ -25,7 +25,7 @@ func TestEventSizeMatchesGeneratedType(t *testing.T) {
 
 func TestDecodeEvent(t *testing.T) {
 	want := bpf.AllocEvent{Stack: 0x1122334455667788, Size: 4096, Ts: 99, Age: 7, Pid: 4242,
-		Op: uint8(bpf.AllocOpOP_FREE), Fn: uint8(bpf.AllocFnFN_CALLOC), Flags: 1}
+		Probe: 0xbeef, Op: uint8(bpf.AllocOpOP_FREE), Flags: 1}
 	var got bpf.AllocEvent
 	if err := decodeEvent(encode(t, want), &got); err != nil {
 		t.Fatal(err)
@@ -39,7 +39,7 @@ func TestDecodeEvent(t *testing.T) {
 }
 
 func TestDecodeEventAllocatesNothing(t *testing.T) {
-	rec := encode(t, bpf.AllocEvent{Pid: 1, Op: 1, Fn: 1})
+	rec := encode(t, bpf.AllocEvent{Pid: 1, Op: 1, Probe: 1})
 	var e bpf.AllocEvent
 	if n := testing.AllocsPerRun(1000, func() { decodeEvent(rec, &e) }); n != 0 {
 		t.Fatalf("decodeEvent allocates %v times per event", n)

@@ -52,6 +52,9 @@ func Preflight() error {
 	if _, err := os.Stat("/sys/bus/event_source/devices/uprobe"); err != nil {
 		return fmt.Errorf("%w: no uprobe support (needs CONFIG_UPROBE_EVENTS)", ErrUnsupportedKernel)
 	}
+	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
+		return fmt.Errorf("%w: no kernel BTF at /sys/kernel/btf/vmlinux (needs CONFIG_DEBUG_INFO_BTF)", ErrUnsupportedKernel)
+	}
 	if err := features.HaveMapType(ebpf.RingBuf); err != nil {
 		return fmt.Errorf("%w: no BPF ring buffer (needs Linux 5.8): %w", ErrUnsupportedKernel, err)
 	}

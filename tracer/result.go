@@ -6,9 +6,10 @@ import (
 	"time"
 
 	"github.com/mtrace/mtrace/bpf"
+	"github.com/mtrace/mtrace/symbolize"
 )
 
-// Result is what one run of the tracer saw: aggregates per process and
+// Result is what one run of the tracer saw: aggregates per process image and
 // stack, and everything that was dropped.
 type Result struct {
 	Duration  time.Duration
@@ -27,17 +28,22 @@ type Dropped struct {
 	Malformed   uint64 // ring-buffer records that did not decode
 }
 
-// Process is one traced process and its allocation stacks, largest first.
+// Process is one traced process image and its allocation stacks, largest first.
 type Process struct {
-	Pid       int
-	Exe       string
-	Allocator string // path of the file whose malloc family was probed
-	Stacks    []Stack
+	Pid        int
+	Exe        string
+	Argv0      string
+	Cgroup     string
+	Exited     bool     // exited (or exec'd, for an image that is not the last) while traced
+	Allocators []string // modules whose allocation functions it called, most allocations first
+	Maps       *symbolize.Process
+	Stacks     []Stack
 }
 
 // Stack is the aggregate of one allocation function called from one stack.
 type Stack struct {
-	Function string   // allocation function called: malloc, calloc, realloc
+	Function string   // allocation function called, e.g. malloc or operator new(unsigned long)
+	Module   string   // module that defines it
 	IPs      []uint64 // return addresses, innermost (the direct caller) first; empty if unknown
 	Counts
 }
@@ -48,38 +54,62 @@ func (t *Tracer) result() (*Result, error) {
 	if err := t.readCounters(&r.Dropped); err != nil {
 		return nil, err
 	}
-	r.Dropped.Malformed = t.agg.malformed
-	byPid := make(map[uint32]*Process)
-	for k, c := range t.agg.stacks {
-		p := byPid[k.pid]
-		if p == nil {
-			p = &Process{Pid: int(k.pid)}
-			if tp := t.procs[k.pid]; tp != nil {
-				p.Exe, p.Allocator = tp.exe, tp.allocator
-			}
-			byPid[k.pid] = p
-		}
-		s := Stack{Function: fnNames[k.fn], Counts: *c}
-		if k.stack != 0 {
-			var rec bpf.AllocStack
-			if err := t.objs.Stacks.Lookup(k.stack, &rec); err == nil && int(rec.Len) <= len(rec.Ips) {
-				s.IPs = append([]uint64(nil), rec.Ips[:rec.Len]...)
-			}
-		}
-		p.Stacks = append(p.Stacks, s)
+	r.Dropped.Malformed = t.malformed
+	images := append([]*process(nil), t.done...)
+	for _, p := range t.live {
+		images = append(images, p)
 	}
-	for _, p := range byPid {
-		sort.Slice(p.Stacks, func(i, j int) bool {
-			a, b := p.Stacks[i], p.Stacks[j]
+	stacks := make(map[uint64][]uint64)
+	for _, p := range images {
+		if len(p.stacks) == 0 {
+			continue
+		}
+		out := Process{Pid: int(p.pid), Exe: p.exe, Argv0: p.argv0, Cgroup: p.cgroup, Exited: p.exited, Maps: p.maps}
+		allocs := make(map[string]uint64)
+		for k, c := range p.stacks {
+			s := Stack{Function: "[unknown]", Counts: *c, IPs: t.stack(k.stack, stacks)}
+			if int(k.probe) < len(t.probes) {
+				s.Function, s.Module = t.probes[k.probe].function, t.probes[k.probe].module
+				allocs[s.Module] += c.Allocs
+			}
+			out.Stacks = append(out.Stacks, s)
+		}
+		for m := range allocs {
+			out.Allocators = append(out.Allocators, m)
+		}
+		sort.Slice(out.Allocators, func(i, j int) bool {
+			a, b := out.Allocators[i], out.Allocators[j]
+			return allocs[a] > allocs[b] || (allocs[a] == allocs[b] && a < b)
+		})
+		sort.Slice(out.Stacks, func(i, j int) bool {
+			a, b := out.Stacks[i], out.Stacks[j]
 			if a.AllocBytes != b.AllocBytes {
 				return a.AllocBytes > b.AllocBytes
 			}
 			return a.Allocs > b.Allocs
 		})
-		r.Processes = append(r.Processes, *p)
+		r.Processes = append(r.Processes, out)
 	}
-	sort.Slice(r.Processes, func(i, j int) bool { return r.Processes[i].Pid < r.Processes[j].Pid })
+	sort.SliceStable(r.Processes, func(i, j int) bool { return r.Processes[i].Pid < r.Processes[j].Pid })
 	return r, nil
+}
+
+// stack returns the return addresses stored under hash, reading each stack
+// from the kernel once.
+func (t *Tracer) stack(hash uint64, cache map[uint64][]uint64) []uint64 {
+	if hash == 0 {
+		return nil
+	}
+	if ips, ok := cache[hash]; ok {
+		return ips
+	}
+	var rec bpf.AllocStack
+	var ips []uint64
+	if err := t.objs.Stacks.Lookup(hash, &rec); err == nil && int(rec.Len) <= len(rec.Ips) {
+		ips = append([]uint64(nil), rec.Ips[:rec.Len]...)
+	}
+	cache[hash] = ips
+	return ips
 }
 
 // readCounters sums the kernel's per-CPU drop counters.

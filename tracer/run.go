@@ -13,15 +13,22 @@ import (
 )
 
 // pollInterval is how often the reader looks at the ring buffer when the
-// kernel has not woken it: the BPF side wakes it only once enough data waits.
+// kernel has not woken it (the BPF side wakes it only once enough data
+// waits), and how often it looks for new processes it must attach to.
 const pollInterval = 100 * time.Millisecond
 
-// Run reads and aggregates events until every target has exited or ctx is
-// done, then drains what is left in the ring buffer and returns the result.
-func (t *Tracer) Run(ctx context.Context) (*Result, error) {
-	allExited := make(chan struct{})
-	go func() { t.exited.Wait(); close(allExited) }()
+// discoveryTries is how many poll intervals a new image is looked at for
+// allocators its dynamic loader maps after exec.
+const discoveryTries = 3
 
+// Run reads and aggregates events until the pid and command targets have
+// exited (never, when tracing cgroups or the host) or ctx is done, then
+// drains what is left in the ring buffer and returns the result.
+func (t *Tracer) Run(ctx context.Context) (*Result, error) {
+	targetsDone := make(chan struct{})
+	if t.cfg.waitsForTargets() {
+		go func() { t.exited.Wait(); close(targetsDone) }()
+	}
 	var rec ringbuf.Record
 	var e bpf.AllocEvent
 	stopping := false
@@ -40,7 +47,7 @@ func (t *Tracer) Run(ctx context.Context) (*Result, error) {
 				return nil, fmt.Errorf("read ring buffer: %w", err)
 			}
 			if decodeEvent(rec.RawSample, &e) != nil {
-				t.agg.malformed++
+				t.malformed++
 				continue
 			}
 			t.handle(&e)
@@ -48,24 +55,67 @@ func (t *Tracer) Run(ctx context.Context) (*Result, error) {
 		if stopping {
 			return t.result()
 		}
+		t.poll()
 		select {
 		case <-ctx.Done():
 			stopping = true
-		case <-allExited:
+		case <-targetsDone:
 			stopping = true
 		default:
 		}
 	}
 }
 
-// handle accounts one event; the first event of a process refreshes its
-// mappings, which may have grown since it was attached.
+// handle accounts one event.
 func (t *Tracer) handle(e *bpf.AllocEvent) {
-	if p := t.procs[e.Pid]; p != nil && !p.seen {
-		p.seen = true
-		if err := t.cfg.Symbolizer.Snapshot(int(e.Pid)); err != nil {
-			t.log.Debug("refresh mappings", "pid", e.Pid, "err", err)
+	switch e.Op {
+	case uint8(bpf.AllocOpOP_ALLOC), uint8(bpf.AllocOpOP_FREE):
+		p := t.live[e.Pid]
+		if p == nil {
+			p = t.track(e.Pid)
+			p.refreshed = true
+		} else if !p.refreshed {
+			// Objects mapped since the snapshot (after exec, or dlopen'd) become known.
+			p.refreshed = true
+			t.sym.Refresh(p.maps)
+		}
+		if !p.add(e) {
+			t.malformed++
+		}
+	case uint8(bpf.AllocOpOP_EXEC):
+		t.retire(e.Pid, false)
+		t.track(e.Pid)
+		t.pending[e.Pid] = discoveryTries
+		t.discover(int(e.Pid))
+	case uint8(bpf.AllocOpOP_EXIT):
+		t.retire(e.Pid, true)
+		delete(t.pending, e.Pid)
+	default:
+		t.malformed++
+	}
+}
+
+// poll attaches to allocators that new images mapped after their exec, and
+// to processes that joined a polled cgroup v1.
+func (t *Tracer) poll() {
+	for pid, tries := range t.pending {
+		if tries <= 1 {
+			delete(t.pending, pid)
+		} else {
+			t.pending[pid] = tries - 1
+		}
+		t.discover(int(pid))
+	}
+	for _, cg := range t.cgroupsV1 {
+		pids, err := cg.members()
+		if err != nil {
+			continue
+		}
+		for _, pid := range pids {
+			var registered uint8
+			if t.objs.Targets.Lookup(uint32(pid), &registered) != nil {
+				t.adopt(pid, true)
+			}
 		}
 	}
-	t.agg.add(e)
 }

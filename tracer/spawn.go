@@ -74,12 +74,10 @@ func (t *Tracer) startup(ctx context.Context, pid int) error {
 		return err
 	}
 	for stops := 0; ; stops++ {
-		m, err := t.findAllocator(pid)
+		_, err := t.discover(pid)
 		if err == nil {
-			if err := t.probe(pid, m); err != nil {
-				return err
-			}
-			t.track(pid, m)
+			p := t.track(uint32(pid))
+			t.log.Info("tracing", "pid", pid, "exe", p.exe)
 			if err := unix.PtraceDetach(pid); err != nil {
 				return fmt.Errorf("detach pid %d: %w", pid, err)
 			}

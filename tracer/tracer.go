@@ -5,17 +5,20 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"os/exec"
 	"sync"
 	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
 	"github.com/prometheus/procfs"
 
 	"github.com/mtrace/mtrace/bpf"
+	"github.com/mtrace/mtrace/symbolize"
 )
 
 // Tracer is one run of mtrace: loaded programs, attached probes, targets.
@@ -23,36 +26,33 @@ type Tracer struct {
 	cfg    Config
 	log    *slog.Logger
 	fs     procfs.FS
+	sym    *symbolize.Symbolizer
 	objs   bpf.AllocObjects
 	reader *ringbuf.Reader
 	links  []link.Link
+	multi  bool // the kernel has uprobe_multi links
 
-	allocators map[fileKey]string // allocator files probed, by identity, to the path used
-	procs      map[uint32]*process
-	cmd        *exec.Cmd
-	cmdDone    chan struct{} // closed when cmd has exited and was reaped
+	probes    []probeInfo               // by probe id
+	probed    map[symbolize.FileID]bool // files whose allocation functions are probed
+	live      map[uint32]*process       // the current image of each process seen
+	done      []*process                // images that exec'd or exited
+	pending   map[uint32]int            // new images that may still map an allocator: tries left
+	cgroupsV1 []cgroupTarget            // polled for new members
+	malformed uint64                    // ring-buffer records that did not decode
 
-	exited  sync.WaitGroup // one count per target until it exits
+	cmd     *exec.Cmd
+	cmdDone chan struct{} // closed when cmd has exited and was reaped
+
+	exited  sync.WaitGroup // one count per pid or command target until it exits
 	stop    chan struct{}  // closed by Close: ends exit watchers
 	started time.Time
-	agg     *aggregator
-}
-
-type fileKey struct{ dev, inode uint64 }
-
-// process is what the tracer knows of one target.
-type process struct {
-	pid       int
-	exe       string
-	allocator string
-	seen      bool // an event arrived: its mappings were refreshed
 }
 
 // New loads the BPF programs, attaches them to the targets' allocators and
 // starts Command if there is one. On error it releases what it built.
 func New(ctx context.Context, cfg Config) (t *Tracer, err error) {
-	if len(cfg.Pids) == 0 && len(cfg.Command) == 0 {
-		return nil, errors.New("no target: give a pid or a command")
+	if len(cfg.Pids) == 0 && len(cfg.Command) == 0 && len(cfg.Cgroups) == 0 && !cfg.All {
+		return nil, errors.New("no target: give a pid, a command, a cgroup or all")
 	}
 	if err := cfg.Limits.Validate(); err != nil {
 		return nil, err
@@ -70,14 +70,22 @@ func New(ctx context.Context, cfg Config) (t *Tracer, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", cfg.ProcRoot, err)
 	}
+	sym := cfg.Symbolizer
+	if sym == nil {
+		if sym, err = symbolize.New(cfg.ProcRoot); err != nil {
+			return nil, err
+		}
+	}
 	t = &Tracer{
-		cfg:        cfg,
-		log:        cfg.Logger,
-		fs:         fs,
-		allocators: make(map[fileKey]string),
-		procs:      make(map[uint32]*process),
-		stop:       make(chan struct{}),
-		agg:        newAggregator(),
+		cfg:     cfg,
+		log:     cfg.Logger,
+		fs:      fs,
+		sym:     sym,
+		probed:  make(map[symbolize.FileID]bool),
+		live:    make(map[uint32]*process),
+		pending: make(map[uint32]int),
+		stop:    make(chan struct{}),
+		multi:   features.HaveBPFLinkUprobeMulti() == nil,
 	}
 	defer func() {
 		if err != nil {
@@ -85,13 +93,35 @@ func New(ctx context.Context, cfg Config) (t *Tracer, err error) {
 			t = nil
 		}
 	}()
-	if err := t.load(); err != nil {
+	var cgroups []cgroupTarget
+	for _, path := range cfg.Cgroups {
+		cg, err := openCgroup(path)
+		if err != nil {
+			return t, err
+		}
+		cgroups = append(cgroups, cg)
+	}
+	if err := t.load(cgroups); err != nil {
 		return t, err
+	}
+	if err := t.attachLifecycle(); err != nil {
+		return t, err
+	}
+	if cfg.All || len(cgroups) > 0 || cfg.FollowForks {
+		if err := t.probeInstalled(); err != nil {
+			return t, err
+		}
 	}
 	for _, pid := range cfg.Pids {
 		if err := t.attachPid(pid); err != nil {
 			return t, err
 		}
+	}
+	if err := t.attachCgroups(cgroups); err != nil {
+		return t, err
+	}
+	if cfg.All {
+		t.attachAll()
 	}
 	if len(cfg.Command) > 0 {
 		if err := t.spawn(ctx, cfg.Command); err != nil {
@@ -102,8 +132,8 @@ func New(ctx context.Context, cfg Config) (t *Tracer, err error) {
 	return t, nil
 }
 
-// load loads the BPF objects with the configured limits and opens the ring buffer.
-func (t *Tracer) load() error {
+// load loads the BPF objects with the configured limits and filters and opens the ring buffer.
+func (t *Tracer) load(cgroups []cgroupTarget) error {
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return fmt.Errorf("raise memlock limit: %w", err)
 	}
@@ -116,21 +146,167 @@ func (t *Tracer) load() error {
 	spec.Maps[bpf.AllocMapLive].MaxEntries = l.MaxLive
 	spec.Maps[bpf.AllocMapStacks].MaxEntries = l.MaxStacks
 	spec.Maps[bpf.AllocMapTargets].MaxEntries = l.MaxTargets
-	if err := spec.Variables[bpf.AllocVarWakeupBytes].Set(uint64(l.RingBufferBytes / 32)); err != nil {
-		return fmt.Errorf("set wakeup threshold: %w", err)
+	if t.multi {
+		spec.Programs[bpf.AllocProgAllocEnter].AttachType = ebpf.AttachTraceUprobeMulti
+		spec.Programs[bpf.AllocProgAllocExit].AttachType = ebpf.AttachTraceUprobeMulti
+	}
+	var v2 []bpf.AllocCgroupFilter
+	follow := t.cfg.FollowForks
+	for _, cg := range cgroups {
+		if cg.v2 {
+			v2 = append(v2, bpf.AllocCgroupFilter{Id: cg.id, Level: cg.level})
+		} else {
+			follow = true // a v1 cgroup's new processes are found as children of its members
+			t.cgroupsV1 = append(t.cgroupsV1, cg)
+		}
+	}
+	if len(v2) > int(spec.Maps[bpf.AllocMapCgroups].MaxEntries) {
+		return fmt.Errorf("trace %d cgroups: at most %d", len(v2), spec.Maps[bpf.AllocMapCgroups].MaxEntries)
+	}
+	for name, v := range map[string]any{
+		bpf.AllocVarWakeupBytes: uint64(l.RingBufferBytes / 32),
+		bpf.AllocVarTraceAll:    boolByte(t.cfg.All),
+		bpf.AllocVarFollowForks: boolByte(follow),
+		bpf.AllocVarCgroupCount: uint32(len(v2)),
+	} {
+		if err := spec.Variables[name].Set(v); err != nil {
+			return fmt.Errorf("set %s: %w", name, err)
+		}
 	}
 	if err := spec.LoadAndAssign(&t.objs, nil); err != nil {
-		var verr *ebpf.VerifierError
-		if errors.As(err, &verr) {
-			return fmt.Errorf("load BPF programs: %w", verr)
-		}
 		return fmt.Errorf("load BPF programs: %w", err)
+	}
+	for i, f := range v2 {
+		if err := t.objs.Cgroups.Put(uint32(i), f); err != nil {
+			return fmt.Errorf("set cgroup filter: %w", err)
+		}
 	}
 	r, err := ringbuf.NewReader(t.objs.Events)
 	if err != nil {
 		return fmt.Errorf("open ring buffer: %w", err)
 	}
 	t.reader = r
+	return nil
+}
+
+func boolByte(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// attachLifecycle attaches the fork, exec and exit tracepoints.
+func (t *Tracer) attachLifecycle() error {
+	for _, p := range []*ebpf.Program{t.objs.ProcessFork, t.objs.ProcessExec, t.objs.ProcessExit} {
+		l, err := link.AttachTracing(link.TracingOptions{Program: p})
+		if err != nil {
+			return fmt.Errorf("attach tracepoint %s: %w", p, err)
+		}
+		t.links = append(t.links, l)
+	}
+	return nil
+}
+
+// attachCgroups attaches to the allocators of the cgroups' current members;
+// members of v1 cgroups are also registered, v2 ones are matched in the kernel.
+func (t *Tracer) attachCgroups(cgroups []cgroupTarget) error {
+	for _, cg := range cgroups {
+		pids, err := cg.members()
+		if err != nil {
+			return err
+		}
+		for _, pid := range pids {
+			t.adopt(pid, !cg.v2)
+		}
+		t.log.Info("tracing cgroup", "path", cg.path, "v2", cg.v2, "processes", len(pids))
+	}
+	return nil
+}
+
+// attachAll attaches to the allocators of every process running now; those
+// that start later use allocators already probed or are found at their exec.
+func (t *Tracer) attachAll() {
+	procs, err := t.fs.AllProcs()
+	if err != nil {
+		t.log.Warn("list processes", "err", err)
+		return
+	}
+	for _, p := range procs {
+		if p.PID != os.Getpid() {
+			t.adopt(p.PID, false)
+		}
+	}
+	t.log.Info("tracing all processes", "running", len(procs), "allocators", len(t.probed))
+}
+
+// adopt attaches to the allocators of a process found in a cgroup or on the
+// host, registering its pid when the kernel would not match it otherwise.
+// Processes that exit meanwhile or have no allocator are skipped.
+func (t *Tracer) adopt(pid int, register bool) {
+	if _, err := t.discover(pid); err != nil {
+		t.log.Debug("skip process", "pid", pid, "err", err)
+		return
+	}
+	if register {
+		if err := t.register(pid); err != nil {
+			t.log.Warn("register process", "pid", pid, "err", err)
+		}
+	}
+}
+
+// register makes the kernel side trace pid.
+func (t *Tracer) register(pid int) error {
+	if err := t.objs.Targets.Put(uint32(pid), uint8(1)); err != nil {
+		return fmt.Errorf("register pid %d: %w", pid, err)
+	}
+	return nil
+}
+
+// track starts the record of pid's current image: its names and mappings.
+func (t *Tracer) track(pid uint32) *process {
+	p := newProcess(pid)
+	p.identify(t.cfg.ProcRoot)
+	maps, err := t.sym.Snapshot(int(pid))
+	if err != nil {
+		t.log.Debug("snapshot mappings", "pid", pid, "err", err)
+		maps = &symbolize.Process{Pid: int(pid)}
+	}
+	p.maps = maps
+	t.live[pid] = p
+	return p
+}
+
+// retire ends the record of pid's current image, at its exec or exit.
+func (t *Tracer) retire(pid uint32, exited bool) {
+	if p := t.live[pid]; p != nil {
+		p.exited = exited
+		t.done = append(t.done, p)
+		delete(t.live, pid)
+	}
+}
+
+// attachPid traces a running process until it exits.
+func (t *Tracer) attachPid(pid int) error {
+	if pid <= 0 {
+		return fmt.Errorf("trace pid %d: not a process id", pid)
+	}
+	pidfd, err := pidfdOpen(pid)
+	if err != nil {
+		return err
+	}
+	if _, err := t.discover(pid); err != nil {
+		closeFD(pidfd)
+		return fmt.Errorf("trace pid %d: %w", pid, err)
+	}
+	if err := t.register(pid); err != nil {
+		closeFD(pidfd)
+		return err
+	}
+	p := t.track(uint32(pid))
+	t.log.Info("tracing", "pid", pid, "exe", p.exe)
+	t.exited.Add(1)
+	go t.watch(pidfd)
 	return nil
 }
 
@@ -149,9 +325,7 @@ func (t *Tracer) Close() error {
 	if t.cmd != nil {
 		errs = append(errs, t.endCommand())
 	}
-	for i := len(t.links) - 1; i >= 0; i-- {
-		errs = append(errs, t.links[i].Close())
-	}
+	errs = append(errs, closeAll(t.links))
 	t.links = nil
 	if t.reader != nil {
 		errs = append(errs, t.reader.Close())

@@ -22,17 +22,25 @@ func recordCommand() *cli.Command {
 		Name:      "record",
 		Usage:     "trace processes and write a report of their allocations",
 		ArgsUsage: "[-- COMMAND [ARGS...]]",
-		Description: `Traces malloc, calloc, realloc and free of the target processes until they
-exit, --duration ends, or SIGINT/SIGTERM arrives, then writes a report of the
-allocations per stack. A command after -- is started and traced from its
+		Description: `Traces the C and C++ allocation functions (malloc family, operator new and
+delete) of the target processes, in glibc, libstdc++, jemalloc, tcmalloc,
+mimalloc or a static executable, then writes a report of the allocations
+per stack. Pid and command targets are traced until they exit, --duration
+ends, or SIGINT/SIGTERM arrives; cgroups, units and --all until --duration
+ends or a signal arrives. A command after -- is started and traced from its
 first allocation; if tracing ends first, it gets SIGTERM.
 
 Examples:
    mtrace record -- ./myprogram --its-flag
    mtrace record --pid 1234 --duration 30s
-   mtrace record --pid 1234 --format json --output report.json`,
+   mtrace record --unit nginx.service --duration 1m --format json --output nginx.json
+   mtrace record --all --duration 10s`,
 		Flags: []cli.Flag{
 			&cli.IntSliceFlag{Name: "pid", Aliases: []string{"p"}, Usage: "trace the running process `PID` (repeatable)"},
+			&cli.StringSliceFlag{Name: "cgroup", Usage: "trace the processes of the cgroup directory `PATH` and its descendants, now and later (repeatable)"},
+			&cli.StringSliceFlag{Name: "unit", Usage: "trace the processes of the systemd unit `NAME` (NAME.service if no suffix; repeatable)"},
+			&cli.BoolFlag{Name: "all", Usage: "trace every process on the host"},
+			&cli.BoolFlag{Name: "follow-forks", Usage: "also trace children and exec'd programs of traced processes (default: on for a command, off for --pid)"},
 			&cli.DurationFlag{Name: "duration", Aliases: []string{"d"}, Usage: "stop after `DURATION` (e.g. 10s); 0 traces until the targets exit"},
 			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "text", Usage: "report `FORMAT`: text or json"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the report to `FILE` (mode 0600) instead of stdout"},
@@ -44,9 +52,16 @@ Examples:
 }
 
 func record(c *cli.Context) error {
-	pids, command := c.IntSlice("pid"), c.Args().Slice()
-	if len(pids) == 0 && len(command) == 0 {
-		return usagef("record: give --pid PID or -- COMMAND")
+	pids, command, cgroups := c.IntSlice("pid"), c.Args().Slice(), c.StringSlice("cgroup")
+	if len(pids) == 0 && len(command) == 0 && len(cgroups) == 0 && len(c.StringSlice("unit")) == 0 && !c.Bool("all") {
+		return usagef("record: give --pid PID, --cgroup PATH, --unit NAME, --all or -- COMMAND")
+	}
+	if c.Bool("all") && (len(pids) > 0 || len(command) > 0 || len(cgroups) > 0 || len(c.StringSlice("unit")) > 0) {
+		return usagef("record: --all traces every process; give no other target with it")
+	}
+	follow := len(command) > 0
+	if c.IsSet("follow-forks") {
+		follow = c.Bool("follow-forks")
 	}
 	format := c.String("format")
 	if format != "text" && format != "json" {
@@ -72,20 +87,30 @@ func record(c *cli.Context) error {
 		defer cancel()
 	}
 
+	for _, unit := range c.StringSlice("unit") {
+		path, err := tracer.ResolveUnit(unit)
+		if err != nil {
+			return err
+		}
+		cgroups = append(cgroups, path)
+	}
 	sym, err := symbolize.New("/proc")
 	if err != nil {
 		return err
 	}
 	start := time.Now()
 	t, err := tracer.New(ctx, tracer.Config{
-		Pids:       pids,
-		Command:    command,
-		Stdin:      c.App.Reader,
-		Stdout:     c.App.Writer,
-		Stderr:     c.App.ErrWriter,
-		Limits:     policy.DefaultLimits(),
-		Symbolizer: sym,
-		Logger:     log,
+		Pids:        pids,
+		Command:     command,
+		Cgroups:     cgroups,
+		All:         c.Bool("all"),
+		FollowForks: follow,
+		Stdin:       c.App.Reader,
+		Stdout:      c.App.Writer,
+		Stderr:      c.App.ErrWriter,
+		Limits:      policy.DefaultLimits(),
+		Symbolizer:  sym,
+		Logger:      log,
 	})
 	if err != nil {
 		return err
@@ -134,17 +159,21 @@ func buildReport(res *tracer.Result, sym *symbolize.Symbolizer) *sink.Report {
 		Processes: []sink.Process{},
 	}
 	for _, p := range res.Processes {
-		sp := sink.Process{Pid: p.Pid, Exe: p.Exe, Allocator: p.Allocator, Stacks: []sink.Stack{}}
+		sp := sink.Process{Pid: p.Pid, Exe: p.Exe, Argv0: p.Argv0, Cgroup: p.Cgroup, Exited: p.Exited,
+			Allocators: p.Allocators, Stacks: []sink.Stack{}}
+		if len(p.Allocators) > 0 {
+			sp.Allocator = p.Allocators[0]
+		}
 		for _, s := range p.Stacks {
 			st := sink.Stack{
-				Frames: []sink.Frame{{Function: s.Function, Module: p.Allocator}},
+				Frames: []sink.Frame{{Function: s.Function, Module: s.Module}},
 				Counts: sink.Counts{
 					Allocs: s.Allocs, AllocBytes: s.AllocBytes,
 					Frees: s.Frees, FreeBytes: s.FreeBytes,
 					LiveObjects: s.LiveObjects(), LiveBytes: s.LiveBytes(),
 				},
 			}
-			for _, f := range sym.Frames(p.Pid, s.IPs) {
+			for _, f := range sym.Frames(p.Maps, s.IPs) {
 				st.Frames = append(st.Frames, sink.Frame{Function: f.Function, Module: f.Module})
 			}
 			sp.Totals.Add(st.Counts)

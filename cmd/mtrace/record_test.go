@@ -198,7 +198,7 @@ func TestRecordErrors(t *testing.T) {
 		code int
 		msg  string
 	}{
-		{"no target", []string{"record"}, exitUsage, "give --pid PID or -- COMMAND"},
+		{"no target", []string{"record"}, exitUsage, "give --pid PID, --cgroup PATH, --unit NAME, --all or -- COMMAND"},
 		{"unknown flag", []string{"record", "--bogus"}, exitUsage, "flag provided but not defined"},
 		{"bad format", []string{"record", "--format", "xml", "--", "true"}, exitUsage, `--format "xml"`},
 		{"missing pid", []string{"record", "--pid", "999999999"}, exitRuntime, "no such process"},

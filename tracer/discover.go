@@ -1,0 +1,101 @@
+package tracer
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+
+	"github.com/mtrace/mtrace/symbolize"
+)
+
+var (
+	// errNoAllocator means a process has mapped no file defining malloc and free yet.
+	errNoAllocator = errors.New("no allocator (malloc and free) mapped")
+	// errNoLoader means a process has no allocator and no dynamic loader that could map one.
+	errNoLoader = errors.New("no allocator (malloc and free) in a static executable")
+)
+
+// discover attaches the probes to every allocator object pid maps that is
+// not probed yet, and returns how many of its objects define malloc and free.
+// With none, the error says whether a dynamic loader may still map one.
+func (t *Tracer) discover(pid int) (int, error) {
+	maps, err := symbolize.ReadMaps(t.fs, pid)
+	if err != nil {
+		return 0, err
+	}
+	n, dynamic := 0, false
+	for _, m := range maps {
+		mod, err := t.sym.Module(pid, m)
+		if err != nil {
+			continue
+		}
+		dynamic = dynamic || mod.Dynamic()
+		if !isAllocator(mod) {
+			continue
+		}
+		if mod.Defines("malloc") {
+			n++
+		}
+		if err := t.probeMapped(pid, m, mod); err != nil {
+			return n, err
+		}
+	}
+	switch {
+	case n > 0:
+		return n, nil
+	case dynamic:
+		return 0, errNoAllocator
+	default:
+		return 0, errNoLoader
+	}
+}
+
+// probeMapped attaches the probes to the file behind mapping m of pid, once per file.
+func (t *Tracer) probeMapped(pid int, m symbolize.Mapping, mod *symbolize.Module) error {
+	if t.probed[m.ID()] {
+		return nil
+	}
+	f, err := symbolize.OpenMapped(t.cfg.ProcRoot, pid, m)
+	if err != nil {
+		return err
+	}
+	path := f.Name()
+	f.Close()
+	if err := t.attachModule(path, m.Path, mod); err != nil {
+		return err
+	}
+	t.probed[m.ID()] = true
+	return nil
+}
+
+// installedAllocators are the sonames of allocators a distribution installs.
+var installedAllocators = []string{
+	"libc.so.6", "libstdc++.so.6", "libjemalloc.so.2",
+	"libtcmalloc.so.4", "libtcmalloc_minimal.so.4", "libmimalloc.so.2",
+}
+
+// libDirs are where they are installed.
+var libDirs = []string{"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64", "/usr/local/lib"}
+
+// probeInstalled attaches to the allocators installed on the host before any
+// process maps them, so that a process started later is traced from its
+// first allocation even through an allocator nobody had loaded before.
+func (t *Tracer) probeInstalled() error {
+	for _, dir := range libDirs {
+		for _, name := range installedAllocators {
+			path, err := filepath.EvalSymlinks(filepath.Join(dir, name))
+			if err != nil {
+				continue
+			}
+			mod, id, err := t.sym.File(path)
+			if err != nil || t.probed[id] || !isAllocator(mod) {
+				continue
+			}
+			if err := t.attachModule(path, path, mod); err != nil {
+				return fmt.Errorf("attach to installed allocator: %w", err)
+			}
+			t.probed[id] = true
+		}
+	}
+	return nil
+}

@@ -1,0 +1,171 @@
+package tracer
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+
+	"github.com/mtrace/mtrace/bpf"
+	"github.com/mtrace/mtrace/symbolize"
+)
+
+// allocFunc is one function mtrace probes and how it takes its arguments.
+type allocFunc struct {
+	symbol string
+	name   string // as reports show it
+	kind   bpf.AllocKind
+}
+
+const (
+	kindMalloc        = bpf.AllocKindKIND_MALLOC
+	kindCalloc        = bpf.AllocKindKIND_CALLOC
+	kindRealloc       = bpf.AllocKindKIND_REALLOC
+	kindReallocarray  = bpf.AllocKindKIND_REALLOCARRAY
+	kindMemalign      = bpf.AllocKindKIND_MEMALIGN
+	kindPosixMemalign = bpf.AllocKindKIND_POSIX_MEMALIGN
+	kindFree          = bpf.AllocKindKIND_FREE
+)
+
+// allocFuncs are the C and C++ allocation functions, as glibc, libstdc++,
+// jemalloc, tcmalloc, mimalloc and static executables define them.
+var allocFuncs = []allocFunc{
+	{"malloc", "malloc", kindMalloc},
+	{"calloc", "calloc", kindCalloc},
+	{"realloc", "realloc", kindRealloc},
+	{"reallocarray", "reallocarray", kindReallocarray},
+	{"posix_memalign", "posix_memalign", kindPosixMemalign},
+	{"aligned_alloc", "aligned_alloc", kindMemalign},
+	{"memalign", "memalign", kindMemalign},
+	{"valloc", "valloc", kindMalloc},
+	{"pvalloc", "pvalloc", kindMalloc},
+	{"free", "free", kindFree},
+	{"cfree", "cfree", kindFree},
+	{"_Znwm", "operator new(unsigned long)", kindMalloc},
+	{"_Znam", "operator new[](unsigned long)", kindMalloc},
+	{"_ZnwmRKSt9nothrow_t", "operator new(unsigned long, std::nothrow_t const&)", kindMalloc},
+	{"_ZnamRKSt9nothrow_t", "operator new[](unsigned long, std::nothrow_t const&)", kindMalloc},
+	{"_ZnwmSt11align_val_t", "operator new(unsigned long, std::align_val_t)", kindMalloc},
+	{"_ZnamSt11align_val_t", "operator new[](unsigned long, std::align_val_t)", kindMalloc},
+	{"_ZnwmSt11align_val_tRKSt9nothrow_t", "operator new(unsigned long, std::align_val_t, std::nothrow_t const&)", kindMalloc},
+	{"_ZnamSt11align_val_tRKSt9nothrow_t", "operator new[](unsigned long, std::align_val_t, std::nothrow_t const&)", kindMalloc},
+	{"_ZdlPv", "operator delete(void*)", kindFree},
+	{"_ZdaPv", "operator delete[](void*)", kindFree},
+	{"_ZdlPvm", "operator delete(void*, unsigned long)", kindFree},
+	{"_ZdaPvm", "operator delete[](void*, unsigned long)", kindFree},
+	{"_ZdlPvSt11align_val_t", "operator delete(void*, std::align_val_t)", kindFree},
+	{"_ZdaPvSt11align_val_t", "operator delete[](void*, std::align_val_t)", kindFree},
+	{"_ZdlPvmSt11align_val_t", "operator delete(void*, unsigned long, std::align_val_t)", kindFree},
+	{"_ZdaPvmSt11align_val_t", "operator delete[](void*, unsigned long, std::align_val_t)", kindFree},
+	{"_ZdlPvRKSt9nothrow_t", "operator delete(void*, std::nothrow_t const&)", kindFree},
+	{"_ZdaPvRKSt9nothrow_t", "operator delete[](void*, std::nothrow_t const&)", kindFree},
+	{"_ZdlPvSt11align_val_tRKSt9nothrow_t", "operator delete(void*, std::align_val_t, std::nothrow_t const&)", kindFree},
+	{"_ZdaPvSt11align_val_tRKSt9nothrow_t", "operator delete[](void*, std::align_val_t, std::nothrow_t const&)", kindFree},
+}
+
+// isAllocator reports whether a module is a heap allocator: it defines
+// malloc and free, or the C++ operator new.
+func isAllocator(mod *symbolize.Module) bool {
+	return (mod.Defines("malloc") && mod.Defines("free")) || mod.Defines("_Znwm")
+}
+
+// probeInfo is what one probe id stands for: a function in a module.
+type probeInfo struct {
+	function, module string
+}
+
+// maxProbes is the number of probe ids the 16-bit event field can carry.
+const maxProbes = 1 << 16
+
+// attachModule attaches the entry and return programs to every allocation
+// function mod defines, reaching the file by path; module names it in reports.
+// Each function gets a probe id, carried in its attach cookie with its kind.
+func (t *Tracer) attachModule(path, module string, mod *symbolize.Module) error {
+	var enter, exit probeSet
+	seen := make(map[uint64]bool)
+	for _, f := range allocFuncs {
+		addr, ok := mod.Address(f.symbol)
+		if !ok || seen[addr] {
+			continue // an alias of a function already probed would count its calls twice
+		}
+		seen[addr] = true
+		if len(t.probes) == maxProbes {
+			return fmt.Errorf("attach to %s: more than %d probes", module, maxProbes)
+		}
+		cookie := uint64(f.kind)<<16 | uint64(len(t.probes))
+		t.probes = append(t.probes, probeInfo{function: f.name, module: module})
+		enter.add(f.symbol, cookie)
+		if f.kind != kindFree {
+			exit.add(f.symbol, cookie)
+		}
+	}
+	ex, err := link.OpenExecutable(path)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", module, err)
+	}
+	in, err := t.attachSet(ex, enter, t.objs.AllocEnter, false)
+	if err != nil {
+		return fmt.Errorf("attach uprobes in %s: %w", module, err)
+	}
+	out, err := t.attachSet(ex, exit, t.objs.AllocExit, true)
+	if err != nil {
+		return errors.Join(fmt.Errorf("attach uretprobes in %s: %w", module, err), closeAll(in))
+	}
+	// Return probes first: Close detaches in reverse, entries before returns.
+	t.links = append(append(t.links, out...), in...)
+	t.log.Debug("probes attached", "module", module, "functions", len(enter.symbols))
+	return nil
+}
+
+type probeSet struct {
+	symbols []string
+	cookies []uint64
+}
+
+func (s *probeSet) add(symbol string, cookie uint64) {
+	s.symbols = append(s.symbols, symbol)
+	s.cookies = append(s.cookies, cookie)
+}
+
+// attachSet attaches prog to every symbol of set: with one uprobe_multi link
+// where the kernel has them (Linux 6.6), else one link per symbol.
+func (t *Tracer) attachSet(ex *link.Executable, set probeSet, prog *ebpf.Program, ret bool) ([]link.Link, error) {
+	if len(set.symbols) == 0 {
+		return nil, nil
+	}
+	if t.multi {
+		opts := &link.UprobeMultiOptions{Cookies: set.cookies}
+		attach := ex.UprobeMulti
+		if ret {
+			attach = ex.UretprobeMulti
+		}
+		l, err := attach(set.symbols, prog, opts)
+		if err != nil {
+			return nil, err
+		}
+		return []link.Link{l}, nil
+	}
+	attach := ex.Uprobe
+	if ret {
+		attach = ex.Uretprobe
+	}
+	var links []link.Link
+	for i, sym := range set.symbols {
+		l, err := attach(sym, prog, &link.UprobeOptions{Cookie: set.cookies[i]})
+		if err != nil {
+			return nil, errors.Join(fmt.Errorf("%s: %w", sym, err), closeAll(links))
+		}
+		links = append(links, l)
+	}
+	return links, nil
+}
+
+// closeAll closes links in reverse order.
+func closeAll(links []link.Link) error {
+	var errs []error
+	for i := len(links) - 1; i >= 0; i-- {
+		errs = append(errs, links[i].Close())
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,133 @@
+package tracer
+
+import (
+	"bufio"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/mtrace/mtrace/bpf"
+	"github.com/mtrace/mtrace/symbolize"
+)
+
+// stackKey identifies one aggregate of a process: the probe (allocation
+// function in a module) called, and the stack it was called from.
+type stackKey struct {
+	probe uint16
+	stack uint64
+}
+
+// Counts are the totals of one aggregate.
+type Counts struct {
+	Allocs, AllocBytes uint64
+	Frees, FreeBytes   uint64
+}
+
+// LiveObjects is the number of allocations not freed.
+func (c Counts) LiveObjects() uint64 { return c.Allocs - c.Frees }
+
+// LiveBytes is the number of bytes allocated and not freed.
+func (c Counts) LiveBytes() uint64 { return c.AllocBytes - c.FreeBytes }
+
+// process is one image of a traced process, from its first event or exec
+// to its exec or exit, with its aggregates. Frees arrive with the stack and
+// size of the allocation they free (matched in the kernel), so the order in
+// which events arrive does not matter.
+type process struct {
+	pid                uint32
+	exe, argv0, cgroup string
+	maps               *symbolize.Process
+	refreshed          bool // mappings re-read at the first allocation event
+	exited             bool
+	stacks             map[stackKey]*Counts
+}
+
+func newProcess(pid uint32) *process {
+	return &process{pid: pid, stacks: make(map[stackKey]*Counts)}
+}
+
+// add accounts one allocation or free. It allocates only for a stack it has
+// not seen, and reports whether the event was well formed.
+func (p *process) add(e *bpf.AllocEvent) bool {
+	var d Counts
+	switch e.Op {
+	case uint8(bpf.AllocOpOP_ALLOC):
+		d.Allocs, d.AllocBytes = 1, e.Size
+	case uint8(bpf.AllocOpOP_FREE):
+		d.Frees, d.FreeBytes = 1, e.Size
+	default:
+		return false
+	}
+	k := stackKey{probe: e.Probe, stack: e.Stack}
+	c := p.stacks[k]
+	if c == nil {
+		c = new(Counts)
+		p.stacks[k] = c
+	}
+	c.Allocs += d.Allocs
+	c.AllocBytes += d.AllocBytes
+	c.Frees += d.Frees
+	c.FreeBytes += d.FreeBytes
+	return true
+}
+
+// identify reads what names the process: executable path, argv[0] and
+// cgroup. It reads argv[0] only, never the arguments after it.
+func (p *process) identify(procRoot string) {
+	dir := filepath.Join(procRoot, strconv.Itoa(int(p.pid)))
+	p.exe, _ = os.Readlink(filepath.Join(dir, "exe"))
+	p.argv0 = readArgv0(filepath.Join(dir, "cmdline"))
+	p.cgroup = readCgroup(filepath.Join(dir, "cgroup"))
+}
+
+// maxArgv0 bounds the argv[0] read from a process.
+const maxArgv0 = 4096
+
+// readArgv0 reads /proc/PID/cmdline a byte at a time up to the first NUL,
+// so that not one byte of the arguments after argv[0] is read.
+func readArgv0(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	var b strings.Builder
+	var c [1]byte
+	for b.Len() < maxArgv0 {
+		if n, err := f.Read(c[:]); n == 0 || err != nil || c[0] == 0 {
+			break
+		}
+		b.WriteByte(c[0])
+	}
+	return b.String()
+}
+
+// readCgroup returns the process's cgroup: its cgroup v2 path, or on a v1
+// host the path in the name=systemd hierarchy, where units live.
+func readCgroup(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	v2, systemd := "", ""
+	sc := bufio.NewScanner(io.LimitReader(f, 64<<10))
+	for sc.Scan() {
+		fields := strings.SplitN(sc.Text(), ":", 3)
+		if len(fields) != 3 {
+			continue
+		}
+		switch {
+		case fields[0] == "0" && fields[1] == "":
+			v2 = fields[2]
+		case fields[1] == "name=systemd":
+			systemd = fields[2]
+		}
+	}
+	if (v2 == "" || v2 == "/") && systemd != "" {
+		return systemd
+	}
+	return v2
+}

@@ -1,0 +1,92 @@
+package tracer
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/mtrace/mtrace/bpf"
+)
+
+var (
+	opAlloc = uint8(bpf.AllocOpOP_ALLOC)
+	opFree  = uint8(bpf.AllocOpOP_FREE)
+)
+
+func TestProcessCountsPerStack(t *testing.T) {
+	p := newProcess(1)
+	events := []bpf.AllocEvent{
+		// A free can arrive before the allocation it frees: the result is the same.
+		{Pid: 1, Op: opFree, Probe: 0, Stack: 10, Size: 16},
+		{Pid: 1, Op: opAlloc, Probe: 0, Stack: 10, Size: 16},
+		{Pid: 1, Op: opAlloc, Probe: 0, Stack: 10, Size: 32},
+		{Pid: 1, Op: opAlloc, Probe: 1, Stack: 10, Size: 8},
+		{Pid: 1, Op: opAlloc, Probe: 0, Stack: 11, Size: 64},
+	}
+	for i := range events {
+		if !p.add(&events[i]) {
+			t.Fatalf("event %d rejected", i)
+		}
+	}
+	want := map[stackKey]Counts{
+		{probe: 0, stack: 10}: {Allocs: 2, AllocBytes: 48, Frees: 1, FreeBytes: 16},
+		{probe: 1, stack: 10}: {Allocs: 1, AllocBytes: 8},
+		{probe: 0, stack: 11}: {Allocs: 1, AllocBytes: 64},
+	}
+	if len(p.stacks) != len(want) {
+		t.Fatalf("%d aggregates, want %d", len(p.stacks), len(want))
+	}
+	for k, w := range want {
+		if got := p.stacks[k]; got == nil || *got != w {
+			t.Errorf("%+v: got %+v, want %+v", k, got, w)
+		}
+	}
+	c := want[stackKey{probe: 0, stack: 10}]
+	if c.LiveObjects() != 1 || c.LiveBytes() != 32 {
+		t.Errorf("live %d objects %d bytes, want 1 and 32", c.LiveObjects(), c.LiveBytes())
+	}
+	if p.add(&bpf.AllocEvent{Pid: 1, Op: 0}) {
+		t.Error("event with op 0 accepted")
+	}
+}
+
+func TestProcessAddAllocatesNothingForKnownStacks(t *testing.T) {
+	p := newProcess(1)
+	e := bpf.AllocEvent{Pid: 1, Op: opAlloc, Stack: 5, Size: 1}
+	p.add(&e)
+	if n := testing.AllocsPerRun(1000, func() { p.add(&e) }); n != 0 {
+		t.Fatalf("add allocates %v times per event", n)
+	}
+}
+
+func TestIdentifyReadsArgv0Only(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "77")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{
+		"cmdline": "/usr/bin/app\x00--password\x00hunter2\x00",
+		"cgroup":  "0::/system.slice/app.service\n",
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink("/usr/bin/app", filepath.Join(dir, "exe")); err != nil {
+		t.Fatal(err)
+	}
+	p := newProcess(77)
+	p.identify(filepath.Dir(dir))
+	if p.exe != "/usr/bin/app" || p.argv0 != "/usr/bin/app" || p.cgroup != "/system.slice/app.service" {
+		t.Fatalf("identified exe %q argv0 %q cgroup %q", p.exe, p.argv0, p.cgroup)
+	}
+}
+
+func TestReadCgroupPrefersUnitPathOnHybridHosts(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cgroup")
+	os.WriteFile(path, []byte("9:name=systemd:/system.slice/db.service\n4:memory:/x\n0::/\n"), 0o644)
+	if got := readCgroup(path); got != "/system.slice/db.service" {
+		t.Fatalf("cgroup %q", got)
+	}
+}

@@ -12,15 +12,15 @@
  *   cgroups  index -> struct cgroup_filter  traced cgroup subtrees; user space, before tracing
  *   calls    pid_tgid -> struct call    a call in flight from entry to return; the return probe
  *   live     {tgid, addr} -> struct live allocations not freed yet; the free probe, realloc
- *   stacks   hash -> struct stack       user stacks seen; never deleted while tracing
- *   scratch  0 -> struct stack          per-CPU buffer for walking a stack
+ *   stacks   hash -> struct stack       user stacks seen, as file offsets; never deleted while tracing
+ *   scratch  0 -> struct scratch        per-CPU buffers for walking and resolving a stack
  *   counters enum counter -> u64        per-CPU counts of what was dropped
  *   events   ring buffer of struct event
  *
  * Only metadata is read: argument registers, return values, the return
  * addresses the kernel's frame-pointer walk yields, and posix_memalign's
  * result pointer from its out-parameter. No allocation contents are read.
- * Needs Linux 5.15 (ring buffer, attach cookies, BTF tracepoints) and BTF.
+ * Needs Linux 5.17 (ring buffer, attach cookies, BTF tracepoints, bpf_find_vma) and BTF.
  */
 #include <linux/bpf.h>
 #include <asm/ptrace.h>
@@ -39,6 +39,8 @@ const volatile __u8 trace_all = 0;
 const volatile __u8 follow_forks = 0;
 /* Number of valid entries in the cgroups map. */
 const volatile __u32 cgroup_count = 0;
+/* mtrace's own process, never traced. */
+const volatile __u32 self_tgid = 0;
 
 /* The kernel types the tracepoints read, relocated by CO-RE. */
 typedef struct {
@@ -54,6 +56,36 @@ struct task_struct {
 	int tgid;
 	struct signal_struct *signal;
 } __attribute__((preserve_access_index));
+
+struct super_block {
+	__u32 s_dev;
+} __attribute__((preserve_access_index));
+
+struct inode {
+	unsigned long i_ino;
+	struct super_block *i_sb;
+} __attribute__((preserve_access_index));
+
+struct file {
+	struct inode *f_inode;
+} __attribute__((preserve_access_index));
+
+struct linux_binprm {
+	struct file *file;
+} __attribute__((preserve_access_index));
+
+struct vm_area_struct {
+	unsigned long vm_start;
+	unsigned long vm_pgoff;
+	struct file *vm_file;
+} __attribute__((preserve_access_index));
+
+#define PAGE_SHIFT 12
+
+struct scratch {
+	__u64 ips[MAX_STACK_DEPTH];
+	struct stack stack;
+};
 
 struct cgroup_filter {
 	__u64 id;
@@ -127,7 +159,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct stack);
+	__type(value, struct scratch);
 } scratch SEC(".maps");
 
 struct {
@@ -149,6 +181,7 @@ const enum kind *unused_kind __attribute__((unused));
 const enum event_flag *unused_flag __attribute__((unused));
 const enum counter *unused_counter __attribute__((unused));
 const struct cgroup_filter *unused_cgroup_filter __attribute__((unused));
+const struct frame *unused_frame __attribute__((unused));
 
 static __always_inline void count(__u32 which)
 {
@@ -161,6 +194,8 @@ static __always_inline void count(__u32 which)
 /* traced reports whether the current process is traced. */
 static __always_inline int traced(__u32 tgid)
 {
+	if (tgid == self_tgid)
+		return 0;
 	if (trace_all || bpf_map_lookup_elem(&targets, &tgid))
 		return 1;
 	for (__u32 i = 0; i < MAX_CGROUPS; i++) {
@@ -177,15 +212,37 @@ static __always_inline int traced(__u32 tgid)
 }
 
 /*
- * Walk the user stack and return its hash, storing the stack under it.
- * Called at a uretprobe: the instruction pointer is then the return address
- * in the allocation's direct caller, so the walk starts with that caller.
+ * resolve_frame is bpf_find_vma's callback: it fills the frame of one
+ * address, which comes in through f->ino (the inode goes out the same way).
+ */
+static long resolve_frame(struct task_struct *task, struct vm_area_struct *vma, void *data)
+{
+	struct frame *f = data;
+	struct file *file = BPF_CORE_READ(vma, vm_file);
+	__u64 ip = f->ino;
+
+	f->ino = 0;
+	if (!file)
+		return 0;
+	f->ino = BPF_CORE_READ(file, f_inode, i_ino);
+	f->dev = BPF_CORE_READ(file, f_inode, i_sb, s_dev);
+	f->off = ip - BPF_CORE_READ(vma, vm_start) + (BPF_CORE_READ(vma, vm_pgoff) << PAGE_SHIFT);
+	return 0;
+}
+
+/*
+ * Walk the user stack and return its hash. A stack not seen before is
+ * resolved to files and offsets and stored under its hash. Called at a
+ * uretprobe: the instruction pointer is then the return address in the
+ * allocation's direct caller, so the walk starts with that caller.
  */
 static __always_inline __u64 capture_stack(void *ctx, __u32 tgid)
 {
 	__u32 zero = 0;
-	struct stack *s = bpf_map_lookup_elem(&scratch, &zero);
+	struct scratch *s = bpf_map_lookup_elem(&scratch, &zero);
+	struct task_struct *task;
 	long n;
+	__u32 len;
 	__u64 h;
 
 	if (!s)
@@ -195,10 +252,10 @@ static __always_inline __u64 capture_stack(void *ctx, __u32 tgid)
 		count(COUNTER_STACK_ERRORS);
 		return 0;
 	}
-	s->len = n / sizeof(__u64);
+	len = n / sizeof(__u64);
 	h = 0x9e3779b97f4a7c15ULL ^ tgid;
 	for (int i = 0; i < MAX_STACK_DEPTH; i++) {
-		if (i >= s->len)
+		if (i >= len)
 			break;
 		h ^= s->ips[i];
 		h *= 0xff51afd7ed558ccdULL;
@@ -208,10 +265,25 @@ static __always_inline __u64 capture_stack(void *ctx, __u32 tgid)
 		h = 1;
 	if (bpf_map_lookup_elem(&stacks, &h))
 		return h;
-	if (bpf_map_update_elem(&stacks, &h, s, BPF_NOEXIST) && !bpf_map_lookup_elem(&stacks, &h)) {
-		count(COUNTER_STACKS_FULL);
-		return 0;
+
+	task = bpf_get_current_task_btf();
+	s->stack.len = len;
+	for (int i = 0; i < MAX_STACK_DEPTH; i++) {
+		struct frame f = { .ino = s->ips[i] };
+
+		if (i >= len)
+			break;
+		/* Busy (the mapping lock is taken): not stored, so the stack's next occurrence tries again. */
+		if (bpf_find_vma(task, s->ips[i], resolve_frame, &f, 0) == -16 /* EBUSY */) {
+			count(COUNTER_STACK_ERRORS);
+			return h;
+		}
+		if (f.ino == s->ips[i])
+			f.ino = 0; /* no mapping at all */
+		s->stack.frames[i] = f;
 	}
+	if (bpf_map_update_elem(&stacks, &h, &s->stack, BPF_NOEXIST) && !bpf_map_lookup_elem(&stacks, &h))
+		count(COUNTER_STACKS_FULL);
 	return h;
 }
 
@@ -222,6 +294,12 @@ static __always_inline void submit(struct event *e)
 	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
 		flags = BPF_RB_FORCE_WAKEUP;
 	bpf_ringbuf_submit(e, flags);
+}
+
+/* submit_now wakes the reader at once: it must look at a new process while it still runs. */
+static __always_inline void submit_now(struct event *e)
+{
+	bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
 }
 
 static __always_inline struct event *reserve(__u32 tgid, __u8 op)
@@ -402,16 +480,24 @@ SEC("tp_btf/sched_process_fork")
 int BPF_PROG(process_fork, struct task_struct *parent, struct task_struct *child)
 {
 	__u32 ptgid = parent->tgid, ctgid = child->tgid;
+	struct event *e;
 	__u8 one = 1;
 
-	if (!follow_forks || ptgid == ctgid || !bpf_map_lookup_elem(&targets, &ptgid))
+	if (ptgid == ctgid || !traced(ptgid))
 		return 0;
-	bpf_map_update_elem(&targets, &ctgid, &one, BPF_ANY);
+	if (follow_forks && bpf_map_lookup_elem(&targets, &ptgid))
+		bpf_map_update_elem(&targets, &ctgid, &one, BPF_ANY);
+	e = reserve(ctgid, OP_FORK);
+	if (e) {
+		e->size = ptgid;
+		submit_now(e);
+	}
 	return 0;
 }
 
+/* The new executable's identity goes with the event: the process may be gone before user space looks. */
 SEC("tp_btf/sched_process_exec")
-int BPF_PROG(process_exec, struct task_struct *p)
+int BPF_PROG(process_exec, struct task_struct *p, __u32 old_pid, struct linux_binprm *bprm)
 {
 	__u32 tgid = p->tgid;
 	struct event *e;
@@ -419,8 +505,11 @@ int BPF_PROG(process_exec, struct task_struct *p)
 	if (!traced(tgid))
 		return 0;
 	e = reserve(tgid, OP_EXEC);
-	if (e)
-		submit(e);
+	if (e) {
+		e->stack = BPF_CORE_READ(bprm, file, f_inode, i_ino);
+		e->size = BPF_CORE_READ(bprm, file, f_inode, i_sb, s_dev);
+		submit_now(e);
+	}
 	return 0;
 }
 

@@ -61,6 +61,13 @@ const (
 	AllocEventFlagEVENT_UNTRACKED AllocEventFlag = 1
 )
 
+type AllocFrame struct {
+	_   structs.HostLayout
+	Ino uint64
+	Dev uint32
+	Off uint32
+}
+
 type AllocKind uint32
 
 const (
@@ -96,13 +103,20 @@ const (
 	AllocOpOP_FREE  AllocOp = 2
 	AllocOpOP_EXEC  AllocOp = 3
 	AllocOpOP_EXIT  AllocOp = 4
+	AllocOpOP_FORK  AllocOp = 5
 )
 
+type AllocScratch struct {
+	_     structs.HostLayout
+	Ips   [127]uint64
+	Stack AllocStack
+}
+
 type AllocStack struct {
-	_   structs.HostLayout
-	Len uint32
-	Pad uint32
-	Ips [127]uint64
+	_      structs.HostLayout
+	Len    uint32
+	Pad    uint32
+	Frames [127]AllocFrame
 }
 
 // Names of all BPF objects in the ELF.
@@ -124,11 +138,13 @@ const (
 	AllocProgProcessFork       = "process_fork"
 	AllocVarCgroupCount        = "cgroup_count"
 	AllocVarFollowForks        = "follow_forks"
+	AllocVarSelfTgid           = "self_tgid"
 	AllocVarTraceAll           = "trace_all"
 	AllocVarUnusedCgroupFilter = "unused_cgroup_filter"
 	AllocVarUnusedCounter      = "unused_counter"
 	AllocVarUnusedEvent        = "unused_event"
 	AllocVarUnusedFlag         = "unused_flag"
+	AllocVarUnusedFrame        = "unused_frame"
 	AllocVarUnusedKind         = "unused_kind"
 	AllocVarUnusedOp           = "unused_op"
 	AllocVarWakeupBytes        = "wakeup_bytes"
@@ -203,11 +219,13 @@ type AllocMapSpecs struct {
 type AllocVariableSpecs struct {
 	CgroupCount        *ebpf.VariableSpec `ebpf:"cgroup_count"`
 	FollowForks        *ebpf.VariableSpec `ebpf:"follow_forks"`
+	SelfTgid           *ebpf.VariableSpec `ebpf:"self_tgid"`
 	TraceAll           *ebpf.VariableSpec `ebpf:"trace_all"`
 	UnusedCgroupFilter *ebpf.VariableSpec `ebpf:"unused_cgroup_filter"`
 	UnusedCounter      *ebpf.VariableSpec `ebpf:"unused_counter"`
 	UnusedEvent        *ebpf.VariableSpec `ebpf:"unused_event"`
 	UnusedFlag         *ebpf.VariableSpec `ebpf:"unused_flag"`
+	UnusedFrame        *ebpf.VariableSpec `ebpf:"unused_frame"`
 	UnusedKind         *ebpf.VariableSpec `ebpf:"unused_kind"`
 	UnusedOp           *ebpf.VariableSpec `ebpf:"unused_op"`
 	WakeupBytes        *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
@@ -262,11 +280,13 @@ func (m *AllocMaps) Close() error {
 type AllocVariables struct {
 	CgroupCount        *ebpf.Variable `ebpf:"cgroup_count"`
 	FollowForks        *ebpf.Variable `ebpf:"follow_forks"`
+	SelfTgid           *ebpf.Variable `ebpf:"self_tgid"`
 	TraceAll           *ebpf.Variable `ebpf:"trace_all"`
 	UnusedCgroupFilter *ebpf.Variable `ebpf:"unused_cgroup_filter"`
 	UnusedCounter      *ebpf.Variable `ebpf:"unused_counter"`
 	UnusedEvent        *ebpf.Variable `ebpf:"unused_event"`
 	UnusedFlag         *ebpf.Variable `ebpf:"unused_flag"`
+	UnusedFrame        *ebpf.Variable `ebpf:"unused_frame"`
 	UnusedKind         *ebpf.Variable `ebpf:"unused_kind"`
 	UnusedOp           *ebpf.Variable `ebpf:"unused_op"`
 	WakeupBytes        *ebpf.Variable `ebpf:"wakeup_bytes"`

@@ -17,7 +17,7 @@
 #define MAX_TARGETS 4096
 #define MAX_CALLS 16384
 #define MAX_LIVE (1 << 20)
-#define MAX_STACKS 32768
+#define MAX_STACKS 16384
 #define RINGBUF_BYTES (8 << 20)
 /* cgroups (v2) whose processes, and their descendants', are traced */
 #define MAX_CGROUPS 8
@@ -26,8 +26,10 @@
 enum op {
 	OP_ALLOC = 1,
 	OP_FREE = 2,
-	OP_EXEC = 3, /* the process replaced its image: what follows belongs to the new one */
+	OP_EXEC = 3, /* the process replaced its image: what follows belongs to the new one;
+		      * stack holds the new executable's inode and size its device */
 	OP_EXIT = 4, /* the last thread of the process exited */
+	OP_FORK = 5, /* a traced process forked the process pid; size holds the parent's tgid */
 };
 
 /*
@@ -72,11 +74,23 @@ struct event {
 	__u8 flags;    /* EVENT_* */
 };
 
-/* A user stack: return addresses, innermost first (the allocation's direct caller). */
+/*
+ * One frame of a user stack, resolved in the kernel when the stack is first
+ * seen: the file mapped there and the offset into it. No absolute address
+ * leaves the kernel, and a frame stays symbolizable after its process exits.
+ * ino 0: no file is mapped there (anonymous or JIT code).
+ */
+struct frame {
+	__u64 ino;
+	__u32 dev; /* kernel dev_t: major << 20 | minor */
+	__u32 off; /* offset of the return address into the file */
+};
+
+/* A user stack, innermost frame (the allocation's direct caller) first. */
 struct stack {
 	__u32 len;
 	__u32 pad;
-	__u64 ips[MAX_STACK_DEPTH];
+	struct frame frames[MAX_STACK_DEPTH];
 };
 
 #endif

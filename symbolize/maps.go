@@ -44,13 +44,3 @@ func ReadMaps(fs procfs.FS, pid int) ([]Mapping, error) {
 	}
 	return out, nil
 }
-
-// find returns the mapping that contains addr.
-func find(maps []Mapping, addr uint64) (Mapping, bool) {
-	for _, m := range maps {
-		if addr >= m.Start && addr < m.End {
-			return m, true
-		}
-	}
-	return Mapping{}, false
-}

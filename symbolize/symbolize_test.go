@@ -36,12 +36,6 @@ func TestReadMapsKeepsExecutableFileMappings(t *testing.T) {
 			t.Errorf("mapping %d: %+v, want %+v", i, maps[i], want[i])
 		}
 	}
-	if m, ok := find(maps, 0x7f1c2a428000+5); !ok || m.Inode != 2044 {
-		t.Errorf("find in libc: %+v %v", m, ok)
-	}
-	if _, ok := find(maps, 0x55d0c1b00010); ok {
-		t.Error("found a mapping for a heap address")
-	}
 }
 
 // TestModuleAgreesWithNm checks function lookup against binutils' nm on a

@@ -16,22 +16,29 @@ type Frame struct {
 	Module   string // path of the mapped file as the process sees it
 }
 
-// Process is a snapshot of one process image's mappings. A process that
-// execs gets a new snapshot: addresses of the old image stay with the old one.
-type Process struct {
-	Pid  int
-	maps []Mapping
+// Location is a place in a file: where a stack frame points, as the kernel
+// resolved it when the stack was first seen.
+type Location struct {
+	File   FileID // zero: no file is mapped there
+	Offset uint64 // offset of the return address into the file
 }
 
-// Symbolizer resolves addresses of traced processes and caches the symbols
-// of each file once, however many processes map it. It is safe for
+// Symbolizer names locations in the files traced processes map. It learns
+// each file (its path and symbols) once, from any process that maps it, so
+// that a process that has exited is still symbolized. It is safe for
 // concurrent use.
 type Symbolizer struct {
 	fs   procfs.FS
 	root string
 
-	mu      sync.Mutex
-	modules map[FileID]*Module // nil: the file could not be read
+	mu    sync.Mutex
+	files map[FileID]*file
+}
+
+// file is what the symbolizer knows of one file.
+type file struct {
+	path string
+	mod  *Module // nil: the file could not be read
 }
 
 // FileID identifies a file by device and inode, as /proc/PID/maps shows them.
@@ -46,29 +53,19 @@ func New(procRoot string) (*Symbolizer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", procRoot, err)
 	}
-	return &Symbolizer{fs: fs, root: procRoot, modules: make(map[FileID]*Module)}, nil
+	return &Symbolizer{fs: fs, root: procRoot, files: make(map[FileID]*file)}, nil
 }
 
-// Snapshot records the mappings of pid and reads the symbols of its files,
-// so that its stacks can be symbolized after it exits.
-func (s *Symbolizer) Snapshot(pid int) (*Process, error) {
-	p := &Process{Pid: pid}
-	return p, s.Refresh(p)
-}
-
-// Refresh adds the mappings p's process made since its snapshot.
-func (s *Symbolizer) Refresh(p *Process) error {
-	maps, err := ReadMaps(s.fs, p.Pid)
+// Learn reads the files pid maps that the symbolizer does not know yet.
+func (s *Symbolizer) Learn(pid int) error {
+	maps, err := ReadMaps(s.fs, pid)
 	if err != nil {
 		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, m := range maps {
-		if _, ok := find(p.maps, m.Start); !ok {
-			p.maps = append(p.maps, m)
-		}
-		s.module(p.Pid, m)
+		s.module(pid, m)
 	}
 	return nil
 }
@@ -97,26 +94,37 @@ func (s *Symbolizer) File(path string) (*Module, FileID, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	mod, ok := s.modules[id]
+	fi, ok := s.files[id]
 	if !ok {
-		mod, err = OpenModule(f)
+		mod, err := OpenModule(f)
 		if err != nil {
 			return nil, FileID{}, fmt.Errorf("read symbols of %s: %w", path, err)
 		}
-		s.modules[id] = mod
+		fi = &file{path: path, mod: mod}
+		s.files[id] = fi
 	}
-	if mod == nil {
+	if fi.mod == nil {
 		return nil, FileID{}, fmt.Errorf("read symbols of %s", path)
 	}
-	return mod, id, nil
+	return fi.mod, id, nil
+}
+
+// Path returns the path of a file the symbolizer has learned.
+func (s *Symbolizer) Path(id FileID) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if fi := s.files[id]; fi != nil {
+		return fi.path, true
+	}
+	return "", false
 }
 
 func (s *Symbolizer) module(pid int, m Mapping) *Module {
-	if mod, ok := s.modules[m.ID()]; ok {
-		return mod
+	if fi, ok := s.files[m.ID()]; ok {
+		return fi.mod
 	}
 	mod, _ := s.open(pid, m)
-	s.modules[m.ID()] = mod
+	s.files[m.ID()] = &file{path: m.Path, mod: mod}
 	return mod
 }
 
@@ -165,25 +173,30 @@ func regularFile(f *os.File, path string) (FileID, error) {
 	return FileID{unix.Mkdev(unix.Major(st.Dev), unix.Minor(st.Dev)), st.Ino}, nil
 }
 
-// Frames symbolizes return addresses of the process image p, innermost first.
-func (s *Symbolizer) Frames(p *Process, ips []uint64) []Frame {
+// Frames names locations, innermost first. A location in a file the
+// symbolizer never learned, or without a symbol, is named by its module and
+// offset; one outside any file is "[anonymous]".
+func (s *Symbolizer) Frames(locs []Location) []Frame {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	frames := make([]Frame, 0, len(ips))
-	for _, ip := range ips {
-		m, ok := find(p.maps, ip)
-		if !ok {
-			frames = append(frames, Frame{Function: "[unknown]"})
+	frames := make([]Frame, 0, len(locs))
+	for _, loc := range locs {
+		if loc.File == (FileID{}) {
+			frames = append(frames, Frame{Function: "[anonymous]"})
 			continue
 		}
-		// A return address points after the call; look up the call itself.
-		off := ip - 1 - m.Start + m.Offset
-		f := Frame{Module: m.Path}
-		if mod := s.modules[m.ID()]; mod != nil {
-			f.Function, _ = mod.Function(off)
+		fi := s.files[loc.File]
+		if fi == nil {
+			frames = append(frames, Frame{Function: fmt.Sprintf("[unknown module]+0x%x", loc.Offset)})
+			continue
+		}
+		f := Frame{Module: fi.path}
+		if fi.mod != nil && loc.Offset > 0 {
+			// A return address points after the call; look up the call itself.
+			f.Function, _ = fi.mod.Function(loc.Offset - 1)
 		}
 		if f.Function == "" {
-			f.Function = fmt.Sprintf("%s+0x%x", filepath.Base(m.Path), off)
+			f.Function = fmt.Sprintf("%s+0x%x", filepath.Base(fi.path), loc.Offset)
 		}
 		frames = append(frames, f)
 	}

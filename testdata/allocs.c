@@ -9,11 +9,15 @@
 // free(NULL) and failed allocations count nothing.
 //
 // With --wait it prints "ready" and waits for a line on stdin before it
-// allocates, so a test can attach to it with --pid first.
+// allocates, so a test can attach to it with --pid first. With --fork-exec
+// the work is done three times: by a forked child, by a forked child that
+// execs this program again, and by the parent.
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 struct tally {
 	const char *fn;
@@ -94,16 +98,43 @@ __attribute__((noinline)) void grow(int steps)
 		size = next;
 	}
 	keep[60] = p;
-	p = realloc(p, 0); // frees
+	p = realloc(p, 0); // frees; glibc returns NULL, some allocators a new block of 0 bytes
 	freed(&grown, size);
+	alloced(&grown, p, 0);
+	keep[59] = p;
 	keep[61] = realloc(null, 300); // leaked
 	alloced(&grown, keep[61], 300);
 }
 
 static void print(const struct tally *t)
 {
-	printf("tally %s allocs=%ld alloc_bytes=%ld frees=%ld free_bytes=%ld\n",
-	       t->fn, t->allocs, t->alloc_bytes, t->frees, t->free_bytes);
+	printf("tally pid=%d %s allocs=%ld alloc_bytes=%ld frees=%ld free_bytes=%ld\n",
+	       (int)getpid(), t->fn, t->allocs, t->alloc_bytes, t->frees, t->free_bytes);
+}
+
+static void work(void)
+{
+	make_small(10, 3);
+	make_zeroed(5, 1);
+	grow(4);
+	print(&small);
+	print(&zeroed);
+	print(&grown);
+	fflush(stdout);
+}
+
+static void run_child(char *const argv[])
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		if (argv)
+			execv("/proc/self/exe", argv);
+		else
+			work();
+		_exit(argv ? 127 : 0);
+	}
+	waitpid(pid, NULL, 0);
 }
 
 int main(int argc, char **argv)
@@ -116,11 +147,13 @@ int main(int argc, char **argv)
 		if (!fgets(line, sizeof(line), stdin))
 			return 1;
 	}
-	make_small(10, 3);
-	make_zeroed(5, 1);
-	grow(4);
-	print(&small);
-	print(&zeroed);
-	print(&grown);
+	if (argc > 1 && strcmp(argv[1], "--fork-exec") == 0) {
+		char *again[] = {argv[0], NULL};
+
+		fflush(stdout);
+		run_child(NULL);
+		run_child(again);
+	}
+	work();
 	return 0;
 }

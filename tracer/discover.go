@@ -15,38 +15,46 @@ var (
 	errNoLoader = errors.New("no allocator (malloc and free) in a static executable")
 )
 
+// discovery is what discover found in a process.
+type discovery struct {
+	allocators int  // mapped objects that define malloc and free
+	libc       bool // the C library (or a static executable) is mapped: the loader has mapped what the program links
+}
+
 // discover attaches the probes to every allocator object pid maps that is
-// not probed yet, and returns how many of its objects define malloc and free.
-// With none, the error says whether a dynamic loader may still map one.
-func (t *Tracer) discover(pid int) (int, error) {
+// not probed yet. With no object defining malloc and free, the error says
+// whether a dynamic loader may still map one.
+func (t *Tracer) discover(pid int) (discovery, error) {
+	var d discovery
 	maps, err := symbolize.ReadMaps(t.fs, pid)
 	if err != nil {
-		return 0, err
+		return d, err
 	}
-	n, dynamic := 0, false
+	dynamic := false
 	for _, m := range maps {
 		mod, err := t.sym.Module(pid, m)
 		if err != nil {
 			continue
 		}
 		dynamic = dynamic || mod.Dynamic()
+		d.libc = d.libc || mod.Defines("__libc_start_main")
 		if !isAllocator(mod) {
 			continue
 		}
 		if mod.Defines("malloc") {
-			n++
+			d.allocators++
 		}
 		if err := t.probeMapped(pid, m, mod); err != nil {
-			return n, err
+			return d, err
 		}
 	}
 	switch {
-	case n > 0:
-		return n, nil
+	case d.allocators > 0:
+		return d, nil
 	case dynamic:
-		return 0, errNoAllocator
+		return d, errNoAllocator
 	default:
-		return 0, errNoLoader
+		return d, errNoLoader
 	}
 }
 

@@ -7,9 +7,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/mtrace/mtrace/bpf"
-	"github.com/mtrace/mtrace/symbolize"
 )
 
 // stackKey identifies one aggregate of a process: the probe (allocation
@@ -38,8 +38,8 @@ func (c Counts) LiveBytes() uint64 { return c.AllocBytes - c.FreeBytes }
 type process struct {
 	pid                uint32
 	exe, argv0, cgroup string
-	maps               *symbolize.Process
-	refreshed          bool // mappings re-read at the first allocation event
+	exeInode           uint64
+	learned            bool // its files were looked at after its first allocation event
 	exited             bool
 	stacks             map[stackKey]*Counts
 }
@@ -73,11 +73,21 @@ func (p *process) add(e *bpf.AllocEvent) bool {
 	return true
 }
 
+// sameImage copies the names of another record of the same image: a forked child's parent.
+func (p *process) sameImage(o *process) {
+	p.exe, p.argv0, p.cgroup, p.exeInode = o.exe, o.argv0, o.cgroup, o.exeInode
+}
+
 // identify reads what names the process: executable path, argv[0] and
 // cgroup. It reads argv[0] only, never the arguments after it.
 func (p *process) identify(procRoot string) {
 	dir := filepath.Join(procRoot, strconv.Itoa(int(p.pid)))
 	p.exe, _ = os.Readlink(filepath.Join(dir, "exe"))
+	if fi, err := os.Stat(filepath.Join(dir, "exe")); err == nil {
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			p.exeInode = st.Ino
+		}
+	}
 	p.argv0 = readArgv0(filepath.Join(dir, "cmdline"))
 	p.cgroup = readCgroup(filepath.Join(dir, "cgroup"))
 }

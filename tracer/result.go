@@ -5,6 +5,8 @@ import (
 	"sort"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/mtrace/mtrace/bpf"
 	"github.com/mtrace/mtrace/symbolize"
 )
@@ -36,15 +38,14 @@ type Process struct {
 	Cgroup     string
 	Exited     bool     // exited (or exec'd, for an image that is not the last) while traced
 	Allocators []string // modules whose allocation functions it called, most allocations first
-	Maps       *symbolize.Process
 	Stacks     []Stack
 }
 
 // Stack is the aggregate of one allocation function called from one stack.
 type Stack struct {
-	Function string   // allocation function called, e.g. malloc or operator new(unsigned long)
-	Module   string   // module that defines it
-	IPs      []uint64 // return addresses, innermost (the direct caller) first; empty if unknown
+	Function  string               // allocation function called, e.g. malloc or operator new(unsigned long)
+	Module    string               // module that defines it
+	Locations []symbolize.Location // the callers, innermost (the direct caller) first; empty if unknown
 	Counts
 }
 
@@ -59,15 +60,15 @@ func (t *Tracer) result() (*Result, error) {
 	for _, p := range t.live {
 		images = append(images, p)
 	}
-	stacks := make(map[uint64][]uint64)
+	stacks := make(map[uint64][]symbolize.Location)
 	for _, p := range images {
 		if len(p.stacks) == 0 {
 			continue
 		}
-		out := Process{Pid: int(p.pid), Exe: p.exe, Argv0: p.argv0, Cgroup: p.cgroup, Exited: p.exited, Maps: p.maps}
+		out := Process{Pid: int(p.pid), Exe: p.exe, Argv0: p.argv0, Cgroup: p.cgroup, Exited: p.exited}
 		allocs := make(map[string]uint64)
 		for k, c := range p.stacks {
-			s := Stack{Function: "[unknown]", Counts: *c, IPs: t.stack(k.stack, stacks)}
+			s := Stack{Function: "[unknown]", Counts: *c, Locations: t.stack(k.stack, stacks)}
 			if int(k.probe) < len(t.probes) {
 				s.Function, s.Module = t.probes[k.probe].function, t.probes[k.probe].module
 				allocs[s.Module] += c.Allocs
@@ -94,22 +95,36 @@ func (t *Tracer) result() (*Result, error) {
 	return r, nil
 }
 
-// stack returns the return addresses stored under hash, reading each stack
-// from the kernel once.
-func (t *Tracer) stack(hash uint64, cache map[uint64][]uint64) []uint64 {
+// stack returns the frames stored under hash, reading each stack from the
+// kernel once.
+func (t *Tracer) stack(hash uint64, cache map[uint64][]symbolize.Location) []symbolize.Location {
 	if hash == 0 {
 		return nil
 	}
-	if ips, ok := cache[hash]; ok {
-		return ips
+	if locs, ok := cache[hash]; ok {
+		return locs
 	}
 	var rec bpf.AllocStack
-	var ips []uint64
-	if err := t.objs.Stacks.Lookup(hash, &rec); err == nil && int(rec.Len) <= len(rec.Ips) {
-		ips = append([]uint64(nil), rec.Ips[:rec.Len]...)
+	var locs []symbolize.Location
+	if err := t.objs.Stacks.Lookup(hash, &rec); err == nil && int(rec.Len) <= len(rec.Frames) {
+		for _, f := range rec.Frames[:rec.Len] {
+			locs = append(locs, location(f))
+		}
 	}
-	cache[hash] = ips
-	return ips
+	cache[hash] = locs
+	return locs
+}
+
+// location converts a frame the kernel resolved, whose device number is in
+// the kernel's internal encoding (major << 20 | minor).
+func location(f bpf.AllocFrame) symbolize.Location {
+	if f.Ino == 0 {
+		return symbolize.Location{}
+	}
+	return symbolize.Location{
+		File:   symbolize.FileID{Dev: unix.Mkdev(f.Dev>>20, f.Dev&0xfffff), Inode: f.Ino},
+		Offset: uint64(f.Off),
+	}
 }
 
 // readCounters sums the kernel's per-CPU drop counters.

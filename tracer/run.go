@@ -73,20 +73,37 @@ func (t *Tracer) handle(e *bpf.AllocEvent) {
 		p := t.live[e.Pid]
 		if p == nil {
 			p = t.track(e.Pid)
-			p.refreshed = true
-		} else if !p.refreshed {
-			// Objects mapped since the snapshot (after exec, or dlopen'd) become known.
-			p.refreshed = true
-			t.sym.Refresh(p.maps)
+			p.learned = true
+		} else if !p.learned {
+			// Files mapped since it was tracked (by the loader after exec, or dlopen) become known.
+			p.learned = true
+			t.sym.Learn(int(e.Pid))
 		}
 		if !p.add(e) {
 			t.malformed++
 		}
 	case uint8(bpf.AllocOpOP_EXEC):
 		t.retire(e.Pid, false)
-		t.track(e.Pid)
+		p := t.track(e.Pid)
+		if p.exeInode != e.Stack {
+			// Gone, or exec'd again, before it was looked at: name it by the file the kernel saw.
+			p.exe, p.argv0 = "", ""
+			if path, ok := t.sym.Path(location(bpf.AllocFrame{Ino: e.Stack, Dev: uint32(e.Size)}).File); ok {
+				p.exe = path
+			}
+		}
 		t.pending[e.Pid] = discoveryTries
 		t.discover(int(e.Pid))
+	case uint8(bpf.AllocOpOP_FORK):
+		// The child runs its parent's image: it has the same names and files.
+		t.retire(e.Pid, false)
+		if parent := t.live[uint32(e.Size)]; parent != nil {
+			p := newProcess(e.Pid)
+			p.sameImage(parent)
+			t.live[e.Pid] = p
+		} else {
+			t.track(e.Pid)
+		}
 	case uint8(bpf.AllocOpOP_EXIT):
 		t.retire(e.Pid, true)
 		delete(t.pending, e.Pid)

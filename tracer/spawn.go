@@ -18,8 +18,9 @@ const maxStartupStops = 20000
 
 // spawn starts cmd traced from its first allocation. The child stops at its
 // exec under ptrace, is registered, and is stepped from system call to
-// system call until its allocator is mapped; the probes are attached before
-// any code of that allocator runs, then the child is let go.
+// system call until the C library is mapped (the dynamic loader maps
+// preloaded allocators and the program's libraries before it); the probes
+// are attached before any code of those objects runs, then the child is let go.
 func (t *Tracer) spawn(ctx context.Context, argv []string) error {
 	type started struct {
 		cmd *exec.Cmd
@@ -74,8 +75,8 @@ func (t *Tracer) startup(ctx context.Context, pid int) error {
 		return err
 	}
 	for stops := 0; ; stops++ {
-		_, err := t.discover(pid)
-		if err == nil {
+		d, err := t.discover(pid)
+		if err == nil && (d.libc || stops == maxStartupStops) {
 			p := t.track(uint32(pid))
 			t.log.Info("tracing", "pid", pid, "exe", p.exe)
 			if err := unix.PtraceDetach(pid); err != nil {
@@ -83,7 +84,7 @@ func (t *Tracer) startup(ctx context.Context, pid int) error {
 			}
 			return nil
 		}
-		if !errors.Is(err, errNoAllocator) {
+		if err != nil && !errors.Is(err, errNoAllocator) {
 			return err
 		}
 		if err := ctx.Err(); err != nil {

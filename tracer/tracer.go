@@ -168,6 +168,7 @@ func (t *Tracer) load(cgroups []cgroupTarget) error {
 		bpf.AllocVarTraceAll:    boolByte(t.cfg.All),
 		bpf.AllocVarFollowForks: boolByte(follow),
 		bpf.AllocVarCgroupCount: uint32(len(v2)),
+		bpf.AllocVarSelfTgid:    uint32(os.Getpid()),
 	} {
 		if err := spec.Variables[name].Set(v); err != nil {
 			return fmt.Errorf("set %s: %w", name, err)
@@ -263,16 +264,14 @@ func (t *Tracer) register(pid int) error {
 	return nil
 }
 
-// track starts the record of pid's current image: its names and mappings.
+// track starts the record of pid's current image: its names, and the files
+// it maps for the symbolizer, read while the process still runs.
 func (t *Tracer) track(pid uint32) *process {
 	p := newProcess(pid)
 	p.identify(t.cfg.ProcRoot)
-	maps, err := t.sym.Snapshot(int(pid))
-	if err != nil {
-		t.log.Debug("snapshot mappings", "pid", pid, "err", err)
-		maps = &symbolize.Process{Pid: int(pid)}
+	if err := t.sym.Learn(int(pid)); err != nil {
+		t.log.Debug("read mappings", "pid", pid, "err", err)
 	}
-	p.maps = maps
 	t.live[pid] = p
 	return p
 }

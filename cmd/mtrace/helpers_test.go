@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/mtrace/mtrace/sink"
 	"github.com/mtrace/mtrace/tracer"
@@ -31,13 +32,17 @@ func requireBPF(t *testing.T) {
 	t.Skipf("needs root and BPF: %v", err)
 }
 
-// buildC compiles a testdata C program the way the tests expect targets to be
-// built: -O2, frame pointers on, debug info, and any extra flags.
+// buildC compiles a testdata C or C++ program the way the tests expect
+// targets to be built: -O2, frame pointers on, debug info, and any extra flags.
 func buildC(t *testing.T, name string, flags ...string) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), strings.TrimSuffix(name, ".c"))
+	compiler := "gcc"
+	if filepath.Ext(name) == ".cc" {
+		compiler = "g++"
+	}
+	bin := filepath.Join(t.TempDir(), strings.TrimSuffix(name, filepath.Ext(name)))
 	args := append([]string{"-O2", "-g", "-fno-omit-frame-pointer", "-Wall", "-o", bin}, flags...)
-	out, err := exec.Command("gcc", append(args, filepath.Join("..", "..", "testdata", name))...).CombinedOutput()
+	out, err := exec.Command(compiler, append(args, filepath.Join("..", "..", "testdata", name))...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("build %s: %v\n%s", name, err, out)
 	}
@@ -83,23 +88,102 @@ type tally struct {
 	Allocs, AllocBytes, Frees, FreeBytes uint64
 }
 
-// parseTallies reads the program's "tally FUNCTION allocs=N ..." lines.
-func parseTallies(t *testing.T, out string) map[string]tally {
+// parseTallies reads the "tally pid=PID FUNCTION allocs=N ..." lines of
+// testdata programs: per pid, per function.
+func parseTallies(t *testing.T, out string) map[int]map[string]tally {
 	t.Helper()
-	tallies := make(map[string]tally)
+	tallies := make(map[int]map[string]tally)
 	sc := bufio.NewScanner(strings.NewReader(out))
 	for sc.Scan() {
+		var pid int
 		var fn string
 		var tl tally
-		if _, err := fmt.Sscanf(sc.Text(), "tally %s allocs=%d alloc_bytes=%d frees=%d free_bytes=%d",
-			&fn, &tl.Allocs, &tl.AllocBytes, &tl.Frees, &tl.FreeBytes); err == nil {
-			tallies[fn] = tl
+		if _, err := fmt.Sscanf(sc.Text(), "tally pid=%d %s allocs=%d alloc_bytes=%d frees=%d free_bytes=%d",
+			&pid, &fn, &tl.Allocs, &tl.AllocBytes, &tl.Frees, &tl.FreeBytes); err == nil {
+			if tallies[pid] == nil {
+				tallies[pid] = make(map[string]tally)
+			}
+			tallies[pid][fn] = tl
 		}
 	}
 	if len(tallies) == 0 {
 		t.Fatalf("no tally lines in the program's output:\n%s", out)
 	}
 	return tallies
+}
+
+// expect says what a testdata program's stacks must look like.
+type expect struct {
+	bin       string            // executable the tallied functions live in
+	callees   map[string]string // tallied function -> prefix of the allocation function it calls
+	allocator string            // module the allocation functions must be in; "" for the C library
+}
+
+var allocsProgram = map[string]string{"make_small": "malloc", "make_zeroed": "calloc", "grow": "realloc"}
+
+// checkTallies compares, for every pid that printed tallies, the report's
+// counts per calling function with what the program says it did.
+func checkTallies(t *testing.T, r *sink.Report, programOut string, want expect) {
+	t.Helper()
+	if r.Schema != sink.Schema {
+		t.Errorf("schema %d, want %d", r.Schema, sink.Schema)
+	}
+	if r.LostEvents != 0 {
+		t.Errorf("lost events %d, want 0", r.LostEvents)
+	}
+	for pid, tallies := range parseTallies(t, programOut) {
+		got := make(map[string]sink.Counts)
+		found := false
+		for _, proc := range r.Processes {
+			if proc.Pid != pid {
+				continue
+			}
+			found = true
+			var total sink.Counts
+			for _, s := range proc.Stacks {
+				total.Add(s.Counts)
+				if len(s.Frames) < 2 {
+					continue
+				}
+				callee, caller := s.Frames[0], s.Frames[1]
+				prefix, ok := want.callees[caller.Function]
+				if !ok {
+					continue
+				}
+				if !strings.HasPrefix(callee.Function, prefix) {
+					t.Errorf("pid %d: %s calls %s, want %s", pid, caller.Function, callee.Function, prefix)
+				}
+				if want.allocator != "" && callee.Module != want.allocator {
+					t.Errorf("pid %d: %s calls %s in %s, want it in %s", pid, caller.Function, callee.Function, callee.Module, want.allocator)
+				}
+				if caller.Module != want.bin {
+					t.Errorf("pid %d: %s is in module %s, want %s", pid, caller.Function, caller.Module, want.bin)
+				}
+				c := got[caller.Function]
+				c.Add(s.Counts)
+				got[caller.Function] = c
+			}
+			if total != proc.Totals {
+				t.Errorf("pid %d: totals %+v, sum of stacks %+v", pid, proc.Totals, total)
+			}
+			if proc.Exe != want.bin && len(got) > 0 {
+				t.Errorf("pid %d: exe %q, want %q", pid, proc.Exe, want.bin)
+			}
+		}
+		if !found {
+			t.Errorf("pid %d not in the report; the program said:\n%s", pid, programOut)
+			continue
+		}
+		for fn, w := range tallies {
+			wantCounts := sink.Counts{
+				Allocs: w.Allocs, AllocBytes: w.AllocBytes, Frees: w.Frees, FreeBytes: w.FreeBytes,
+				LiveObjects: w.Allocs - w.Frees, LiveBytes: w.AllocBytes - w.FreeBytes,
+			}
+			if got[fn] != wantCounts {
+				t.Errorf("pid %d %s: report %+v, program did %+v", pid, fn, got[fn], wantCounts)
+			}
+		}
+	}
 }
 
 func readReport(t *testing.T, path string) *sink.Report {
@@ -133,4 +217,80 @@ func checkFDs(t *testing.T) {
 			t.Errorf("%d file descriptors open after the run, %d before", after, before)
 		}
 	})
+}
+
+// background is a run of mtrace in a goroutine, stopped by cancelling its context.
+type background struct {
+	cancel context.CancelFunc
+	done   chan int
+	stderr syncBuffer
+}
+
+// startMtrace runs mtrace with args until stop, and returns once it has attached.
+func startMtrace(t *testing.T, args ...string) *background {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	b := &background{cancel: cancel, done: make(chan int, 1)}
+	go func() {
+		b.done <- run(ctx, append([]string{"mtrace"}, args...), strings.NewReader(""), &syncBuffer{}, &b.stderr)
+	}()
+	t.Cleanup(cancel)
+	waitFor(t, &b.stderr, "msg=attached", b.done)
+	return b
+}
+
+// stop ends the run and fails the test unless mtrace exits 0.
+func (b *background) stop(t *testing.T) {
+	t.Helper()
+	b.cancel()
+	select {
+	case code := <-b.done:
+		if code != 0 {
+			t.Fatalf("mtrace exit %d: %s", code, b.stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("mtrace did not stop")
+	}
+}
+
+// waitFor waits until buf contains s, failing if the run ends or takes too long first.
+func waitFor(t *testing.T, buf *syncBuffer, s string, done <-chan int) {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	for !strings.Contains(buf.String(), s) {
+		select {
+		case code := <-done:
+			t.Fatalf("mtrace exited %d before %q: %s", code, s, buf.String())
+		case <-deadline:
+			t.Fatalf("no %q from mtrace: %s", s, buf.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// runTarget runs a target program to its end and returns its stdout.
+func runTarget(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).Output()
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return string(out)
+}
+
+// requireFile returns path, skipping the test if it does not exist, except
+// in CI (MTRACE_REQUIRE_BPF=1), whose .ci/run installs it.
+func requireFile(t *testing.T, path string) string {
+	t.Helper()
+	if _, err := os.Stat(path); err != nil {
+		if os.Getenv("MTRACE_REQUIRE_BPF") == "1" {
+			t.Fatalf("%s must be installed here: %v", path, err)
+		}
+		t.Skipf("needs %s", path)
+	}
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return real
 }

@@ -173,7 +173,7 @@ func buildReport(res *tracer.Result, sym *symbolize.Symbolizer) *sink.Report {
 					LiveObjects: s.LiveObjects(), LiveBytes: s.LiveBytes(),
 				},
 			}
-			for _, f := range sym.Frames(p.Maps, s.IPs) {
+			for _, f := range sym.Frames(s.Locations) {
 				st.Frames = append(st.Frames, sink.Frame{Function: f.Function, Module: f.Module})
 			}
 			sp.Totals.Add(st.Counts)

@@ -11,71 +11,7 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/mtrace/mtrace/sink"
 )
-
-// wantCallee is the allocation function each function of testdata/allocs.c calls.
-var wantCallee = map[string]string{"make_small": "malloc", "make_zeroed": "calloc", "grow": "realloc"}
-
-// checkAllocs compares the report's process for bin with the program's own tallies.
-func checkAllocs(t *testing.T, r *sink.Report, pid int, bin, programOut string) {
-	t.Helper()
-	if r.Schema != sink.Schema {
-		t.Errorf("schema %d, want %d", r.Schema, sink.Schema)
-	}
-	if r.LostEvents != 0 {
-		t.Errorf("lost events %d, want 0", r.LostEvents)
-	}
-	var proc *sink.Process
-	for i := range r.Processes {
-		if r.Processes[i].Pid == pid {
-			proc = &r.Processes[i]
-		}
-	}
-	if proc == nil {
-		t.Fatalf("pid %d not in report: %+v", pid, r.Processes)
-	}
-	if proc.Exe != bin {
-		t.Errorf("exe %q, want %q", proc.Exe, bin)
-	}
-	got := make(map[string]sink.Counts)
-	var total sink.Counts
-	for _, s := range proc.Stacks {
-		total.Add(s.Counts)
-		if len(s.Frames) < 2 {
-			continue
-		}
-		callee, caller := s.Frames[0], s.Frames[1]
-		want, ok := wantCallee[caller.Function]
-		if !ok {
-			continue
-		}
-		if callee.Function != want || callee.Module != proc.Allocator {
-			t.Errorf("%s calls %s in %s, want %s in %s", caller.Function, callee.Function, callee.Module, want, proc.Allocator)
-		}
-		if caller.Module != bin {
-			t.Errorf("%s is in module %s, want %s", caller.Function, caller.Module, bin)
-		}
-		c := got[caller.Function]
-		c.Add(s.Counts)
-		got[caller.Function] = c
-	}
-	if total != proc.Totals {
-		t.Errorf("process totals %+v, sum of stacks %+v", proc.Totals, total)
-	}
-	for fn, want := range parseTallies(t, programOut) {
-		c := got[fn]
-		wantCounts := sink.Counts{
-			Allocs: want.Allocs, AllocBytes: want.AllocBytes,
-			Frees: want.Frees, FreeBytes: want.FreeBytes,
-			LiveObjects: want.Allocs - want.Frees, LiveBytes: want.AllocBytes - want.FreeBytes,
-		}
-		if c != wantCounts {
-			t.Errorf("%s: report %+v, program did %+v", fn, c, wantCounts)
-		}
-	}
-}
 
 func TestRecordCommand(t *testing.T) {
 	requireBPF(t)
@@ -98,7 +34,7 @@ func TestRecordCommand(t *testing.T) {
 	if len(r.Processes) != 1 {
 		t.Fatalf("%d processes in report, want 1", len(r.Processes))
 	}
-	checkAllocs(t, r, r.Processes[0].Pid, bin, res.stdout)
+	checkTallies(t, r, res.stdout, expect{bin: bin, callees: allocsProgram})
 }
 
 func TestRecordPid(t *testing.T) {
@@ -146,7 +82,7 @@ func TestRecordPid(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("mtrace did not stop after its target exited")
 	}
-	checkAllocs(t, readReport(t, out), target.Process.Pid, bin, string(rest))
+	checkTallies(t, readReport(t, out), string(rest), expect{bin: bin, callees: allocsProgram})
 }
 
 // TestRecordDuration stops tracing a process that keeps running when --duration ends.
@@ -232,19 +168,4 @@ func symlinkPath(t *testing.T) string {
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	return lines[len(lines)-1]
-}
-
-// waitFor waits until buf contains s, failing if the run ends or takes too long first.
-func waitFor(t *testing.T, buf *syncBuffer, s string, done <-chan int) {
-	t.Helper()
-	deadline := time.After(30 * time.Second)
-	for !strings.Contains(buf.String(), s) {
-		select {
-		case code := <-done:
-			t.Fatalf("mtrace exited %d before %q: %s", code, s, buf.String())
-		case <-deadline:
-			t.Fatalf("no %q from mtrace: %s", s, buf.String())
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
 }

@@ -1,0 +1,236 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mtrace/mtrace/sink"
+)
+
+var cxxProgram = map[string]string{
+	"make_objects": "operator new(unsigned long)",
+	"make_arrays":  "operator new[](unsigned long)",
+	"make_nothrow": "operator new(unsigned long, std::nothrow_t const&)",
+	"make_aligned": "operator new",
+}
+
+const libDir = "/usr/lib/x86_64-linux-gnu"
+
+// recordJSON runs mtrace record with args and a JSON output, and returns the
+// report and the target's stdout.
+func recordJSON(t *testing.T, args ...string) (*sink.Report, string) {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "report.json")
+	res := runMtrace(context.Background(), nil, append([]string{"record", "--format", "json", "--output", out}, args...)...)
+	if res.code != 0 {
+		t.Fatalf("exit %d: %s", res.code, res.stderr)
+	}
+	return readReport(t, out), res.stdout
+}
+
+// TestRecordCxx counts every form of operator new once, attributed to the
+// C++ caller, not again for the malloc inside it.
+func TestRecordCxx(t *testing.T) {
+	requireBPF(t)
+	bin := buildC(t, "cxx.cc")
+	r, out := recordJSON(t, "--", bin)
+	checkTallies(t, r, out, expect{bin: bin, callees: cxxProgram, allocator: requireFile(t, libDir+"/libstdc++.so.6")})
+	for _, p := range r.Processes {
+		for _, s := range p.Stacks {
+			if len(s.Frames) > 1 && (strings.HasPrefix(s.Frames[1].Function, "_Zn") || strings.HasPrefix(s.Frames[1].Function, "operator new")) {
+				t.Errorf("allocation counted inside operator new: %+v", s)
+			}
+		}
+	}
+}
+
+func TestRecordStatic(t *testing.T) {
+	requireBPF(t)
+	bin := buildC(t, "allocs.c", "-static")
+	r, out := recordJSON(t, "--", bin)
+	checkTallies(t, r, out, expect{bin: bin, callees: allocsProgram, allocator: bin})
+	if len(r.Processes) != 1 || r.Processes[0].Allocator != bin {
+		t.Errorf("allocator of the static program: %+v", r.Processes)
+	}
+}
+
+// TestRecordAllocators traces the same program under each packaged allocator,
+// chosen with LD_PRELOAD through env, which mtrace follows through its exec.
+func TestRecordAllocators(t *testing.T) {
+	requireBPF(t)
+	bin := buildC(t, "allocs.c")
+	for _, lib := range []string{"libjemalloc.so.2", "libtcmalloc.so.4", "libtcmalloc_minimal.so.4", "libmimalloc.so.2"} {
+		t.Run(lib, func(t *testing.T) {
+			path := requireFile(t, filepath.Join(libDir, lib))
+			r, out := recordJSON(t, "--", "env", "LD_PRELOAD="+path, bin)
+			checkTallies(t, r, out, expect{bin: bin, callees: allocsProgram, allocator: path})
+		})
+	}
+}
+
+func TestRecordFollowForks(t *testing.T) {
+	requireBPF(t)
+	bin := buildC(t, "allocs.c")
+	r, out := recordJSON(t, "--", bin, "--fork-exec")
+	if n := len(parseTallies(t, out)); n != 3 {
+		t.Fatalf("%d processes tallied, want 3 (child, exec'd child, parent)", n)
+	}
+	checkTallies(t, r, out, expect{bin: bin, callees: allocsProgram})
+}
+
+// TestRecordAll starts targets after mtrace attached to the whole host, one
+// of them through an allocator no process had loaded. A static executable
+// new to mtrace is attached at its exec, so it waits for that before it
+// allocates.
+func TestRecordAll(t *testing.T) {
+	requireBPF(t)
+	allocs, static, cxx := buildC(t, "allocs.c"), buildC(t, "allocs.c", "-static"), buildC(t, "cxx.cc")
+	tcmalloc := requireFile(t, filepath.Join(libDir, "libtcmalloc_minimal.so.4"))
+	out := filepath.Join(t.TempDir(), "report.json")
+	b := startMtrace(t, "record", "--all", "--log-level", "debug", "--format", "json", "--output", out)
+	outputs := map[string]string{
+		"allocs":   runTarget(t, allocs),
+		"tcmalloc": runTarget(t, "env", "LD_PRELOAD="+tcmalloc, allocs),
+		"cxx":      runTarget(t, cxx),
+	}
+	target := exec.Command(static, "--wait")
+	stdin, err := target.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var staticOut syncBuffer
+	target.Stdout = &staticOut
+	if err := target.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, &b.stderr, "module="+static, b.done)
+	stdin.Write([]byte("go\n"))
+	if err := target.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	outputs["static"] = staticOut.String()
+	b.stop(t)
+	r := readReport(t, out)
+	checkTallies(t, r, outputs["allocs"], expect{bin: allocs, callees: allocsProgram})
+	checkTallies(t, r, outputs["tcmalloc"], expect{bin: allocs, callees: allocsProgram, allocator: tcmalloc})
+	checkTallies(t, r, outputs["static"], expect{bin: static, callees: allocsProgram, allocator: static})
+	checkTallies(t, r, outputs["cxx"], expect{bin: cxx, callees: cxxProgram})
+}
+
+// cgroup2Mount returns where the cgroup v2 hierarchy is mounted.
+func cgroup2Mount(t *testing.T) string {
+	t.Helper()
+	f, err := os.Open("/proc/self/mounts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if fields := strings.Fields(sc.Text()); len(fields) > 2 && fields[2] == "cgroup2" {
+			return fields[1]
+		}
+	}
+	t.Skip("no cgroup v2 hierarchy mounted")
+	return ""
+}
+
+// makeCgroup creates a cgroup directory, removed at the end of the test.
+func makeCgroup(t *testing.T, path string) string {
+	t.Helper()
+	if err := os.MkdirAll(path, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(path); os.Remove(filepath.Dir(path)) })
+	return path
+}
+
+// runInCgroup starts a program that first moves itself into cgroup and then
+// execs the target, so that all of the target runs inside the cgroup.
+func runInCgroup(t *testing.T, cgroup, target string) string {
+	t.Helper()
+	return runTarget(t, "sh", "-c", fmt.Sprintf(`echo $$ > %s/cgroup.procs && exec %s`, cgroup, target))
+}
+
+// TestRecordUnit traces a unit's cgroup, made by the test the way systemd
+// lays it out, and a process that starts in it after mtrace attached.
+func TestRecordUnit(t *testing.T) {
+	requireBPF(t)
+	bin := buildC(t, "allocs.c")
+	unit := fmt.Sprintf("mtrace-test-%d", os.Getpid())
+	cg := makeCgroup(t, filepath.Join(cgroup2Mount(t), "mtrace-test.slice", unit+".service"))
+	out := filepath.Join(t.TempDir(), "report.json")
+	b := startMtrace(t, "record", "--unit", unit, "--format", "json", "--output", out)
+	targetOut := runInCgroup(t, cg, bin)
+	b.stop(t)
+	r := readReport(t, out)
+	checkTallies(t, r, targetOut, expect{bin: bin, callees: allocsProgram})
+	for pid := range parseTallies(t, targetOut) {
+		for _, p := range r.Processes {
+			if p.Pid == pid && p.Cgroup != "/mtrace-test.slice/"+unit+".service" {
+				t.Errorf("pid %d reported in cgroup %q", pid, p.Cgroup)
+			}
+		}
+	}
+	if _, err := exec.LookPath("systemd-run"); err == nil {
+		if _, err := os.Stat("/run/systemd/system"); err == nil {
+			t.Log("systemd is running: also tracing a systemd-run scope")
+			scope := unit + "-scope"
+			b := startMtrace(t, "record", "--unit", scope+".scope", "--format", "json", "--output", out)
+			scopeOut := runTarget(t, "systemd-run", "--quiet", "--scope", "--unit", scope, bin)
+			b.stop(t)
+			checkTallies(t, readReport(t, out), scopeOut, expect{bin: bin, callees: allocsProgram})
+		}
+	}
+}
+
+// TestRecordCgroupV1 traces a cgroup of a v1 hierarchy through its members:
+// one there before mtrace attached, and the children it forks later.
+func TestRecordCgroupV1(t *testing.T) {
+	requireBPF(t)
+	root := "/sys/fs/cgroup/systemd"
+	if fi, err := os.Stat(filepath.Join(root, "cgroup.procs")); err != nil || fi.IsDir() {
+		t.Skip("no cgroup v1 name=systemd hierarchy")
+	}
+	bin := buildC(t, "allocs.c")
+	cg := makeCgroup(t, filepath.Join(root, "mtrace-test.slice", fmt.Sprintf("mtrace-v1-%d", os.Getpid())))
+	target := exec.Command("sh", "-c", fmt.Sprintf(`echo $$ > %s/cgroup.procs && read line && %s --fork-exec`, cg, bin))
+	stdin, err := target.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var targetOut syncBuffer
+	target.Stdout = &targetOut
+	if err := target.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer target.Process.Kill()
+	waitMember(t, cg, target.Process.Pid)
+	out := filepath.Join(t.TempDir(), "report.json")
+	b := startMtrace(t, "record", "--cgroup", cg, "--format", "json", "--output", out)
+	stdin.Write([]byte("go\n"))
+	if err := target.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	b.stop(t)
+	checkTallies(t, readReport(t, out), targetOut.String(), expect{bin: bin, callees: allocsProgram})
+}
+
+// waitMember waits until pid is listed in the cgroup.
+func waitMember(t *testing.T, cg string, pid int) {
+	t.Helper()
+	for i := 0; i < 500; i++ {
+		data, _ := os.ReadFile(filepath.Join(cg, "cgroup.procs"))
+		if strings.Contains("\n"+string(data), fmt.Sprintf("\n%d\n", pid)) {
+			return
+		}
+		exec.Command("sleep", "0.01").Run()
+	}
+	t.Fatalf("pid %d never joined %s", pid, cg)
+}

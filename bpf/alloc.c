@@ -5,7 +5,9 @@
  * program (alloc_exit) serve every probed function: the attach cookie says
  * how the function takes its arguments (enum kind) and which probe it is.
  * Three BTF tracepoints follow process lifecycles: fork (to trace children
- * of traced processes), exec and exit (to tell user space).
+ * of traced processes), exec and exit (to tell user space). Optionally
+ * (--mmap) the raw system-call tracepoints count anonymous mmap and munmap
+ * as a separate kind of allocation (x86-64 system-call numbers).
  *
  * Maps (key -> value; who deletes entries):
  *   targets  tgid -> u8                 traced processes; user space, and fork for children
@@ -41,6 +43,13 @@ const volatile __u8 follow_forks = 0;
 const volatile __u32 cgroup_count = 0;
 /* mtrace's own process, never traced. */
 const volatile __u32 self_tgid = 0;
+/* Probe id that anonymous mmap/munmap events carry (--mmap). */
+const volatile __u16 mmap_probe = 0;
+
+#define MAP_ANONYMOUS 0x20
+#define MAX_ERRNO 4095
+#define NR_MMAP 9
+#define NR_MUNMAP 11
 
 /* The kernel types the tracepoints read, relocated by CO-RE. */
 typedef struct {
@@ -57,6 +66,30 @@ struct task_struct {
 	struct signal_struct *signal;
 } __attribute__((preserve_access_index));
 
+struct qstr {
+	const unsigned char *name;
+} __attribute__((preserve_access_index));
+
+struct dentry {
+	struct dentry *d_parent;
+	struct qstr d_name;
+} __attribute__((preserve_access_index));
+
+struct vfsmount {
+	struct dentry *mnt_root;
+} __attribute__((preserve_access_index));
+
+struct mount {
+	struct mount *mnt_parent;
+	struct dentry *mnt_mountpoint;
+	struct vfsmount mnt;
+} __attribute__((preserve_access_index));
+
+struct path {
+	struct vfsmount *mnt;
+	struct dentry *dentry;
+} __attribute__((preserve_access_index));
+
 struct super_block {
 	__u32 s_dev;
 } __attribute__((preserve_access_index));
@@ -68,6 +101,7 @@ struct inode {
 
 struct file {
 	struct inode *f_inode;
+	struct path f_path;
 } __attribute__((preserve_access_index));
 
 struct linux_binprm {
@@ -182,6 +216,7 @@ const enum event_flag *unused_flag __attribute__((unused));
 const enum counter *unused_counter __attribute__((unused));
 const struct cgroup_filter *unused_cgroup_filter __attribute__((unused));
 const struct frame *unused_frame __attribute__((unused));
+const struct exec_event *unused_exec_event __attribute__((unused));
 
 static __always_inline void count(__u32 which)
 {
@@ -495,21 +530,69 @@ int BPF_PROG(process_fork, struct task_struct *parent, struct task_struct *child
 	return 0;
 }
 
-/* The new executable's identity goes with the event: the process may be gone before user space looks. */
+/*
+ * fill_path writes the names of the path of f, from the file up through its
+ * directories and the mounts they sit on, to the root of its mount tree.
+ * Kernel memory only: dentry names.
+ */
+static __always_inline void fill_path(struct exec_event *x, struct file *f)
+{
+	struct dentry *d = BPF_CORE_READ(f, f_path.dentry);
+	struct vfsmount *vm = BPF_CORE_READ(f, f_path.mnt);
+	struct mount *m = (void *)vm - bpf_core_field_offset(struct mount, mnt);
+	__u32 n = 0;
+
+	for (int i = 0; i < PATH_NAMES + 8; i++) {
+		struct dentry *parent;
+
+		if (d == BPF_CORE_READ(vm, mnt_root)) {
+			struct mount *up = BPF_CORE_READ(m, mnt_parent);
+
+			if (up == m)
+				break;
+			d = BPF_CORE_READ(m, mnt_mountpoint);
+			m = up;
+			vm = (void *)m + bpf_core_field_offset(struct mount, mnt);
+			continue;
+		}
+		parent = BPF_CORE_READ(d, d_parent);
+		if (parent == d || n >= PATH_NAMES)
+			break;
+		bpf_probe_read_kernel_str(x->name[n & (PATH_NAMES - 1)], PATH_NAME_LEN, BPF_CORE_READ(d, d_name.name));
+		n++;
+		d = parent;
+	}
+	x->names = n;
+}
+
+/*
+ * The new executable's identity and path go with the event: the process may
+ * be gone before user space looks at it.
+ */
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(process_exec, struct task_struct *p, __u32 old_pid, struct linux_binprm *bprm)
 {
 	__u32 tgid = p->tgid;
-	struct event *e;
+	struct exec_event *x;
+	struct file *f = BPF_CORE_READ(bprm, file);
 
 	if (!traced(tgid))
 		return 0;
-	e = reserve(tgid, OP_EXEC);
-	if (e) {
-		e->stack = BPF_CORE_READ(bprm, file, f_inode, i_ino);
-		e->size = BPF_CORE_READ(bprm, file, f_inode, i_sb, s_dev);
-		submit_now(e);
+	x = bpf_ringbuf_reserve(&events, sizeof(*x), 0);
+	if (!x) {
+		count(COUNTER_LOST_EVENTS);
+		return 0;
 	}
+	x->e.stack = BPF_CORE_READ(f, f_inode, i_ino);
+	x->e.size = BPF_CORE_READ(f, f_inode, i_sb, s_dev);
+	x->e.ts = bpf_ktime_get_ns();
+	x->e.age = bpf_get_current_cgroup_id();
+	x->e.pid = tgid;
+	x->e.probe = 0;
+	x->e.op = OP_EXEC;
+	x->e.flags = 0;
+	fill_path(x, f);
+	bpf_ringbuf_submit(x, BPF_RB_FORCE_WAKEUP);
 	return 0;
 }
 
@@ -524,5 +607,30 @@ int BPF_PROG(process_exit, struct task_struct *p)
 	e = reserve(tgid, OP_EXIT);
 	if (e)
 		submit(e);
+	return 0;
+}
+
+/* Anonymous mmap: an allocation of its length, kept apart by its probe id. */
+SEC("tp_btf/sys_exit")
+int BPF_PROG(mmap_exit, struct pt_regs *regs, long ret)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+
+	if (regs->orig_rax != NR_MMAP || !(regs->r10 & MAP_ANONYMOUS) ||
+	    (unsigned long)ret >= (unsigned long)-MAX_ERRNO || !traced(tgid))
+		return 0;
+	record_alloc(ctx, tgid, ret, regs->rsi, mmap_probe);
+	return 0;
+}
+
+/* munmap of a whole anonymous mapping frees it; a partial one is not matched. */
+SEC("tp_btf/sys_enter")
+int BPF_PROG(munmap_enter, struct pt_regs *regs, long id)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct live a;
+
+	if (id == NR_MUNMAP && traced(tgid) && take(tgid, regs->rdi, &a))
+		emit_free(tgid, &a);
 	return 0;
 }

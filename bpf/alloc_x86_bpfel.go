@@ -61,6 +61,14 @@ const (
 	AllocEventFlagEVENT_UNTRACKED AllocEventFlag = 1
 )
 
+type AllocExecEvent struct {
+	_     structs.HostLayout
+	E     AllocEvent
+	Names uint32
+	Pad   uint32
+	Name  [16][64]int8
+}
+
 type AllocFrame struct {
 	_   structs.HostLayout
 	Ino uint64
@@ -133,16 +141,20 @@ const (
 	AllocMapTargets            = "targets"
 	AllocProgAllocEnter        = "alloc_enter"
 	AllocProgAllocExit         = "alloc_exit"
+	AllocProgMmapExit          = "mmap_exit"
+	AllocProgMunmapEnter       = "munmap_enter"
 	AllocProgProcessExec       = "process_exec"
 	AllocProgProcessExit       = "process_exit"
 	AllocProgProcessFork       = "process_fork"
 	AllocVarCgroupCount        = "cgroup_count"
 	AllocVarFollowForks        = "follow_forks"
+	AllocVarMmapProbe          = "mmap_probe"
 	AllocVarSelfTgid           = "self_tgid"
 	AllocVarTraceAll           = "trace_all"
 	AllocVarUnusedCgroupFilter = "unused_cgroup_filter"
 	AllocVarUnusedCounter      = "unused_counter"
 	AllocVarUnusedEvent        = "unused_event"
+	AllocVarUnusedExecEvent    = "unused_exec_event"
 	AllocVarUnusedFlag         = "unused_flag"
 	AllocVarUnusedFrame        = "unused_frame"
 	AllocVarUnusedKind         = "unused_kind"
@@ -194,6 +206,8 @@ type AllocSpecs struct {
 type AllocProgramSpecs struct {
 	AllocEnter  *ebpf.ProgramSpec `ebpf:"alloc_enter"`
 	AllocExit   *ebpf.ProgramSpec `ebpf:"alloc_exit"`
+	MmapExit    *ebpf.ProgramSpec `ebpf:"mmap_exit"`
+	MunmapEnter *ebpf.ProgramSpec `ebpf:"munmap_enter"`
 	ProcessExec *ebpf.ProgramSpec `ebpf:"process_exec"`
 	ProcessExit *ebpf.ProgramSpec `ebpf:"process_exit"`
 	ProcessFork *ebpf.ProgramSpec `ebpf:"process_fork"`
@@ -219,11 +233,13 @@ type AllocMapSpecs struct {
 type AllocVariableSpecs struct {
 	CgroupCount        *ebpf.VariableSpec `ebpf:"cgroup_count"`
 	FollowForks        *ebpf.VariableSpec `ebpf:"follow_forks"`
+	MmapProbe          *ebpf.VariableSpec `ebpf:"mmap_probe"`
 	SelfTgid           *ebpf.VariableSpec `ebpf:"self_tgid"`
 	TraceAll           *ebpf.VariableSpec `ebpf:"trace_all"`
 	UnusedCgroupFilter *ebpf.VariableSpec `ebpf:"unused_cgroup_filter"`
 	UnusedCounter      *ebpf.VariableSpec `ebpf:"unused_counter"`
 	UnusedEvent        *ebpf.VariableSpec `ebpf:"unused_event"`
+	UnusedExecEvent    *ebpf.VariableSpec `ebpf:"unused_exec_event"`
 	UnusedFlag         *ebpf.VariableSpec `ebpf:"unused_flag"`
 	UnusedFrame        *ebpf.VariableSpec `ebpf:"unused_frame"`
 	UnusedKind         *ebpf.VariableSpec `ebpf:"unused_kind"`
@@ -280,11 +296,13 @@ func (m *AllocMaps) Close() error {
 type AllocVariables struct {
 	CgroupCount        *ebpf.Variable `ebpf:"cgroup_count"`
 	FollowForks        *ebpf.Variable `ebpf:"follow_forks"`
+	MmapProbe          *ebpf.Variable `ebpf:"mmap_probe"`
 	SelfTgid           *ebpf.Variable `ebpf:"self_tgid"`
 	TraceAll           *ebpf.Variable `ebpf:"trace_all"`
 	UnusedCgroupFilter *ebpf.Variable `ebpf:"unused_cgroup_filter"`
 	UnusedCounter      *ebpf.Variable `ebpf:"unused_counter"`
 	UnusedEvent        *ebpf.Variable `ebpf:"unused_event"`
+	UnusedExecEvent    *ebpf.Variable `ebpf:"unused_exec_event"`
 	UnusedFlag         *ebpf.Variable `ebpf:"unused_flag"`
 	UnusedFrame        *ebpf.Variable `ebpf:"unused_frame"`
 	UnusedKind         *ebpf.Variable `ebpf:"unused_kind"`
@@ -298,6 +316,8 @@ type AllocVariables struct {
 type AllocPrograms struct {
 	AllocEnter  *ebpf.Program `ebpf:"alloc_enter"`
 	AllocExit   *ebpf.Program `ebpf:"alloc_exit"`
+	MmapExit    *ebpf.Program `ebpf:"mmap_exit"`
+	MunmapEnter *ebpf.Program `ebpf:"munmap_enter"`
 	ProcessExec *ebpf.Program `ebpf:"process_exec"`
 	ProcessExit *ebpf.Program `ebpf:"process_exit"`
 	ProcessFork *ebpf.Program `ebpf:"process_fork"`
@@ -307,6 +327,8 @@ func (p *AllocPrograms) Close() error {
 	return _AllocClose(
 		p.AllocEnter,
 		p.AllocExit,
+		p.MmapExit,
+		p.MunmapEnter,
 		p.ProcessExec,
 		p.ProcessExit,
 		p.ProcessFork,

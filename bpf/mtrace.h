@@ -27,7 +27,7 @@ enum op {
 	OP_ALLOC = 1,
 	OP_FREE = 2,
 	OP_EXEC = 3, /* the process replaced its image: what follows belongs to the new one;
-		      * stack holds the new executable's inode and size its device */
+		      * stack holds the new executable's inode, size its device, age its cgroup v2 id */
 	OP_EXIT = 4, /* the last thread of the process exited */
 	OP_FORK = 5, /* a traced process forked the process pid; size holds the parent's tgid */
 };
@@ -84,6 +84,18 @@ struct frame {
 	__u64 ino;
 	__u32 dev; /* kernel dev_t: major << 20 | minor */
 	__u32 off; /* offset of the return address into the file */
+};
+
+/* The path of an executable, as names from the file up to the root of its mount tree. */
+#define PATH_NAMES 16
+#define PATH_NAME_LEN 64
+
+/* An OP_EXEC record: the event, then the new executable's path. */
+struct exec_event {
+	struct event e;
+	__u32 names;                             /* valid entries of name */
+	__u32 pad;
+	char name[PATH_NAMES][PATH_NAME_LEN];    /* innermost (the file's own name) first */
 };
 
 /* A user stack, innermost frame (the allocation's direct caller) first. */

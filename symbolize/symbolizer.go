@@ -81,8 +81,9 @@ func (s *Symbolizer) Module(pid int, m Mapping) (*Module, error) {
 }
 
 // File returns the symbols and identity of the file at path in mtrace's own
-// mount namespace, for files no process has mapped yet.
-func (s *Symbolizer) File(path string) (*Module, FileID, error) {
+// mount namespace, for files no process has mapped yet. With want set, the
+// file must be that one: a path the kernel named, checked against its inode.
+func (s *Symbolizer) File(path string, want FileID) (*Module, FileID, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, FileID{}, fmt.Errorf("open %s: %w", path, err)
@@ -91,6 +92,9 @@ func (s *Symbolizer) File(path string) (*Module, FileID, error) {
 	id, err := regularFile(f, path)
 	if err != nil {
 		return nil, FileID{}, err
+	}
+	if want != (FileID{}) && id != want {
+		return nil, FileID{}, fmt.Errorf("open %s: not the file the kernel saw", path)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

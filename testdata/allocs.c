@@ -11,11 +11,13 @@
 // With --wait it prints "ready" and waits for a line on stdin before it
 // allocates, so a test can attach to it with --pid first. With --fork-exec
 // the work is done three times: by a forked child, by a forked child that
-// execs this program again, and by the parent.
+// execs this program again, and by the parent. With --mmap it also maps
+// anonymous memory (map_pages), unmaps most of it and keeps the rest.
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,7 +26,7 @@ struct tally {
 	long allocs, alloc_bytes, frees, free_bytes;
 };
 
-static struct tally small = {"make_small"}, zeroed = {"make_zeroed"}, grown = {"grow"};
+static struct tally small = {"make_small"}, zeroed = {"make_zeroed"}, grown = {"grow"}, mapped = {"map_pages"};
 
 // Pointers are stored here so the compiler cannot drop the allocations.
 void *volatile keep[64];
@@ -106,6 +108,23 @@ __attribute__((noinline)) void grow(int steps)
 	alloced(&grown, keep[61], 300);
 }
 
+__attribute__((noinline)) void map_pages(int n, int leak)
+{
+	const size_t size = 16 * 4096;
+	void *p[8];
+
+	for (int i = 0; i < n; i++) {
+		p[i] = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p[i] == MAP_FAILED)
+			abort();
+		alloced(&mapped, p[i], size);
+	}
+	for (int i = 0; i < n - leak; i++) {
+		munmap(p[i], size);
+		freed(&mapped, size);
+	}
+}
+
 static void print(const struct tally *t)
 {
 	printf("tally pid=%d %s allocs=%ld alloc_bytes=%ld frees=%ld free_bytes=%ld\n",
@@ -146,6 +165,10 @@ int main(int argc, char **argv)
 		fflush(stdout);
 		if (!fgets(line, sizeof(line), stdin))
 			return 1;
+	}
+	if (argc > 1 && strcmp(argv[1], "--mmap") == 0) {
+		map_pages(4, 1);
+		print(&mapped);
 	}
 	if (argc > 1 && strcmp(argv[1], "--fork-exec") == 0) {
 		char *again[] = {argv[0], NULL};

@@ -132,3 +132,32 @@ func ResolveUnit(name string) (string, error) {
 	}
 	return "", fmt.Errorf("unit %s: no cgroup found; is it running?", name)
 }
+
+// cgroupByID returns the path, below the cgroup v2 root, of the cgroup with
+// the given id (the inode of its directory), or "" if there is none.
+func cgroupByID(id uint64) string {
+	errFound := errors.New("found")
+	for _, root := range cgroupRoots {
+		var sfs unix.Statfs_t
+		if unix.Statfs(root, &sfs) != nil || sfs.Type != unix.CGROUP2_SUPER_MAGIC {
+			continue
+		}
+		found := ""
+		filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+			if err != nil || !d.IsDir() {
+				return nil
+			}
+			var st unix.Stat_t
+			if unix.Stat(path, &st) == nil && st.Ino == id {
+				found = "/" + strings.TrimPrefix(strings.TrimPrefix(path, root), "/")
+				return errFound
+			}
+			if strings.Count(strings.TrimPrefix(path, root), "/") >= maxCgroupDepth {
+				return filepath.SkipDir
+			}
+			return nil
+		})
+		return found
+	}
+	return ""
+}

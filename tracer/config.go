@@ -20,6 +20,8 @@ type Config struct {
 	All bool
 	// FollowForks also traces the children of traced processes.
 	FollowForks bool
+	// Mmap also counts anonymous mmap/munmap, as a separate kind of allocation.
+	Mmap bool
 	// Stdin, Stdout and Stderr are given to Command.
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer

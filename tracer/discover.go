@@ -78,7 +78,7 @@ func (t *Tracer) probeMapped(pid int, m symbolize.Mapping, mod *symbolize.Module
 
 // installedAllocators are the sonames of allocators a distribution installs.
 var installedAllocators = []string{
-	"libc.so.6", "libstdc++.so.6", "libjemalloc.so.2",
+	"libc.so.6", "libc_malloc_debug.so.0", "libstdc++.so.6", "libjemalloc.so.2",
 	"libtcmalloc.so.4", "libtcmalloc_minimal.so.4", "libmimalloc.so.2",
 }
 
@@ -95,7 +95,7 @@ func (t *Tracer) probeInstalled() error {
 			if err != nil {
 				continue
 			}
-			mod, id, err := t.sym.File(path)
+			mod, id, err := t.sym.File(path, symbolize.FileID{})
 			if err != nil || t.probed[id] || !isAllocator(mod) {
 				continue
 			}

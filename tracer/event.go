@@ -1,8 +1,10 @@
 package tracer
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
+	"strings"
 
 	"github.com/mtrace/mtrace/bpf"
 )
@@ -26,4 +28,33 @@ func decodeEvent(b []byte, e *bpf.AllocEvent) error {
 	e.Op = b[38]
 	e.Flags = b[39]
 	return nil
+}
+
+// Layout of struct exec_event after its struct event.
+const (
+	execNamesOff = eventSize + 8
+	pathNames    = 16
+	pathNameLen  = 64
+)
+
+// decodeExecPath returns the executable path an OP_EXEC record carries, or
+// "" if the record holds none.
+func decodeExecPath(b []byte) string {
+	if len(b) < execNamesOff+pathNames*pathNameLen {
+		return ""
+	}
+	n := int(binary.LittleEndian.Uint32(b[eventSize:]))
+	if n == 0 || n > pathNames {
+		return ""
+	}
+	var path strings.Builder
+	for i := n - 1; i >= 0; i-- {
+		name := b[execNamesOff+i*pathNameLen : execNamesOff+(i+1)*pathNameLen]
+		if end := bytes.IndexByte(name, 0); end >= 0 {
+			name = name[:end]
+		}
+		path.WriteByte('/')
+		path.Write(name)
+	}
+	return path.String()
 }

@@ -3,6 +3,7 @@ package tracer
 import (
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -112,7 +113,6 @@ func (t *Tracer) attachModule(path, module string, mod *symbolize.Module) error 
 	if err != nil {
 		return errors.Join(fmt.Errorf("attach uretprobes in %s: %w", module, err), closeAll(in))
 	}
-	// Return probes first: Close detaches in reverse, entries before returns.
 	t.links = append(append(t.links, out...), in...)
 	t.log.Debug("probes attached", "module", module, "functions", len(enter.symbols))
 	return nil
@@ -161,11 +161,14 @@ func (t *Tracer) attachSet(ex *link.Executable, set probeSet, prog *ebpf.Program
 	return links, nil
 }
 
-// closeAll closes links in reverse order.
+// closeAll detaches links all at once: each detach waits for a kernel grace
+// period (about 100 ms here), and concurrent detaches share them.
 func closeAll(links []link.Link) error {
-	var errs []error
-	for i := len(links) - 1; i >= 0; i-- {
-		errs = append(errs, links[i].Close())
+	errs := make([]error, len(links))
+	var wg sync.WaitGroup
+	for i, l := range links {
+		wg.Go(func() { errs[i] = l.Close() })
 	}
+	wg.Wait()
 	return errors.Join(errs...)
 }

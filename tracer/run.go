@@ -50,7 +50,7 @@ func (t *Tracer) Run(ctx context.Context) (*Result, error) {
 				t.malformed++
 				continue
 			}
-			t.handle(&e)
+			t.handle(&e, rec.RawSample)
 		}
 		if stopping {
 			return t.result()
@@ -66,8 +66,8 @@ func (t *Tracer) Run(ctx context.Context) (*Result, error) {
 	}
 }
 
-// handle accounts one event.
-func (t *Tracer) handle(e *bpf.AllocEvent) {
+// handle accounts one event; raw is its whole record.
+func (t *Tracer) handle(e *bpf.AllocEvent, raw []byte) {
 	switch e.Op {
 	case uint8(bpf.AllocOpOP_ALLOC), uint8(bpf.AllocOpOP_FREE):
 		p := t.live[e.Pid]
@@ -86,11 +86,17 @@ func (t *Tracer) handle(e *bpf.AllocEvent) {
 		t.retire(e.Pid, false)
 		p := t.track(e.Pid)
 		if p.exeInode != e.Stack {
-			// Gone, or exec'd again, before it was looked at: name it by the file the kernel saw.
-			p.exe, p.argv0 = "", ""
-			if path, ok := t.sym.Path(location(bpf.AllocFrame{Ino: e.Stack, Dev: uint32(e.Size)}).File); ok {
-				p.exe = path
+			// Gone, or exec'd again, before it was looked at: name it, and
+			// learn its symbols, by the file and path the kernel saw.
+			id := location(bpf.AllocFrame{Ino: e.Stack, Dev: uint32(e.Size)}).File
+			path := decodeExecPath(raw)
+			p.exe, p.argv0, p.cgroup = path, "", ""
+			if _, _, err := t.sym.File(path, id); err != nil {
+				t.log.Debug("learn executable", "pid", e.Pid, "err", err)
 			}
+		}
+		if p.cgroup == "" {
+			p.cgroup = t.cgroupPath(e.Age)
 		}
 		t.pending[e.Pid] = discoveryTries
 		t.discover(int(e.Pid))

@@ -38,6 +38,7 @@ type Tracer struct {
 	done      []*process                // images that exec'd or exited
 	pending   map[uint32]int            // new images that may still map an allocator: tries left
 	cgroupsV1 []cgroupTarget            // polled for new members
+	cgroupIDs map[uint64]string         // cgroup v2 paths by id, as found
 	malformed uint64                    // ring-buffer records that did not decode
 
 	cmd     *exec.Cmd
@@ -77,15 +78,18 @@ func New(ctx context.Context, cfg Config) (t *Tracer, err error) {
 		}
 	}
 	t = &Tracer{
-		cfg:     cfg,
-		log:     cfg.Logger,
-		fs:      fs,
-		sym:     sym,
-		probed:  make(map[symbolize.FileID]bool),
-		live:    make(map[uint32]*process),
-		pending: make(map[uint32]int),
-		stop:    make(chan struct{}),
-		multi:   features.HaveBPFLinkUprobeMulti() == nil,
+		cfg:       cfg,
+		log:       cfg.Logger,
+		fs:        fs,
+		sym:       sym,
+		probed:    make(map[symbolize.FileID]bool),
+		live:      make(map[uint32]*process),
+		pending:   make(map[uint32]int),
+		cgroupIDs: make(map[uint64]string),
+		stop:      make(chan struct{}),
+		multi:     features.HaveBPFLinkUprobeMulti() == nil,
+		// Probe id 0 is anonymous mmap, which the kernel side reports as mmap_probe.
+		probes: []probeInfo{{function: "mmap (anonymous)", module: "[kernel]"}},
 	}
 	defer func() {
 		if err != nil {
@@ -197,12 +201,17 @@ func boolByte(b bool) uint8 {
 	return 0
 }
 
-// attachLifecycle attaches the fork, exec and exit tracepoints.
+// attachLifecycle attaches the fork, exec and exit tracepoints, and with
+// Mmap the anonymous mmap and munmap hooks.
 func (t *Tracer) attachLifecycle() error {
-	for _, p := range []*ebpf.Program{t.objs.ProcessFork, t.objs.ProcessExec, t.objs.ProcessExit} {
+	progs := []*ebpf.Program{t.objs.ProcessFork, t.objs.ProcessExec, t.objs.ProcessExit}
+	if t.cfg.Mmap {
+		progs = append(progs, t.objs.MmapExit, t.objs.MunmapEnter)
+	}
+	for _, p := range progs {
 		l, err := link.AttachTracing(link.TracingOptions{Program: p})
 		if err != nil {
-			return fmt.Errorf("attach tracepoint %s: %w", p, err)
+			return fmt.Errorf("attach %s: %w", p, err)
 		}
 		t.links = append(t.links, l)
 	}
@@ -283,6 +292,19 @@ func (t *Tracer) retire(pid uint32, exited bool) {
 		t.done = append(t.done, p)
 		delete(t.live, pid)
 	}
+}
+
+// cgroupPath returns the path of the cgroup v2 with the given id, looking
+// each id up in the cgroup tree once.
+func (t *Tracer) cgroupPath(id uint64) string {
+	path, ok := t.cgroupIDs[id]
+	if !ok {
+		path = cgroupByID(id)
+		if path != "" {
+			t.cgroupIDs[id] = path
+		}
+	}
+	return path
 }
 
 // attachPid traces a running process until it exits.

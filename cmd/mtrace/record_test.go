@@ -35,6 +35,11 @@ func TestRecordCommand(t *testing.T) {
 		t.Fatalf("%d processes in report, want 1", len(r.Processes))
 	}
 	checkTallies(t, r, res.stdout, expect{bin: bin, callees: allocsProgram})
+	for _, s := range r.Processes[0].Stacks {
+		if s.Frames[0].Function == "mmap (anonymous)" {
+			t.Errorf("mmap counted without --mmap: %+v", s)
+		}
+	}
 }
 
 func TestRecordPid(t *testing.T) {

@@ -173,7 +173,7 @@ func TestRecordUnit(t *testing.T) {
 	checkTallies(t, r, targetOut, expect{bin: bin, callees: allocsProgram})
 	for pid := range parseTallies(t, targetOut) {
 		for _, p := range r.Processes {
-			if p.Pid == pid && p.Cgroup != "/mtrace-test.slice/"+unit+".service" {
+			if p.Pid == pid && p.Exe == bin && p.Cgroup != "/mtrace-test.slice/"+unit+".service" {
 				t.Errorf("pid %d reported in cgroup %q", pid, p.Cgroup)
 			}
 		}
@@ -233,4 +233,114 @@ func waitMember(t *testing.T, cg string, pid int) {
 		exec.Command("sleep", "0.01").Run()
 	}
 	t.Fatalf("pid %d never joined %s", pid, cg)
+}
+
+// glibcTrace counts the allocations (+, and > for realloc's new block) and
+// frees (-, and < for realloc's old block) of an mtrace(3) trace file.
+func glibcTrace(t *testing.T, path string) (allocs, allocBytes, frees uint64) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text()) // @ CALLER OP ADDR [SIZE]
+		if len(fields) < 4 || fields[0] != "@" {
+			continue
+		}
+		switch fields[2] {
+		case "+", ">":
+			var size uint64
+			if len(fields) < 5 {
+				t.Fatalf("trace line without size: %q", sc.Text())
+			}
+			fmt.Sscanf(fields[4], "0x%x", &size)
+			allocs++
+			allocBytes += size
+		case "-", "<":
+			frees++
+		}
+	}
+	return allocs, allocBytes, frees
+}
+
+// TestRecordPythonAgainstGlibcTrace traces an unmodified system program and
+// compares its counts with glibc's own trace of the same run. The one
+// difference is explained: mtrace(3) opens its trace file (one FILE
+// allocation) before it starts tracing, and mtrace sees that allocation.
+func TestRecordPythonAgainstGlibcTrace(t *testing.T) {
+	requireBPF(t)
+	python := requireFile(t, "/usr/bin/python3")
+	debug := requireFile(t, filepath.Join(libDir, "libc_malloc_debug.so.0"))
+	on := buildC(t, "mtrace_on.c", "-shared", "-fPIC")
+	trace := filepath.Join(t.TempDir(), "trace.txt")
+	workload := `import json; d = {str(i): [i] * 3 for i in range(2000)}; print(len(json.loads(json.dumps(d))))`
+	r, _ := recordJSON(t, "--", "env", "LD_PRELOAD="+debug+" "+on, "MALLOC_TRACE="+trace, "PYTHONHASHSEED=0", python, "-c", workload)
+
+	var proc *sink.Process
+	for i := range r.Processes {
+		if r.Processes[i].Exe == python {
+			proc = &r.Processes[i]
+		}
+	}
+	if proc == nil {
+		t.Fatalf("no %s in the report", python)
+	}
+	allocs, allocBytes, frees := glibcTrace(t, trace)
+	if allocs < 1000 {
+		t.Fatalf("glibc traced only %d allocations", allocs)
+	}
+	got := proc.Totals
+	t.Logf("lost %d, dropped %+v, allocators %v", r.LostEvents, r.Dropped, proc.Allocators)
+	t.Logf("mtrace: %d allocs, %d bytes, %d frees; glibc trace: %d allocs, %d bytes, %d frees",
+		got.Allocs, got.AllocBytes, got.Frees, allocs, allocBytes, frees)
+	if got.Frees != frees {
+		t.Errorf("mtrace saw %d frees, glibc traced %d", got.Frees, frees)
+	}
+	if got.Allocs != allocs+1 {
+		t.Fatalf("mtrace saw %d allocations, glibc traced %d: want exactly one more (mtrace(3)'s own FILE)", got.Allocs, allocs)
+	}
+	extra := got.AllocBytes - allocBytes
+	found := false
+	for _, s := range proc.Stacks {
+		found = found || (s.Allocs >= 1 && s.AllocBytes >= extra && s.Frames[0].Function == "malloc")
+	}
+	if !found || extra == 0 || extra > 4096 {
+		t.Errorf("the extra allocation of %d bytes is not a FILE-sized malloc", extra)
+	}
+}
+
+// TestRecordMmap counts anonymous mappings as their own kind. The direct
+// caller of mmap is not in those stacks (the system-call wrapper keeps no
+// frame), so the program's mappings are told apart by its module in them.
+func TestRecordMmap(t *testing.T) {
+	requireBPF(t)
+	bin := buildC(t, "allocs.c")
+	r, out := recordJSON(t, "--mmap", "--", bin, "--mmap")
+	for pid, tallies := range parseTallies(t, out) {
+		want := tallies["map_pages"]
+		var got sink.Counts
+		for _, p := range r.Processes {
+			if p.Pid != pid {
+				continue
+			}
+			for _, s := range p.Stacks {
+				if s.Frames[0].Function != "mmap (anonymous)" {
+					continue
+				}
+				for _, f := range s.Frames[1:] {
+					if f.Module == bin {
+						got.Add(s.Counts)
+						break
+					}
+				}
+			}
+		}
+		if got.Allocs != want.Allocs || got.AllocBytes != want.AllocBytes || got.Frees != want.Frees || got.FreeBytes != want.FreeBytes {
+			t.Errorf("pid %d mappings: report %+v, program did %+v", pid, got, want)
+		}
+	}
+	checkTallies(t, r, out, expect{bin: bin, callees: allocsProgram})
 }

@@ -344,3 +344,67 @@ func TestRecordMmap(t *testing.T) {
 	}
 	checkTallies(t, r, out, expect{bin: bin, callees: allocsProgram})
 }
+
+// TestRecordPidsInOtherMountNamespace traces two running processes, one of
+// which runs in its own mount namespace with a private copy of the C library
+// over the host's path, as a container would: mtrace must probe the copy it
+// really maps (through /proc/PID/map_files), not the host's file.
+func TestRecordPidsInOtherMountNamespace(t *testing.T) {
+	requireBPF(t)
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Skip("needs unshare (util-linux)")
+	}
+	bin := buildC(t, "allocs.c")
+	libc := requireFile(t, filepath.Join(libDir, "libc.so.6"))
+	private := filepath.Join(t.TempDir(), "libc.so.6")
+	if out, err := exec.Command("cp", libc, private).CombinedOutput(); err != nil {
+		t.Fatalf("copy libc: %v %s", err, out)
+	}
+	host := exec.Command(bin, "--wait")
+	contained := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c",
+		fmt.Sprintf("mount --bind %s %s && exec %s --wait", private, libc, bin))
+	var outs [2]syncBuffer
+	var stdins [2]interface{ Write([]byte) (int, error) }
+	for i, c := range []*exec.Cmd{host, contained} {
+		in, err := c.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		stdins[i] = in
+		c.Stdout = &outs[i]
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer c.Process.Kill()
+	}
+	for i := range outs {
+		for !strings.Contains(outs[i].String(), "ready") {
+			exec.Command("sleep", "0.01").Run()
+		}
+	}
+	out := filepath.Join(t.TempDir(), "report.json")
+	var stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(context.Background(), []string{"mtrace", "record", "--log-level", "debug", "--pid", fmt.Sprint(host.Process.Pid),
+			"--pid", fmt.Sprint(contained.Process.Pid), "--format", "json", "--output", out}, strings.NewReader(""), &syncBuffer{}, &stderr)
+	}()
+	waitFor(t, &stderr, "msg=attached", done)
+	for i, c := range []*exec.Cmd{host, contained} {
+		stdins[i].Write([]byte("go\n"))
+		if err := c.Wait(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if code := <-done; code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	r := readReport(t, out)
+	for i := range outs {
+		checkTallies(t, r, outs[i].String(), expect{bin: bin, callees: allocsProgram, allocator: libc})
+	}
+	// Two files answer to the C library's path: the host's and the private copy.
+	if n := strings.Count(stderr.String(), `msg="probes attached" module=`+libc+" "); n != 2 {
+		t.Errorf("probes attached to %d files at %s, want 2:\n%s", n, libc, stderr.String())
+	}
+}

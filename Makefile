@@ -10,7 +10,10 @@ BIN := bin
 # Targets are built the way mtrace expects: optimized, with frame pointers for stack walks.
 TARGET_CFLAGS := -O2 -g -fno-omit-frame-pointer -Wall
 
-.PHONY: help generate build test demo lint clean
+# How long each fuzz target runs in `make fuzz`.
+FUZZTIME ?= 30s
+
+.PHONY: help generate build test bench fuzz demo lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -23,6 +26,13 @@ build: ## build bin/mtrace
 
 test: ## run every test; the BPF tests need root (MTRACE_REQUIRE_BPF=1 makes their skips failures)
 	$(GO) test -count=1 ./...
+
+bench: ## run the Go benchmarks (decoder, aggregator, symbolizer cold and warm)
+	$(GO) test -run='^$$' -bench=. -benchmem ./...
+
+fuzz: ## run each fuzz target for FUZZTIME (the ELF/DWARF and /proc/PID/maps parsers)
+	$(GO) test -run='^$$' -fuzz='^FuzzOpenModule$$' -fuzztime=$(FUZZTIME) ./symbolize
+	$(GO) test -run='^$$' -fuzz='^FuzzReadMaps$$' -fuzztime=$(FUZZTIME) ./symbolize
 
 demo: build ## trace the bundled demo workload (testdata/allocs.c) and print the report (needs root, gcc)
 	cc $(TARGET_CFLAGS) -o $(BIN)/allocs testdata/allocs.c

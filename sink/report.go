@@ -64,8 +64,14 @@ type Stack struct {
 	Counts
 }
 
-// Frame is one function of a stack.
+// Frame is one function of a stack. Offset is where in the module (a file
+// offset, not an address) the frame returns to, for tools like addr2line.
 type Frame struct {
 	Function string `json:"function"`
 	Module   string `json:"module"`
+	BuildID  string `json:"build_id,omitempty"`
+	File     string `json:"file,omitempty"`
+	Line     int    `json:"line,omitempty"`
+	Inlined  bool   `json:"inlined,omitempty"`
+	Offset   uint64 `json:"offset,omitempty"`
 }

@@ -9,9 +9,9 @@ import (
 )
 
 func sampleReport() *Report {
-	small := Stack{Frames: []Frame{{"malloc", "/lib/libc.so.6"}, {"small", "/bin/app"}},
+	small := Stack{Frames: []Frame{{Function: "malloc", Module: "/lib/libc.so.6"}, {Function: "small", Module: "/bin/app", File: "app.c", Line: 12}},
 		Counts: Counts{Allocs: 100, AllocBytes: 1600, Frees: 99, FreeBytes: 1584, LiveObjects: 1, LiveBytes: 16}}
-	big := Stack{Frames: []Frame{{"calloc", "/lib/libc.so.6"}, {"big", "/bin/app"}},
+	big := Stack{Frames: []Frame{{Function: "calloc", Module: "/lib/libc.so.6"}, {Function: "big", Module: "/bin/app", Inlined: true}},
 		Counts: Counts{Allocs: 1, AllocBytes: 1 << 20, LiveObjects: 1, LiveBytes: 1 << 20}}
 	p := Process{Pid: 7, Exe: "/bin/app", Allocator: "/lib/libc.so.6", Stacks: []Stack{big, small}}
 	p.Totals.Add(big.Counts)

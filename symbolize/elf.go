@@ -1,23 +1,45 @@
 package symbolize
 
 import (
+	"bytes"
+	"debug/dwarf"
 	"debug/elf"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"sort"
 	"strings"
+
+	"github.com/ianlancetaylor/demangle"
 )
 
-// maxSymbolTable caps the symbol table read from one file: target binaries are untrusted.
-const maxSymbolTable = 64 << 20
+// Caps on what is read from one file: target binaries are untrusted, and a
+// small file may declare huge (or huge once decompressed) sections.
+const (
+	maxSymbolTable = 64 << 20
+	maxDebugInfo   = 256 << 20
+	maxDebugData   = 16 << 20
+	maxNote        = 4096
+)
 
-// Module is the function symbol table of one ELF file.
+// Module is what one ELF file says about its code: function symbols, DWARF
+// lines and inlining if present, and how to find its separate debug file.
 type Module struct {
 	syms   []symbol // sorted by value
 	named  map[string]uint64
 	loads  []elf.ProgHeader
 	interp bool // names a program interpreter: a dynamic loader maps more objects
+
+	BuildID   string // hex, from .note.gnu.build-id; "" if none
+	debuglink string // .gnu_debuglink file name
+	linkCRC   uint32
+	debugdata []byte // .gnu_debugdata (MiniDebugInfo), xz-compressed ELF
+	dwarf     *dwarf.Data
+	dwarfSize uint64 // bytes of DWARF sections, counted against the symbolizer's budget
+	index     *dwarfIndex
+	DebugFrom string // where DWARF or extra symbols came from, if not the file itself
 }
 
 type symbol struct {
@@ -26,14 +48,10 @@ type symbol struct {
 	rank        int // lower is preferred among aliases
 }
 
-// OpenModule reads the function symbols of the ELF file in r.
-// A malformed file yields an error, never a panic.
+// OpenModule reads the ELF file in r. A malformed file yields an error,
+// never a panic, and nothing larger than the caps above is read.
 func OpenModule(r io.ReaderAt) (m *Module, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			m, err = nil, fmt.Errorf("parse ELF: malformed file: %v", p)
-		}
-	}()
+	defer recoverMalformed(&err)
 	f, err := elf.NewFile(r)
 	if err != nil {
 		return nil, fmt.Errorf("parse ELF: %w", err)
@@ -47,6 +65,82 @@ func OpenModule(r io.ReaderAt) (m *Module, err error) {
 			m.interp = true
 		}
 	}
+	if err := m.addSymbols(f); err != nil {
+		return nil, err
+	}
+	m.BuildID = buildID(f)
+	if data := sectionData(f, ".gnu_debuglink", maxNote); len(data) > 4 {
+		if i := bytes.IndexByte(data, 0); i > 0 {
+			m.debuglink = string(data[:i])
+			m.linkCRC = binary.LittleEndian.Uint32(data[len(data)-4:])
+		}
+	}
+	m.debugdata = sectionData(f, ".gnu_debugdata", maxDebugData)
+	m.dwarf, m.dwarfSize = readDWARF(f)
+	return m, nil
+}
+
+// recoverMalformed turns a panic of debug/elf or debug/dwarf on a malformed
+// file into an error.
+func recoverMalformed(err *error) {
+	if p := recover(); p != nil {
+		*err = fmt.Errorf("parse ELF: malformed file: %v", p)
+	}
+}
+
+// sectionData returns a section's contents, or nil if it is absent or larger than max.
+func sectionData(f *elf.File, name string, max uint64) []byte {
+	s := f.Section(name)
+	if s == nil || s.Type == elf.SHT_NOBITS || s.Size > max {
+		return nil
+	}
+	data, err := s.Data()
+	if err != nil {
+		return nil
+	}
+	return data
+}
+
+func buildID(f *elf.File) string {
+	data := sectionData(f, ".note.gnu.build-id", maxNote)
+	// Note header: namesz, descsz, type (3 = NT_GNU_BUILD_ID), then "GNU\0" and the id.
+	if len(data) < 16 || binary.LittleEndian.Uint32(data[8:]) != 3 {
+		return ""
+	}
+	namesz, descsz := binary.LittleEndian.Uint32(data), binary.LittleEndian.Uint32(data[4:])
+	start := 12 + (uint64(namesz)+3)&^3
+	if start+uint64(descsz) > uint64(len(data)) || descsz == 0 {
+		return ""
+	}
+	return hex.EncodeToString(data[start : start+uint64(descsz)])
+}
+
+// readDWARF returns the file's DWARF and its size if it has line
+// information within the caps.
+func readDWARF(f *elf.File) (*dwarf.Data, uint64) {
+	if f.Section(".debug_info") == nil || f.Section(".debug_line") == nil {
+		return nil, 0
+	}
+	var total uint64
+	for _, s := range f.Sections {
+		if strings.HasPrefix(s.Name, ".debug_") || strings.HasPrefix(s.Name, ".zdebug_") {
+			if s.Type == elf.SHT_NOBITS {
+				return nil, 0
+			}
+			total += s.Size
+		}
+	}
+	if total > maxDebugInfo {
+		return nil, 0
+	}
+	d, err := f.DWARF()
+	if err != nil {
+		return nil, 0
+	}
+	return d, total
+}
+
+func (m *Module) addSymbols(f *elf.File) error {
 	for _, t := range []struct {
 		section string
 		read    func() ([]elf.Symbol, error)
@@ -56,7 +150,7 @@ func OpenModule(r io.ReaderAt) (m *Module, err error) {
 		}
 		syms, err := t.read()
 		if err != nil && !errors.Is(err, elf.ErrNoSymbols) {
-			return nil, fmt.Errorf("read %s: %w", t.section, err)
+			return fmt.Errorf("read %s: %w", t.section, err)
 		}
 		m.add(syms)
 	}
@@ -70,7 +164,7 @@ func OpenModule(r io.ReaderAt) (m *Module, err error) {
 		}
 		return a.name < b.name
 	})
-	return m, nil
+	return nil
 }
 
 func (m *Module) add(syms []elf.Symbol) {
@@ -91,6 +185,26 @@ func (m *Module) add(syms []elf.Symbol) {
 	}
 }
 
+// merge takes what a separate debug file adds: its symbols and its DWARF.
+func (m *Module) merge(dbg *Module, from string) {
+	before := len(m.syms)
+	for _, s := range dbg.syms {
+		if _, ok := m.named[s.name]; !ok {
+			m.named[s.name] = s.value
+		}
+	}
+	m.syms = append(m.syms, dbg.syms...)
+	sort.SliceStable(m.syms, func(i, j int) bool {
+		return m.syms[i].value < m.syms[j].value || (m.syms[i].value == m.syms[j].value && m.syms[i].rank < m.syms[j].rank)
+	})
+	if dbg.dwarf != nil && m.dwarf == nil {
+		m.dwarf, m.dwarfSize = dbg.dwarf, dbg.dwarfSize
+	}
+	if len(m.syms) > before || dbg.dwarf != nil {
+		m.DebugFrom = from
+	}
+}
+
 // Defines reports whether the module defines the function name.
 func (m *Module) Defines(name string) bool {
 	_, ok := m.named[name]
@@ -107,12 +221,19 @@ func (m *Module) Address(name string) (uint64, bool) {
 // which maps the shared objects it needs after exec.
 func (m *Module) Dynamic() bool { return m.interp }
 
-// Function returns the function that contains the file offset off.
+// HasDWARF reports whether source lines are known for the module.
+func (m *Module) HasDWARF() bool { return m.dwarf != nil }
+
+// Function returns the (demangled) function that contains the file offset off.
 func (m *Module) Function(off uint64) (string, bool) {
 	addr, ok := m.vaddr(off)
 	if !ok {
 		return "", false
 	}
+	return m.symbolAt(addr)
+}
+
+func (m *Module) symbolAt(addr uint64) (string, bool) {
 	i := sort.Search(len(m.syms), func(i int) bool { return m.syms[i].value > addr }) - 1
 	if i < 0 {
 		return "", false
@@ -125,7 +246,37 @@ func (m *Module) Function(off uint64) (string, bool) {
 	if s.size != 0 && addr >= s.value+s.size {
 		return "", false
 	}
-	return s.name, true
+	return demangled(s.name), true
+}
+
+// Lookup returns what is at file offset off, innermost first: the functions
+// inlined there from DWARF with their source positions, or else the one
+// function the symbol tables name. It never panics on malformed DWARF.
+func (m *Module) Lookup(off uint64) (frames []inlineFrame) {
+	addr, ok := m.vaddr(off)
+	if !ok {
+		return nil
+	}
+	if m.dwarf != nil {
+		func() {
+			var err error
+			defer recoverMalformed(&err)
+			if m.index == nil {
+				if m.index, err = newDwarfIndex(m.dwarf); err != nil {
+					m.dwarf = nil
+					return
+				}
+			}
+			frames, _ = m.index.lookup(addr)
+		}()
+		if len(frames) > 0 && frames[len(frames)-1].function != "" {
+			return frames
+		}
+	}
+	if name, ok := m.symbolAt(addr); ok {
+		return []inlineFrame{{function: name}}
+	}
+	return nil
 }
 
 // vaddr converts a file offset to the virtual address the ELF file links it at.
@@ -136,4 +287,9 @@ func (m *Module) vaddr(off uint64) (uint64, bool) {
 		}
 	}
 	return 0, false
+}
+
+// demangled returns the C++ or Rust name as c++filt prints it, or the name itself.
+func demangled(name string) string {
+	return demangle.Filter(name)
 }

@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"debug/elf"
+	"encoding/binary"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -107,5 +109,99 @@ func TestOpenModuleRejectsGarbage(t *testing.T) {
 		if _, err := OpenModule(bytes.NewReader(data)); err == nil {
 			t.Errorf("OpenModule(%q) succeeded", data)
 		}
+	}
+}
+
+// TestMiniDebugInfo names functions of a stripped program from its
+// .gnu_debugdata section (an xz-compressed ELF with a symbol table).
+func TestMiniDebugInfo(t *testing.T) {
+	for _, tool := range []string{"gcc", "objcopy", "strip", "xz"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("needs %s", tool)
+		}
+	}
+	dir := t.TempDir()
+	bin, mini := filepath.Join(dir, "allocs"), filepath.Join(dir, "mini")
+	for _, args := range [][]string{
+		{"gcc", "-O2", "-o", bin, "../testdata/allocs.c"},
+		{"objcopy", "--only-keep-debug", "--strip-debug", bin, mini},
+		{"xz", "-k", mini},
+		{"strip", "--strip-all", bin},
+		{"objcopy", "--add-section", ".gnu_debugdata=" + mini + ".xz", bin},
+	} {
+		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v %s", args, err, out)
+		}
+	}
+	ef, err := elf.Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dbg, err := elf.Open(mini)
+	if err != nil {
+		t.Fatal(err)
+	}
+	syms, _ := dbg.Symbols()
+	var off uint64
+	for _, s := range syms {
+		if s.Name == "make_small" {
+			off, _ = fileOffset(ef, s.Value+s.Size/2)
+		}
+	}
+	ef.Close()
+	dbg.Close()
+	if off == 0 {
+		t.Fatal("make_small not in the mini debug info")
+	}
+	s, err := New("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mod, id, err := s.File(bin, FileID{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mod.DebugFrom != ".gnu_debugdata" {
+		t.Errorf("symbols came from %q", mod.DebugFrom)
+	}
+	frames := s.Frames([]Location{{File: id, Offset: off + 1}})
+	if len(frames) != 1 || frames[0].Function != "make_small" {
+		t.Fatalf("frames %+v, want make_small", frames)
+	}
+}
+
+// TestOversizedSectionsAreNotRead gives a small file whose symbol table
+// and DWARF claim a terabyte: OpenModule must not try to allocate them.
+func TestOversizedSectionsAreNotRead(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "allocs")
+	if out, err := exec.Command("gcc", "-O2", "-g", "-o", bin, "../testdata/allocs.c").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ef, err := elf.NewFile(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	shoff := binary.LittleEndian.Uint64(data[0x28:])
+	for i, s := range ef.Sections {
+		if s.Name == ".symtab" || s.Name == ".debug_info" || s.Name == ".debug_line" {
+			binary.LittleEndian.PutUint64(data[shoff+uint64(i)*64+32:], 1<<40) // sh_size
+		}
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	m, err := OpenModule(bytes.NewReader(data))
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatalf("OpenModule: %v", err)
+	}
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 16<<20 {
+		t.Fatalf("allocated %d bytes for a %d-byte file", grew, len(data))
+	}
+	if m.HasDWARF() || m.Defines("make_small") {
+		t.Error("read an oversized section")
 	}
 }

@@ -10,10 +10,17 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Frame is one symbolized stack frame.
+// Frame is one symbolized stack frame. Where DWARF says code was inlined,
+// one location gives several frames: the inlined functions, innermost
+// first, each with Inlined set, then the function they were inlined into.
 type Frame struct {
-	Function string // function name, or "module+0xoffset" when the module has no symbol for it
+	Function string // demangled function name, or "module+0xoffset" when nothing names it
 	Module   string // path of the mapped file as the process sees it
+	BuildID  string // the module's build-id, hex; "" if it has none
+	File     string // source file, if DWARF is known
+	Line     int    // source line, if DWARF is known
+	Inlined  bool   // inlined into the next frame
+	Offset   uint64 // offset of the return address into the module; 0 if unknown
 }
 
 // Location is a place in a file: where a stack frame points, as the kernel
@@ -28,12 +35,19 @@ type Location struct {
 // that a process that has exited is still symbolized. It is safe for
 // concurrent use.
 type Symbolizer struct {
-	fs   procfs.FS
-	root string
+	fs        procfs.FS
+	root      string
+	debugDirs []string
 
-	mu    sync.Mutex
-	files map[FileID]*file
+	mu        sync.Mutex
+	files     map[FileID]*file
+	byBuildID map[string]*Module // one parsed module per build-id, shared by every file with it
+	dwarf     uint64             // bytes of DWARF kept, bounded by maxDWARF
 }
+
+// maxDWARF bounds the DWARF kept in memory across modules; past it, further
+// modules are symbolized from their symbol tables only.
+const maxDWARF = 1 << 30
 
 // file is what the symbolizer knows of one file.
 type file struct {
@@ -47,13 +61,20 @@ type FileID struct{ Dev, Inode uint64 }
 // ID returns the identity of the file behind m.
 func (m Mapping) ID() FileID { return FileID{m.Dev, m.Inode} }
 
-// New returns a Symbolizer that reads processes under procRoot (normally /proc).
-func New(procRoot string) (*Symbolizer, error) {
+// New returns a Symbolizer that reads processes under procRoot (normally
+// /proc) and looks for separate debug files in debugDirs, then DefaultDebugDir.
+func New(procRoot string, debugDirs ...string) (*Symbolizer, error) {
 	fs, err := procfs.NewFS(procRoot)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", procRoot, err)
 	}
-	return &Symbolizer{fs: fs, root: procRoot, files: make(map[FileID]*file)}, nil
+	return &Symbolizer{
+		fs:        fs,
+		root:      procRoot,
+		debugDirs: append(append([]string(nil), debugDirs...), DefaultDebugDir),
+		files:     make(map[FileID]*file),
+		byBuildID: make(map[string]*Module),
+	}, nil
 }
 
 // Learn reads the files pid maps that the symbolizer does not know yet.
@@ -100,7 +121,7 @@ func (s *Symbolizer) File(path string, want FileID) (*Module, FileID, error) {
 	defer s.mu.Unlock()
 	fi, ok := s.files[id]
 	if !ok {
-		mod, err := OpenModule(f)
+		mod, err := s.load(f, path)
 		if err != nil {
 			return nil, FileID{}, fmt.Errorf("read symbols of %s: %w", path, err)
 		}
@@ -138,7 +159,29 @@ func (s *Symbolizer) open(pid int, m Mapping) (*Module, error) {
 		return nil, err
 	}
 	defer f.Close()
-	return OpenModule(f)
+	return s.load(f, m.Path)
+}
+
+// load parses a file, completes it from its debug file, and shares the
+// result with every file of the same build-id.
+func (s *Symbolizer) load(f *os.File, path string) (*Module, error) {
+	mod, err := OpenModule(f)
+	if err != nil {
+		return nil, err
+	}
+	if mod.BuildID != "" {
+		if known := s.byBuildID[mod.BuildID]; known != nil {
+			return known, nil
+		}
+		s.byBuildID[mod.BuildID] = mod
+	}
+	s.addDebugInfo(mod, path)
+	if s.dwarf+mod.dwarfSize > maxDWARF {
+		mod.dwarf = nil
+	} else {
+		s.dwarf += mod.dwarfSize
+	}
+	return mod, nil
 }
 
 // OpenMapped opens the file behind mapping m of pid: through map_files, which
@@ -177,9 +220,10 @@ func regularFile(f *os.File, path string) (FileID, error) {
 	return FileID{unix.Mkdev(unix.Major(st.Dev), unix.Minor(st.Dev)), st.Ino}, nil
 }
 
-// Frames names locations, innermost first. A location in a file the
-// symbolizer never learned, or without a symbol, is named by its module and
-// offset; one outside any file is "[anonymous]".
+// Frames names locations, innermost first; a location where DWARF says
+// code was inlined gives a frame per inlined function. A location in a file
+// the symbolizer never learned, or without a symbol, is named by its module
+// and offset; one outside any file is "[anonymous]".
 func (s *Symbolizer) Frames(locs []Location) []Frame {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -191,18 +235,26 @@ func (s *Symbolizer) Frames(locs []Location) []Frame {
 		}
 		fi := s.files[loc.File]
 		if fi == nil {
-			frames = append(frames, Frame{Function: fmt.Sprintf("[unknown module]+0x%x", loc.Offset)})
+			frames = append(frames, Frame{Function: fmt.Sprintf("[unknown module]+0x%x", loc.Offset), Offset: loc.Offset})
 			continue
 		}
-		f := Frame{Module: fi.path}
+		base := Frame{Module: fi.path, Offset: loc.Offset}
+		var found []inlineFrame
 		if fi.mod != nil && loc.Offset > 0 {
+			base.BuildID = fi.mod.BuildID
 			// A return address points after the call; look up the call itself.
-			f.Function, _ = fi.mod.Function(loc.Offset - 1)
+			found = fi.mod.Lookup(loc.Offset - 1)
 		}
-		if f.Function == "" {
-			f.Function = fmt.Sprintf("%s+0x%x", filepath.Base(fi.path), loc.Offset)
+		if len(found) == 0 {
+			base.Function = fmt.Sprintf("%s+0x%x", filepath.Base(fi.path), loc.Offset)
+			frames = append(frames, base)
+			continue
 		}
-		frames = append(frames, f)
+		for i, in := range found {
+			f := base
+			f.Function, f.File, f.Line, f.Inlined = in.function, in.file, in.line, i < len(found)-1
+			frames = append(frames, f)
+		}
 	}
 	return frames
 }

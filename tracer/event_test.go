@@ -8,7 +8,7 @@ import (
 	"github.com/mtrace/mtrace/bpf"
 )
 
-func encode(t *testing.T, e bpf.AllocEvent) []byte {
+func encode(t testing.TB, e bpf.AllocEvent) []byte {
 	t.Helper()
 	var b bytes.Buffer
 	if err := binary.Write(&b, binary.LittleEndian, e); err != nil {

@@ -90,3 +90,23 @@ func TestReadCgroupPrefersUnitPathOnHybridHosts(t *testing.T) {
 		t.Fatalf("cgroup %q", got)
 	}
 }
+
+// BenchmarkDecodeAndAdd measures the consumer's work per ring-buffer record:
+// decoding it and adding it to its stack's counts.
+func BenchmarkDecodeAndAdd(b *testing.B) {
+	p := newProcess(1)
+	recs := make([][]byte, 64)
+	for i := range recs {
+		op := opAlloc
+		if i%2 == 1 {
+			op = opFree
+		}
+		recs[i] = encode(b, bpf.AllocEvent{Pid: 1, Op: op, Stack: uint64(i % 8), Size: 32})
+	}
+	var e bpf.AllocEvent
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		decodeEvent(recs[i%len(recs)], &e)
+		p.add(&e)
+	}
+}

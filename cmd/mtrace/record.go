@@ -46,6 +46,7 @@ Examples:
 			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "text", Usage: "report `FORMAT`: text or json"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the report to `FILE` (mode 0600) instead of stdout"},
 			&cli.IntFlag{Name: "top", Value: 10, Usage: "show the top `N` stacks in the text report"},
+			&cli.StringSliceFlag{Name: "debug-dir", Usage: "also look for separate debug files (by build-id or debuglink) in `DIR` (repeatable; " + symbolize.DefaultDebugDir + " always)"},
 			logLevelFlag(),
 		},
 		Action: record,
@@ -95,7 +96,7 @@ func record(c *cli.Context) error {
 		}
 		cgroups = append(cgroups, path)
 	}
-	sym, err := symbolize.New("/proc")
+	sym, err := symbolize.New("/proc", c.StringSlice("debug-dir")...)
 	if err != nil {
 		return err
 	}
@@ -176,7 +177,8 @@ func buildReport(res *tracer.Result, sym *symbolize.Symbolizer) *sink.Report {
 				},
 			}
 			for _, f := range sym.Frames(s.Locations) {
-				st.Frames = append(st.Frames, sink.Frame{Function: f.Function, Module: f.Module})
+				st.Frames = append(st.Frames, sink.Frame{Function: f.Function, Module: f.Module, BuildID: f.BuildID,
+					File: f.File, Line: f.Line, Inlined: f.Inlined, Offset: f.Offset})
 			}
 			sp.Totals.Add(st.Counts)
 			sp.Stacks = append(sp.Stacks, st)

@@ -310,6 +310,12 @@ func TestRecordPythonAgainstGlibcTrace(t *testing.T) {
 	if !found || extra == 0 || extra > 4096 {
 		t.Errorf("the extra allocation of %d bytes is not a FILE-sized malloc", extra)
 	}
+	// Every frame of python's stacks that has a symbol agrees with addr2line.
+	n := checkAddr2line(t, &sink.Report{Processes: []sink.Process{*proc}}, nil)
+	t.Logf("%d python3 locations agree with addr2line", n)
+	if n < 10 {
+		t.Errorf("only %d python3 locations checked", n)
+	}
 }
 
 // TestRecordMmap counts anonymous mappings as their own kind. The direct

@@ -1,0 +1,84 @@
+package symbolize
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/procfs"
+)
+
+// tinyELF builds the smallest real executable of testdata for fuzz seeds.
+func tinyELF(f *testing.F) []byte {
+	f.Helper()
+	bin := filepath.Join(f.TempDir(), "noalloc")
+	if out, err := exec.Command("gcc", "-O2", "-g", "-static", "-nostdlib", "-Wl,--build-id", "-o", bin, "../testdata/noalloc.c").CombinedOutput(); err != nil {
+		f.Skipf("build seed: %v %s", err, out)
+	}
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		f.Fatal(err)
+	}
+	return data
+}
+
+// FuzzOpenModule feeds arbitrary bytes to the ELF and DWARF reader: it must
+// return an error or a module, never panic, and lookups must stay in bounds.
+func FuzzOpenModule(f *testing.F) {
+	f.Add(tinyELF(f))
+	f.Add([]byte("\x7fELF\x02\x01\x01"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := OpenModule(bytes.NewReader(data))
+		if (m == nil) == (err == nil) {
+			t.Fatalf("module %v and error %v", m, err)
+		}
+		if m == nil {
+			return
+		}
+		for _, off := range []uint64{0, 1, 0x1000, uint64(len(data)) / 2, ^uint64(0)} {
+			m.Lookup(off)
+			m.Function(off)
+		}
+	})
+}
+
+// FuzzReadMaps feeds arbitrary text as /proc/PID/maps: no panic, and every
+// mapping returned comes from a line of it.
+func FuzzReadMaps(f *testing.F) {
+	seed, err := os.ReadFile("testdata/proc/42/maps")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(string(seed))
+	f.Add("7f00-7f10 r-xp 00000000 fe:00 12 /x (deleted)\n")
+	f.Fuzz(func(t *testing.T, maps string) {
+		root := t.TempDir()
+		if err := os.MkdirAll(filepath.Join(root, "1"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, "1", "maps"), []byte(maps), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		fs, err := procfs.NewFS(root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := ReadMaps(fs, 1)
+		if err != nil {
+			return
+		}
+		if len(got) > strings.Count(maps, "\n")+1 {
+			t.Fatalf("%d mappings from %d lines", len(got), strings.Count(maps, "\n")+1)
+		}
+		for _, m := range got {
+			for _, field := range strings.Fields(m.Path) {
+				if !strings.HasPrefix(m.Path, "/") || !strings.Contains(maps, field) {
+					t.Fatalf("mapping %+v not from the input", m)
+				}
+			}
+		}
+	})
+}

@@ -13,7 +13,9 @@
  *   targets  tgid -> u8                 traced processes; user space, and fork for children
  *   cgroups  index -> struct cgroup_filter  traced cgroup subtrees; user space, before tracing
  *   calls    pid_tgid -> struct call    a call in flight from entry to return; the return probe
- *   live     {tgid, addr} -> struct live allocations not freed yet; the free probe, realloc
+ *   live     {tgid, gen, addr} -> struct live  allocations not freed yet; the free probe, realloc
+ *   gens     tgid -> u32                the process image's generation, set at fork and exec;
+ *                                       exit deletes it (with the tgid's targets entry)
  *   stacks   hash -> struct stack       user stacks seen, as file offsets; never deleted while tracing
  *   scratch  0 -> struct scratch        per-CPU buffers for walking and resolving a stack
  *   counters enum counter -> u64        per-CPU counts of what was dropped
@@ -127,9 +129,14 @@ struct cgroup_filter {
 	__u32 pad;
 };
 
+/*
+ * An allocation is keyed by its process image: allocations an image left
+ * behind are never matched by the frees of the next image of the same pid
+ * (after exec) or of a new process that reuses the pid.
+ */
 struct live_key {
 	__u32 tgid;
-	__u32 pad;
+	__u32 gen;
 	__u64 addr;
 };
 
@@ -165,6 +172,13 @@ struct {
 	__type(key, __u32);
 	__type(value, struct cgroup_filter);
 } cgroups SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MAX_GENS);
+	__type(key, __u32);
+	__type(value, __u32);
+} gens SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -267,7 +281,8 @@ static long resolve_frame(struct task_struct *task, struct vm_area_struct *vma, 
 
 /*
  * Walk the user stack and return its hash. A stack not seen before is
- * resolved to files and offsets and stored under its hash. Called at a
+ * resolved to files and offsets and stored under its hash; 0 if it could
+ * not be stored (it is then reported as unknown, and tried again next time). Called at a
  * uretprobe: the instruction pointer is then the return address in the
  * allocation's direct caller, so the walk starts with that caller.
  */
@@ -311,14 +326,16 @@ static __always_inline __u64 capture_stack(void *ctx, __u32 tgid)
 		/* Busy (the mapping lock is taken): not stored, so the stack's next occurrence tries again. */
 		if (bpf_find_vma(task, s->ips[i], resolve_frame, &f, 0) == -16 /* EBUSY */) {
 			count(COUNTER_STACK_ERRORS);
-			return h;
+			return 0;
 		}
 		if (f.ino == s->ips[i])
 			f.ino = 0; /* no mapping at all */
 		s->stack.frames[i] = f;
 	}
-	if (bpf_map_update_elem(&stacks, &h, &s->stack, BPF_NOEXIST) && !bpf_map_lookup_elem(&stacks, &h))
+	if (bpf_map_update_elem(&stacks, &h, &s->stack, BPF_NOEXIST) && !bpf_map_lookup_elem(&stacks, &h)) {
 		count(COUNTER_STACKS_FULL);
+		return 0;
+	}
 	return h;
 }
 
@@ -356,9 +373,24 @@ static __always_inline struct event *reserve(__u32 tgid, __u8 op)
 	return e;
 }
 
+static __always_inline __u32 generation(__u32 tgid)
+{
+	__u32 *g = bpf_map_lookup_elem(&gens, &tgid);
+
+	return g ? *g : 0;
+}
+
+/* new_generation starts a new image of tgid: its allocations are keyed apart. */
+static __always_inline void new_generation(__u32 tgid)
+{
+	__u32 g = bpf_ktime_get_ns() >> 10;
+
+	bpf_map_update_elem(&gens, &tgid, &g, BPF_ANY);
+}
+
 static __always_inline void record_alloc(void *ctx, __u32 tgid, __u64 addr, __u64 size, __u16 probe)
 {
-	struct live_key k = { .tgid = tgid, .addr = addr };
+	struct live_key k = { .tgid = tgid, .gen = generation(tgid), .addr = addr };
 	struct live v = { .size = size, .probe = probe };
 	struct event *e = reserve(tgid, OP_ALLOC);
 
@@ -397,7 +429,7 @@ static __always_inline void emit_free(__u32 tgid, struct live *a)
  */
 static __always_inline int take(__u32 tgid, __u64 addr, struct live *a)
 {
-	struct live_key k = { .tgid = tgid, .addr = addr };
+	struct live_key k = { .tgid = tgid, .gen = generation(tgid), .addr = addr };
 	struct live *v = bpf_map_lookup_elem(&live, &k);
 
 	if (!v)
@@ -500,7 +532,7 @@ int alloc_exit(struct pt_regs *ctx)
 		if (ret || cl.size == 0) {
 			emit_free(tgid, &cl.old);
 		} else {
-			struct live_key k = { .tgid = tgid, .addr = cl.arg };
+			struct live_key k = { .tgid = tgid, .gen = generation(tgid), .addr = cl.arg };
 
 			bpf_map_update_elem(&live, &k, &cl.old, BPF_ANY);
 		}
@@ -520,6 +552,7 @@ int BPF_PROG(process_fork, struct task_struct *parent, struct task_struct *child
 
 	if (ptgid == ctgid || !traced(ptgid))
 		return 0;
+	new_generation(ctgid);
 	if (follow_forks && bpf_map_lookup_elem(&targets, &ptgid))
 		bpf_map_update_elem(&targets, &ctgid, &one, BPF_ANY);
 	e = reserve(ctgid, OP_FORK);
@@ -578,6 +611,7 @@ int BPF_PROG(process_exec, struct task_struct *p, __u32 old_pid, struct linux_bi
 
 	if (!traced(tgid))
 		return 0;
+	new_generation(tgid);
 	x = bpf_ringbuf_reserve(&events, sizeof(*x), 0);
 	if (!x) {
 		count(COUNTER_LOST_EVENTS);
@@ -604,6 +638,9 @@ int BPF_PROG(process_exit, struct task_struct *p)
 
 	if (p->signal->live.counter != 0 || !traced(tgid))
 		return 0;
+	/* A new process that reuses the pid is not traced for this one's sake. */
+	bpf_map_delete_elem(&targets, &tgid);
+	bpf_map_delete_elem(&gens, &tgid);
 	e = reserve(tgid, OP_EXIT);
 	if (e)
 		submit(e);

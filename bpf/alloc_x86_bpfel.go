@@ -100,7 +100,7 @@ type AllocLive struct {
 type AllocLiveKey struct {
 	_    structs.HostLayout
 	Tgid uint32
-	Pad  uint32
+	Gen  uint32
 	Addr uint64
 }
 
@@ -135,6 +135,7 @@ const (
 	AllocMapCgroups            = "cgroups"
 	AllocMapCounters           = "counters"
 	AllocMapEvents             = "events"
+	AllocMapGens               = "gens"
 	AllocMapLive               = "live"
 	AllocMapScratch            = "scratch"
 	AllocMapStacks             = "stacks"
@@ -221,6 +222,7 @@ type AllocMapSpecs struct {
 	Cgroups  *ebpf.MapSpec `ebpf:"cgroups"`
 	Counters *ebpf.MapSpec `ebpf:"counters"`
 	Events   *ebpf.MapSpec `ebpf:"events"`
+	Gens     *ebpf.MapSpec `ebpf:"gens"`
 	Live     *ebpf.MapSpec `ebpf:"live"`
 	Scratch  *ebpf.MapSpec `ebpf:"scratch"`
 	Stacks   *ebpf.MapSpec `ebpf:"stacks"`
@@ -271,6 +273,7 @@ type AllocMaps struct {
 	Cgroups  *ebpf.Map `ebpf:"cgroups"`
 	Counters *ebpf.Map `ebpf:"counters"`
 	Events   *ebpf.Map `ebpf:"events"`
+	Gens     *ebpf.Map `ebpf:"gens"`
 	Live     *ebpf.Map `ebpf:"live"`
 	Scratch  *ebpf.Map `ebpf:"scratch"`
 	Stacks   *ebpf.Map `ebpf:"stacks"`
@@ -283,6 +286,7 @@ func (m *AllocMaps) Close() error {
 		m.Cgroups,
 		m.Counters,
 		m.Events,
+		m.Gens,
 		m.Live,
 		m.Scratch,
 		m.Stacks,

@@ -16,6 +16,7 @@
 /* Default map sizes; the tracer may override them on the spec before load. */
 #define MAX_TARGETS 4096
 #define MAX_CALLS 16384
+#define MAX_GENS 65536
 #define MAX_LIVE (1 << 20)
 #define MAX_STACKS 16384
 #define RINGBUF_BYTES (8 << 20)

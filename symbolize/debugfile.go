@@ -68,7 +68,7 @@ func (s *Symbolizer) debugCandidates(m *Module, path string) []debugCandidate {
 
 // openDebugFile opens and parses a debug file that passes check.
 func openDebugFile(path string, check func(*os.File) bool) (*Module, error) {
-	f, err := os.Open(path)
+	f, err := openRegular(path)
 	if err != nil {
 		return nil, err
 	}

@@ -186,13 +186,10 @@ func (m *Module) add(syms []elf.Symbol) {
 }
 
 // merge takes what a separate debug file adds: its symbols and its DWARF.
+// Its symbols name code but are not Defines'd: probes attach by the names
+// the file itself carries.
 func (m *Module) merge(dbg *Module, from string) {
 	before := len(m.syms)
-	for _, s := range dbg.syms {
-		if _, ok := m.named[s.name]; !ok {
-			m.named[s.name] = s.value
-		}
-	}
 	m.syms = append(m.syms, dbg.syms...)
 	sort.SliceStable(m.syms, func(i, j int) bool {
 		return m.syms[i].value < m.syms[j].value || (m.syms[i].value == m.syms[j].value && m.syms[i].rank < m.syms[j].rank)

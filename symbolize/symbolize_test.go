@@ -9,11 +9,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"time"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/prometheus/procfs"
+	"golang.org/x/sys/unix"
 )
 
 func TestReadMapsKeepsExecutableFileMappings(t *testing.T) {
@@ -203,5 +205,28 @@ func TestOversizedSectionsAreNotRead(t *testing.T) {
 	}
 	if m.HasDWARF() || m.Defines("make_small") {
 		t.Error("read an oversized section")
+	}
+}
+
+// TestFIFOIsNotOpenedForReading puts a FIFO where a file is expected: it must
+// be refused at once, not wait for a writer.
+func TestFIFOIsNotOpenedForReading(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "libc.so.6")
+	if err := unix.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err := New("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, _, err := s.File(fifo, FileID{}); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+			t.Fatalf("error %v, want a refusal", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("opening a FIFO blocked")
 	}
 }

@@ -105,9 +105,9 @@ func (s *Symbolizer) Module(pid int, m Mapping) (*Module, error) {
 // mount namespace, for files no process has mapped yet. With want set, the
 // file must be that one: a path the kernel named, checked against its inode.
 func (s *Symbolizer) File(path string, want FileID) (*Module, FileID, error) {
-	f, err := os.Open(path)
+	f, err := openRegular(path)
 	if err != nil {
-		return nil, FileID{}, fmt.Errorf("open %s: %w", path, err)
+		return nil, FileID{}, err
 	}
 	defer f.Close()
 	id, err := regularFile(f, path)
@@ -144,22 +144,21 @@ func (s *Symbolizer) Path(id FileID) (string, bool) {
 	return "", false
 }
 
+// module returns the symbols of a mapped file, reading them once. A file
+// that could not be opened (its process exited meanwhile) is tried again
+// later; one that could not be parsed is not.
 func (s *Symbolizer) module(pid int, m Mapping) *Module {
 	if fi, ok := s.files[m.ID()]; ok {
 		return fi.mod
 	}
-	mod, _ := s.open(pid, m)
-	s.files[m.ID()] = &file{path: m.Path, mod: mod}
-	return mod
-}
-
-func (s *Symbolizer) open(pid int, m Mapping) (*Module, error) {
 	f, err := OpenMapped(s.root, pid, m)
 	if err != nil {
-		return nil, err
+		return nil
 	}
 	defer f.Close()
-	return s.load(f, m.Path)
+	mod, _ := s.load(f, m.Path)
+	s.files[m.ID()] = &file{path: m.Path, mod: mod}
+	return mod
 }
 
 // load parses a file, completes it from its debug file, and shares the
@@ -190,11 +189,11 @@ func (s *Symbolizer) load(f *os.File, path string) (*Module, error) {
 // file must be a regular file with the mapping's identity. The returned
 // file's Name is a path that reaches the same file while the process lives.
 func OpenMapped(procRoot string, pid int, m Mapping) (*os.File, error) {
-	f, err := os.Open(filepath.Join(procRoot, fmt.Sprint(pid), "map_files", fmt.Sprintf("%x-%x", m.Start, m.End)))
+	f, err := openRegular(filepath.Join(procRoot, fmt.Sprint(pid), "map_files", fmt.Sprintf("%x-%x", m.Start, m.End)))
 	if err != nil {
-		f, err = os.Open(filepath.Join(procRoot, fmt.Sprint(pid), "root", m.Path))
+		f, err = openRegular(filepath.Join(procRoot, fmt.Sprint(pid), "root", m.Path))
 		if err != nil {
-			return nil, fmt.Errorf("open %s: %w", m.Path, err)
+			return nil, err
 		}
 	}
 	id, err := regularFile(f, m.Path)
@@ -206,6 +205,17 @@ func OpenMapped(procRoot string, pid int, m Mapping) (*os.File, error) {
 		return nil, err
 	}
 	return f, nil
+}
+
+// openRegular opens path for reading without blocking: a target can put a
+// FIFO where a library should be, and opening a FIFO would wait forever.
+// Callers check the result is a regular file with regularFile.
+func openRegular(path string) (*os.File, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return os.NewFile(uintptr(fd), path), nil
 }
 
 // regularFile returns the identity of f, which must be a regular file.

@@ -59,8 +59,9 @@ func (t *Tracer) discover(pid int) (discovery, error) {
 }
 
 // probeMapped attaches the probes to the file behind mapping m of pid, once per file.
+// A file that failed is not tried again.
 func (t *Tracer) probeMapped(pid int, m symbolize.Mapping, mod *symbolize.Module) error {
-	if t.probed[m.ID()] {
+	if _, done := t.probed[m.ID()]; done {
 		return nil
 	}
 	f, err := symbolize.OpenMapped(t.cfg.ProcRoot, pid, m)
@@ -69,11 +70,9 @@ func (t *Tracer) probeMapped(pid int, m symbolize.Mapping, mod *symbolize.Module
 	}
 	path := f.Name()
 	f.Close()
-	if err := t.attachModule(path, m.Path, mod); err != nil {
-		return err
-	}
-	t.probed[m.ID()] = true
-	return nil
+	err = t.attachModule(path, m.Path, mod)
+	t.probed[m.ID()] = err == nil
+	return err
 }
 
 // installedAllocators are the sonames of allocators a distribution installs.
@@ -96,7 +95,7 @@ func (t *Tracer) probeInstalled() error {
 				continue
 			}
 			mod, id, err := t.sym.File(path, symbolize.FileID{})
-			if err != nil || t.probed[id] || !isAllocator(mod) {
+			if _, done := t.probed[id]; err != nil || done || !isAllocator(mod) {
 				continue
 			}
 			if err := t.attachModule(path, path, mod); err != nil {

@@ -82,7 +82,13 @@ const maxProbes = 1 << 16
 // attachModule attaches the entry and return programs to every allocation
 // function mod defines, reaching the file by path; module names it in reports.
 // Each function gets a probe id, carried in its attach cookie with its kind.
-func (t *Tracer) attachModule(path, module string, mod *symbolize.Module) error {
+func (t *Tracer) attachModule(path, module string, mod *symbolize.Module) (err error) {
+	first := len(t.probes)
+	defer func() {
+		if err != nil {
+			t.probes = t.probes[:first] // the ids of a failed attach are not in use
+		}
+	}()
 	var enter, exit probeSet
 	seen := make(map[uint64]bool)
 	for _, f := range allocFuncs {

@@ -26,10 +26,18 @@ type Counts struct {
 }
 
 // LiveObjects is the number of allocations not freed.
-func (c Counts) LiveObjects() uint64 { return c.Allocs - c.Frees }
+func (c Counts) LiveObjects() uint64 { return sub(c.Allocs, c.Frees) }
 
 // LiveBytes is the number of bytes allocated and not freed.
-func (c Counts) LiveBytes() uint64 { return c.AllocBytes - c.FreeBytes }
+func (c Counts) LiveBytes() uint64 { return sub(c.AllocBytes, c.FreeBytes) }
+
+// sub is a - b, or 0 where events lost on the way would make it negative.
+func sub(a, b uint64) uint64 {
+	if b > a {
+		return 0
+	}
+	return a - b
+}
 
 // process is one image of a traced process, from its first event or exec
 // to its exec or exit, with its aggregates. Frees arrive with the stack and

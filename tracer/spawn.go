@@ -16,6 +16,10 @@ import (
 // allocator is mapped; a dynamic loader needs a few dozen.
 const maxStartupStops = 20000
 
+// startupTimeout bounds the time a command may take to map its C library: a
+// program that blocks in a system call before that is killed, not waited for.
+const startupTimeout = 30 * time.Second
+
 // spawn starts cmd traced from its first allocation. The child stops at its
 // exec under ptrace, is registered, and is stepped from system call to
 // system call until the C library is mapped (the dynamic loader maps
@@ -65,10 +69,23 @@ func (t *Tracer) spawn(ctx context.Context, argv []string) error {
 // startup runs the traced child from its exec stop until its allocator is
 // mapped, attaches to it and detaches ptrace.
 func (t *Tracer) startup(ctx context.Context, pid int) error {
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			unix.Kill(pid, unix.SIGKILL)
+		case <-time.After(startupTimeout):
+			t.log.Warn("command did not map its C library in time", "pid", pid, "timeout", startupTimeout)
+			unix.Kill(pid, unix.SIGKILL)
+		}
+	}()
 	if err := waitStop(pid); err != nil {
 		return fmt.Errorf("start pid %d: %w", pid, err)
 	}
-	if err := unix.PtraceSetOptions(pid, unix.PTRACE_O_TRACESYSGOOD|unix.PTRACE_O_EXITKILL); err != nil {
+	opts := unix.PTRACE_O_TRACESYSGOOD | unix.PTRACE_O_EXITKILL | unix.PTRACE_O_TRACEEXEC
+	if err := unix.PtraceSetOptions(pid, opts); err != nil {
 		return fmt.Errorf("ptrace pid %d: %w", pid, err)
 	}
 	if err := t.register(pid); err != nil {
@@ -116,6 +133,8 @@ func stepSyscall(pid int) error {
 			return fmt.Errorf("pid %d ended before its allocator was mapped (%s)", pid, describe(ws))
 		case ws.Stopped() && ws.StopSignal() == unix.SIGTRAP|0x80:
 			return nil
+		case ws.Stopped() && ws.StopSignal() == unix.SIGTRAP && ws.TrapCause() == unix.PTRACE_EVENT_EXEC:
+			return nil // exec'd again: look at the new image's mappings
 		case ws.Stopped():
 			sig = int(ws.StopSignal())
 		}

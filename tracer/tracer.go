@@ -33,7 +33,7 @@ type Tracer struct {
 	multi  bool // the kernel has uprobe_multi links
 
 	probes    []probeInfo               // by probe id
-	probed    map[symbolize.FileID]bool // files whose allocation functions are probed
+	probed    map[symbolize.FileID]bool // files whose allocation functions are probed (false: attaching failed)
 	live      map[uint32]*process       // the current image of each process seen
 	done      []*process                // images that exec'd or exited
 	pending   map[uint32]int            // new images that may still map an allocator: tries left

@@ -56,8 +56,12 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			recordCommand(),
 			versionCommand(),
 		},
-		CommandNotFound: func(c *cli.Context, name string) {
-			fmt.Fprintf(c.App.ErrWriter, "mtrace: no command %q; see mtrace --help\n", name)
+		// Without a command, or with an unknown one, the root action runs.
+		Action: func(c *cli.Context) error {
+			if c.Args().Present() {
+				return usagef("no command %q; see mtrace --help", c.Args().First())
+			}
+			return usagef("give a command; see mtrace --help")
 		},
 	}
 	for _, c := range app.Commands {

@@ -83,6 +83,8 @@ func record(c *cli.Context) error {
 	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The first signal ends tracing and writes the report; a second one kills at once.
+	context.AfterFunc(ctx, stop)
 	if d := c.Duration("duration"); d > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, d)

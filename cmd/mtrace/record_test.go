@@ -140,6 +140,7 @@ func TestRecordErrors(t *testing.T) {
 		msg  string
 	}{
 		{"no target", []string{"record"}, exitUsage, "give --pid PID, --cgroup PATH, --unit NAME, --all or -- COMMAND"},
+		{"unknown command", []string{"bogus"}, exitUsage, `no command "bogus"`},
 		{"unknown flag", []string{"record", "--bogus"}, exitUsage, "flag provided but not defined"},
 		{"bad format", []string{"record", "--format", "xml", "--", "true"}, exitUsage, `--format "xml"`},
 		{"missing pid", []string{"record", "--pid", "999999999"}, exitRuntime, "no such process"},

@@ -18,6 +18,7 @@
  *                                       exit deletes it (with the tgid's targets entry)
  *   stacks   hash -> struct stack       user stacks seen, as file offsets; never deleted while tracing
  *   scratch  0 -> struct scratch        per-CPU buffers for walking and resolving a stack
+ *   exec_scratch 0 -> struct exec_event per-CPU buffer for an exec event and its path
  *   counters enum counter -> u64        per-CPU counts of what was dropped
  *   events   ring buffer of struct event
  *
@@ -212,6 +213,13 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct exec_event);
+} exec_scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, COUNTER_MAX);
 	__type(key, __u32);
 	__type(value, __u64);
@@ -280,6 +288,37 @@ static long resolve_frame(struct task_struct *task, struct vm_area_struct *vma, 
 }
 
 /*
+ * resolve_step resolves frame i of the stack in the per-CPU scratch buffer.
+ * The mapping lock may be taken (EBUSY): then the stack is not stored, and
+ * its next occurrence tries again.
+ */
+static long resolve_step(__u32 i, void *ctx)
+{
+	__u32 *busy = ctx, zero = 0;
+	struct scratch *s = bpf_map_lookup_elem(&scratch, &zero);
+	struct frame f;
+	__u64 ip;
+
+	if (!s)
+		return 1;
+	/* i < len <= MAX_STACK_DEPTH already: the mask is for the verifier, the barrier keeps it. */
+	barrier_var(i);
+	i &= MAX_STACK_DEPTH - 1;
+	ip = s->ips[i];
+	f.ino = ip;
+	f.dev = 0;
+	f.off = 0;
+	if (bpf_find_vma(bpf_get_current_task_btf(), ip, resolve_frame, &f, 0) == -16 /* EBUSY */) {
+		*busy = 1;
+		return 1;
+	}
+	if (f.ino == ip)
+		f.ino = 0; /* no mapping at all */
+	s->stack.frames[i] = f;
+	return 0;
+}
+
+/*
  * Walk the user stack and return its hash. A stack not seen before is
  * resolved to files and offsets and stored under its hash; 0 if it could
  * not be stored (it is then reported as unknown, and tried again next time). Called at a
@@ -290,9 +329,8 @@ static __always_inline __u64 capture_stack(void *ctx, __u32 tgid)
 {
 	__u32 zero = 0;
 	struct scratch *s = bpf_map_lookup_elem(&scratch, &zero);
-	struct task_struct *task;
 	long n;
-	__u32 len;
+	__u32 len, busy = 0;
 	__u64 h;
 
 	if (!s)
@@ -316,21 +354,10 @@ static __always_inline __u64 capture_stack(void *ctx, __u32 tgid)
 	if (bpf_map_lookup_elem(&stacks, &h))
 		return h;
 
-	task = bpf_get_current_task_btf();
 	s->stack.len = len;
-	for (int i = 0; i < MAX_STACK_DEPTH; i++) {
-		struct frame f = { .ino = s->ips[i] };
-
-		if (i >= len)
-			break;
-		/* Busy (the mapping lock is taken): not stored, so the stack's next occurrence tries again. */
-		if (bpf_find_vma(task, s->ips[i], resolve_frame, &f, 0) == -16 /* EBUSY */) {
-			count(COUNTER_STACK_ERRORS);
-			return 0;
-		}
-		if (f.ino == s->ips[i])
-			f.ino = 0; /* no mapping at all */
-		s->stack.frames[i] = f;
+	if (bpf_loop(len, resolve_step, &busy, 0) < 0 || busy) {
+		count(COUNTER_STACK_ERRORS);
+		return 0;
 	}
 	if (bpf_map_update_elem(&stacks, &h, &s->stack, BPF_NOEXIST) && !bpf_map_lookup_elem(&stacks, &h)) {
 		count(COUNTER_STACKS_FULL);
@@ -563,60 +590,66 @@ int BPF_PROG(process_fork, struct task_struct *parent, struct task_struct *child
 	return 0;
 }
 
+/* The state of a walk up a path, between steps of bpf_loop; pointers are kernel addresses. */
+struct path_walk {
+	__u64 dentry, vfsmount, mount;
+	__u32 n;
+	__u32 pad;
+};
+
 /*
- * fill_path writes the names of the path of f, from the file up through its
- * directories and the mounts they sit on, to the root of its mount tree.
- * Kernel memory only: dentry names.
+ * walk_step is one step of the walk from a file up through its directories
+ * and the mounts they sit on, to the root of its mount tree, writing each
+ * name into the per-CPU exec_scratch record. Kernel memory only: dentry
+ * names. bpf_loop verifies it once, however many steps are taken.
  */
-static __always_inline void fill_path(struct exec_event *x, struct file *f)
+static long walk_step(__u32 i, void *ctx)
 {
-	struct dentry *d = BPF_CORE_READ(f, f_path.dentry);
-	struct vfsmount *vm = BPF_CORE_READ(f, f_path.mnt);
-	struct mount *m = (void *)vm - bpf_core_field_offset(struct mount, mnt);
-	__u32 n = 0;
+	struct path_walk *w = ctx;
+	struct dentry *d = (void *)w->dentry, *parent;
+	struct vfsmount *vm = (void *)w->vfsmount;
+	struct mount *m = (void *)w->mount;
+	struct exec_event *x;
+	__u32 zero = 0;
 
-	for (int i = 0; i < PATH_NAMES + 8; i++) {
-		struct dentry *parent;
+	if (d == BPF_CORE_READ(vm, mnt_root)) {
+		struct mount *up = BPF_CORE_READ(m, mnt_parent);
 
-		if (d == BPF_CORE_READ(vm, mnt_root)) {
-			struct mount *up = BPF_CORE_READ(m, mnt_parent);
-
-			if (up == m)
-				break;
-			d = BPF_CORE_READ(m, mnt_mountpoint);
-			m = up;
-			vm = (void *)m + bpf_core_field_offset(struct mount, mnt);
-			continue;
-		}
-		parent = BPF_CORE_READ(d, d_parent);
-		if (parent == d || n >= PATH_NAMES)
-			break;
-		bpf_probe_read_kernel_str(x->name[n & (PATH_NAMES - 1)], PATH_NAME_LEN, BPF_CORE_READ(d, d_name.name));
-		n++;
-		d = parent;
+		if (up == m)
+			return 1;
+		w->dentry = (__u64)BPF_CORE_READ(m, mnt_mountpoint);
+		w->mount = (__u64)up;
+		w->vfsmount = (__u64)up + bpf_core_field_offset(struct mount, mnt);
+		return 0;
 	}
-	x->names = n;
+	parent = BPF_CORE_READ(d, d_parent);
+	x = bpf_map_lookup_elem(&exec_scratch, &zero);
+	if (parent == d || w->n >= PATH_NAMES || !x)
+		return 1;
+	bpf_probe_read_kernel_str(x->name[w->n & (PATH_NAMES - 1)], PATH_NAME_LEN, BPF_CORE_READ(d, d_name.name));
+	w->n++;
+	w->dentry = (__u64)parent;
+	return 0;
 }
 
 /*
- * The new executable's identity and path go with the event: the process may
- * be gone before user space looks at it.
+ * The new executable's identity, path and cgroup go with the event: the
+ * process may be gone before user space looks at it.
  */
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(process_exec, struct task_struct *p, __u32 old_pid, struct linux_binprm *bprm)
 {
-	__u32 tgid = p->tgid;
-	struct exec_event *x;
+	__u32 tgid = p->tgid, zero = 0;
 	struct file *f = BPF_CORE_READ(bprm, file);
+	struct path_walk w = {};
+	struct exec_event *x;
 
 	if (!traced(tgid))
 		return 0;
 	new_generation(tgid);
-	x = bpf_ringbuf_reserve(&events, sizeof(*x), 0);
-	if (!x) {
-		count(COUNTER_LOST_EVENTS);
+	x = bpf_map_lookup_elem(&exec_scratch, &zero);
+	if (!x)
 		return 0;
-	}
 	x->e.stack = BPF_CORE_READ(f, f_inode, i_ino);
 	x->e.size = BPF_CORE_READ(f, f_inode, i_sb, s_dev);
 	x->e.ts = bpf_ktime_get_ns();
@@ -625,8 +658,13 @@ int BPF_PROG(process_exec, struct task_struct *p, __u32 old_pid, struct linux_bi
 	x->e.probe = 0;
 	x->e.op = OP_EXEC;
 	x->e.flags = 0;
-	fill_path(x, f);
-	bpf_ringbuf_submit(x, BPF_RB_FORCE_WAKEUP);
+	w.dentry = (__u64)BPF_CORE_READ(f, f_path.dentry);
+	w.vfsmount = (__u64)BPF_CORE_READ(f, f_path.mnt);
+	w.mount = w.vfsmount - bpf_core_field_offset(struct mount, mnt);
+	bpf_loop(PATH_NAMES + 8, walk_step, &w, 0);
+	x->names = w.n;
+	if (bpf_ringbuf_output(&events, x, sizeof(*x), BPF_RB_FORCE_WAKEUP))
+		count(COUNTER_LOST_EVENTS);
 	return 0;
 }
 

@@ -116,7 +116,7 @@ const (
 
 type AllocScratch struct {
 	_     structs.HostLayout
-	Ips   [127]uint64
+	Ips   [128]uint64
 	Stack AllocStack
 }
 
@@ -124,7 +124,7 @@ type AllocStack struct {
 	_      structs.HostLayout
 	Len    uint32
 	Pad    uint32
-	Frames [127]AllocFrame
+	Frames [128]AllocFrame
 }
 
 // Names of all BPF objects in the ELF.
@@ -135,6 +135,7 @@ const (
 	AllocMapCgroups            = "cgroups"
 	AllocMapCounters           = "counters"
 	AllocMapEvents             = "events"
+	AllocMapExecScratch        = "exec_scratch"
 	AllocMapGens               = "gens"
 	AllocMapLive               = "live"
 	AllocMapScratch            = "scratch"
@@ -218,15 +219,16 @@ type AllocProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type AllocMapSpecs struct {
-	Calls    *ebpf.MapSpec `ebpf:"calls"`
-	Cgroups  *ebpf.MapSpec `ebpf:"cgroups"`
-	Counters *ebpf.MapSpec `ebpf:"counters"`
-	Events   *ebpf.MapSpec `ebpf:"events"`
-	Gens     *ebpf.MapSpec `ebpf:"gens"`
-	Live     *ebpf.MapSpec `ebpf:"live"`
-	Scratch  *ebpf.MapSpec `ebpf:"scratch"`
-	Stacks   *ebpf.MapSpec `ebpf:"stacks"`
-	Targets  *ebpf.MapSpec `ebpf:"targets"`
+	Calls       *ebpf.MapSpec `ebpf:"calls"`
+	Cgroups     *ebpf.MapSpec `ebpf:"cgroups"`
+	Counters    *ebpf.MapSpec `ebpf:"counters"`
+	Events      *ebpf.MapSpec `ebpf:"events"`
+	ExecScratch *ebpf.MapSpec `ebpf:"exec_scratch"`
+	Gens        *ebpf.MapSpec `ebpf:"gens"`
+	Live        *ebpf.MapSpec `ebpf:"live"`
+	Scratch     *ebpf.MapSpec `ebpf:"scratch"`
+	Stacks      *ebpf.MapSpec `ebpf:"stacks"`
+	Targets     *ebpf.MapSpec `ebpf:"targets"`
 }
 
 // AllocVariableSpecs contains global variables before they are loaded into the kernel.
@@ -269,15 +271,16 @@ func (o *AllocObjects) Close() error {
 //
 // It can be passed to LoadAllocObjects or ebpf.CollectionSpec.LoadAndAssign.
 type AllocMaps struct {
-	Calls    *ebpf.Map `ebpf:"calls"`
-	Cgroups  *ebpf.Map `ebpf:"cgroups"`
-	Counters *ebpf.Map `ebpf:"counters"`
-	Events   *ebpf.Map `ebpf:"events"`
-	Gens     *ebpf.Map `ebpf:"gens"`
-	Live     *ebpf.Map `ebpf:"live"`
-	Scratch  *ebpf.Map `ebpf:"scratch"`
-	Stacks   *ebpf.Map `ebpf:"stacks"`
-	Targets  *ebpf.Map `ebpf:"targets"`
+	Calls       *ebpf.Map `ebpf:"calls"`
+	Cgroups     *ebpf.Map `ebpf:"cgroups"`
+	Counters    *ebpf.Map `ebpf:"counters"`
+	Events      *ebpf.Map `ebpf:"events"`
+	ExecScratch *ebpf.Map `ebpf:"exec_scratch"`
+	Gens        *ebpf.Map `ebpf:"gens"`
+	Live        *ebpf.Map `ebpf:"live"`
+	Scratch     *ebpf.Map `ebpf:"scratch"`
+	Stacks      *ebpf.Map `ebpf:"stacks"`
+	Targets     *ebpf.Map `ebpf:"targets"`
 }
 
 func (m *AllocMaps) Close() error {
@@ -286,6 +289,7 @@ func (m *AllocMaps) Close() error {
 		m.Cgroups,
 		m.Counters,
 		m.Events,
+		m.ExecScratch,
 		m.Gens,
 		m.Live,
 		m.Scratch,

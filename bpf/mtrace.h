@@ -10,8 +10,11 @@
 
 #include <linux/types.h>
 
-/* Deepest user stack kept; the kernel's own limit (perf_event_max_stack). */
-#define MAX_STACK_DEPTH 127
+/*
+ * Deepest user stack kept: the kernel's default limit (perf_event_max_stack,
+ * 127) rounded up to a power of two, so that a mask bounds indexes.
+ */
+#define MAX_STACK_DEPTH 128
 
 /* Default map sizes; the tracer may override them on the spec before load. */
 #define MAX_TARGETS 4096

@@ -40,6 +40,7 @@ type Module struct {
 	dwarfSize uint64 // bytes of DWARF sections, counted against the symbolizer's budget
 	index     *dwarfIndex
 	DebugFrom string // where DWARF or extra symbols came from, if not the file itself
+	completed bool   // its separate debug file was looked for
 }
 
 type symbol struct {

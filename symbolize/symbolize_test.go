@@ -163,10 +163,10 @@ func TestMiniDebugInfo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	frames := s.Frames([]Location{{File: id, Offset: off + 1}})
 	if mod.DebugFrom != ".gnu_debugdata" {
 		t.Errorf("symbols came from %q", mod.DebugFrom)
 	}
-	frames := s.Frames([]Location{{File: id, Offset: off + 1}})
 	if len(frames) != 1 || frames[0].Function != "make_small" {
 		t.Fatalf("frames %+v, want make_small", frames)
 	}

@@ -161,8 +161,9 @@ func (s *Symbolizer) module(pid int, m Mapping) *Module {
 	return mod
 }
 
-// load parses a file, completes it from its debug file, and shares the
-// result with every file of the same build-id.
+// load parses a file and shares the result with every file of the same
+// build-id. Its separate debug file is looked for only when a frame in it is
+// first symbolized: attaching needs the file's own symbols alone.
 func (s *Symbolizer) load(f *os.File, path string) (*Module, error) {
 	mod, err := OpenModule(f)
 	if err != nil {
@@ -174,13 +175,31 @@ func (s *Symbolizer) load(f *os.File, path string) (*Module, error) {
 		}
 		s.byBuildID[mod.BuildID] = mod
 	}
-	s.addDebugInfo(mod, path)
-	if s.dwarf+mod.dwarfSize > maxDWARF {
-		mod.dwarf = nil
-	} else {
-		s.dwarf += mod.dwarfSize
-	}
+	s.budget(mod)
 	return mod, nil
+}
+
+// complete adds a module's separate debug information, once.
+func (s *Symbolizer) complete(mod *Module, path string) {
+	if mod.completed {
+		return
+	}
+	mod.completed = true
+	had := mod.dwarfSize
+	s.addDebugInfo(mod, path)
+	if mod.dwarfSize != had {
+		s.dwarf -= had
+		s.budget(mod)
+	}
+}
+
+// budget counts a module's DWARF against maxDWARF, dropping it past that.
+func (s *Symbolizer) budget(mod *Module) {
+	if s.dwarf+mod.dwarfSize > maxDWARF {
+		mod.dwarf, mod.dwarfSize = nil, 0
+		return
+	}
+	s.dwarf += mod.dwarfSize
 }
 
 // OpenMapped opens the file behind mapping m of pid: through map_files, which
@@ -251,6 +270,7 @@ func (s *Symbolizer) Frames(locs []Location) []Frame {
 		base := Frame{Module: fi.path, Offset: loc.Offset}
 		var found []inlineFrame
 		if fi.mod != nil && loc.Offset > 0 {
+			s.complete(fi.mod, fi.path)
 			base.BuildID = fi.mod.BuildID
 			// A return address points after the call; look up the call itself.
 			found = fi.mod.Lookup(loc.Offset - 1)

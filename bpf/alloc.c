@@ -46,8 +46,8 @@ const volatile __u8 follow_forks = 0;
 const volatile __u32 cgroup_count = 0;
 /* mtrace's own process, never traced. */
 const volatile __u32 self_tgid = 0;
-/* Probe id that anonymous mmap/munmap events carry (--mmap). */
-const volatile __u16 mmap_probe = 0;
+/* Probe id 0 is reserved for anonymous mmap/munmap (--mmap); user space numbers the uprobes from 1. */
+#define MMAP_PROBE 0
 
 #define MAP_ANONYMOUS 0x20
 #define MAX_ERRNO 4095
@@ -523,8 +523,15 @@ int alloc_enter(struct pt_regs *ctx)
 	/* The old block of a realloc belongs to the call until it returns. */
 	if ((kind == KIND_REALLOC || kind == KIND_REALLOCARRAY) && nc.arg)
 		nc.has_old = take(tgid, nc.arg, &nc.old);
-	if (bpf_map_update_elem(&calls, &id, &nc, BPF_ANY))
+	if (bpf_map_update_elem(&calls, &id, &nc, BPF_ANY)) {
 		count(COUNTER_CALLS_FULL);
+		if (nc.has_old) {
+			/* The call cannot be followed: its old block stays allocated as far as we know. */
+			struct live_key k = { .tgid = tgid, .gen = generation(tgid), .addr = nc.arg };
+
+			bpf_map_update_elem(&live, &k, &nc.old, BPF_ANY);
+		}
+	}
 	return 0;
 }
 
@@ -694,7 +701,7 @@ int BPF_PROG(mmap_exit, struct pt_regs *regs, long ret)
 	if (regs->orig_rax != NR_MMAP || !(regs->r10 & MAP_ANONYMOUS) ||
 	    (unsigned long)ret >= (unsigned long)-MAX_ERRNO || !traced(tgid))
 		return 0;
-	record_alloc(ctx, tgid, ret, regs->rsi, mmap_probe);
+	record_alloc(ctx, tgid, ret, regs->rsi, MMAP_PROBE);
 	return 0;
 }
 

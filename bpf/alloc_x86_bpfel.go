@@ -150,7 +150,6 @@ const (
 	AllocProgProcessFork       = "process_fork"
 	AllocVarCgroupCount        = "cgroup_count"
 	AllocVarFollowForks        = "follow_forks"
-	AllocVarMmapProbe          = "mmap_probe"
 	AllocVarSelfTgid           = "self_tgid"
 	AllocVarTraceAll           = "trace_all"
 	AllocVarUnusedCgroupFilter = "unused_cgroup_filter"
@@ -237,7 +236,6 @@ type AllocMapSpecs struct {
 type AllocVariableSpecs struct {
 	CgroupCount        *ebpf.VariableSpec `ebpf:"cgroup_count"`
 	FollowForks        *ebpf.VariableSpec `ebpf:"follow_forks"`
-	MmapProbe          *ebpf.VariableSpec `ebpf:"mmap_probe"`
 	SelfTgid           *ebpf.VariableSpec `ebpf:"self_tgid"`
 	TraceAll           *ebpf.VariableSpec `ebpf:"trace_all"`
 	UnusedCgroupFilter *ebpf.VariableSpec `ebpf:"unused_cgroup_filter"`
@@ -304,7 +302,6 @@ func (m *AllocMaps) Close() error {
 type AllocVariables struct {
 	CgroupCount        *ebpf.Variable `ebpf:"cgroup_count"`
 	FollowForks        *ebpf.Variable `ebpf:"follow_forks"`
-	MmapProbe          *ebpf.Variable `ebpf:"mmap_probe"`
 	SelfTgid           *ebpf.Variable `ebpf:"self_tgid"`
 	TraceAll           *ebpf.Variable `ebpf:"trace_all"`
 	UnusedCgroupFilter *ebpf.Variable `ebpf:"unused_cgroup_filter"`

@@ -134,16 +134,6 @@ func (s *Symbolizer) File(path string, want FileID) (*Module, FileID, error) {
 	return fi.mod, id, nil
 }
 
-// Path returns the path of a file the symbolizer has learned.
-func (s *Symbolizer) Path(id FileID) (string, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if fi := s.files[id]; fi != nil {
-		return fi.path, true
-	}
-	return "", false
-}
-
 // module returns the symbols of a mapped file, reading them once. A file
 // that could not be opened (its process exited meanwhile) is tried again
 // later; one that could not be parsed is not.

@@ -27,17 +27,17 @@ type cgroupTarget struct {
 func openCgroup(path string) (cgroupTarget, error) {
 	var sfs unix.Statfs_t
 	if err := unix.Statfs(path, &sfs); err != nil {
-		return cgroupTarget{}, fmt.Errorf("cgroup %s: %w", path, err)
+		return cgroupTarget{}, fmt.Errorf("open cgroup %s: %w", path, err)
 	}
 	cg := cgroupTarget{path: filepath.Clean(path)}
 	switch sfs.Type {
 	case unix.CGROUP2_SUPER_MAGIC:
 		var st unix.Stat_t
 		if err := unix.Stat(cg.path, &st); err != nil {
-			return cgroupTarget{}, fmt.Errorf("cgroup %s: %w", path, err)
+			return cgroupTarget{}, fmt.Errorf("open cgroup %s: %w", path, err)
 		}
 		if st.Mode&unix.S_IFMT != unix.S_IFDIR {
-			return cgroupTarget{}, fmt.Errorf("cgroup %s: not a directory", path)
+			return cgroupTarget{}, fmt.Errorf("open cgroup %s: not a directory", path)
 		}
 		// The cgroup id is the inode of its directory; its level is its depth below the root.
 		cg.v2, cg.id = true, st.Ino
@@ -50,7 +50,7 @@ func openCgroup(path string) (cgroupTarget, error) {
 		}
 	case unix.CGROUP_SUPER_MAGIC:
 	default:
-		return cgroupTarget{}, fmt.Errorf("cgroup %s: not in a cgroup file system", path)
+		return cgroupTarget{}, fmt.Errorf("open cgroup %s: not in a cgroup file system", path)
 	}
 	return cg, nil
 }

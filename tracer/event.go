@@ -5,12 +5,13 @@ import (
 	"encoding/binary"
 	"fmt"
 	"strings"
+	"unsafe"
 
 	"github.com/mtrace/mtrace/bpf"
 )
 
-// eventSize is the size of struct event in bpf/mtrace.h.
-const eventSize = 40
+// eventSize is the size of struct event in bpf/mtrace.h, as bpf2go generated it.
+var eventSize = binary.Size(bpf.AllocEvent{})
 
 // decodeEvent fills e from one ring-buffer record without allocating.
 // Records come from the kernel but are still checked: a short record is an error.
@@ -30,11 +31,11 @@ func decodeEvent(b []byte, e *bpf.AllocEvent) error {
 	return nil
 }
 
-// Layout of struct exec_event after its struct event.
-const (
-	execNamesOff = eventSize + 8
-	pathNames    = 16
-	pathNameLen  = 64
+// Layout of struct exec_event after its struct event, from the generated type.
+var (
+	execNamesOff = int(unsafe.Offsetof(bpf.AllocExecEvent{}.Name))
+	pathNames    = len(bpf.AllocExecEvent{}.Name)
+	pathNameLen  = len(bpf.AllocExecEvent{}.Name[0])
 )
 
 // decodeExecPath returns the executable path an OP_EXEC record carries, or

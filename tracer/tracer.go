@@ -88,7 +88,7 @@ func New(ctx context.Context, cfg Config) (t *Tracer, err error) {
 		cgroupIDs: make(map[uint64]string),
 		stop:      make(chan struct{}),
 		multi:     features.HaveBPFLinkUprobeMulti() == nil,
-		// Probe id 0 is anonymous mmap, which the kernel side reports as mmap_probe.
+		// Probe id 0 is anonymous mmap, which the kernel side reports as MMAP_PROBE.
 		probes: []probeInfo{{function: "mmap (anonymous)", module: "[kernel]"}},
 	}
 	defer func() {
@@ -285,11 +285,14 @@ func (t *Tracer) track(pid uint32) *process {
 	return p
 }
 
-// retire ends the record of pid's current image, at its exec or exit.
+// retire ends the record of pid's current image, at its exec or exit; an
+// image that allocated nothing is not kept.
 func (t *Tracer) retire(pid uint32, exited bool) {
 	if p := t.live[pid]; p != nil {
 		p.exited = exited
-		t.done = append(t.done, p)
+		if len(p.stacks) > 0 {
+			t.done = append(t.done, p)
+		}
 		delete(t.live, pid)
 	}
 }

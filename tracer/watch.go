@@ -11,7 +11,7 @@ import (
 func pidfdOpen(pid int) (int, error) {
 	fd, err := unix.PidfdOpen(pid, 0)
 	if errors.Is(err, unix.ESRCH) {
-		return -1, fmt.Errorf("trace pid %d: no such process", pid)
+		return -1, fmt.Errorf("trace pid %d: no such process: %w", pid, err)
 	}
 	if err != nil {
 		return -1, fmt.Errorf("trace pid %d: %w", pid, err)

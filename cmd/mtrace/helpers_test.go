@@ -6,9 +6,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -296,4 +298,49 @@ func requireFile(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return real
+}
+
+// waiting is a target that waits to be released before it allocates:
+// testdata's allocs --wait, or a command that ends in it.
+type waiting struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	out   syncBuffer
+}
+
+// startWaiting starts a target and returns once it has said "ready".
+func startWaiting(t *testing.T, name string, args ...string) *waiting {
+	t.Helper()
+	w := &waiting{cmd: exec.Command(name, args...)}
+	stdin, err := w.cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.stdin = stdin
+	w.cmd.Stdout = &w.out
+	if err := w.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.cmd.Process.Kill(); w.cmd.Wait() })
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(w.out.String(), "ready") {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never said ready", name)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return w
+}
+
+func (w *waiting) pid() string { return strconv.Itoa(w.cmd.Process.Pid) }
+
+// release lets the target allocate, waits for it to exit successfully, and
+// returns what it printed.
+func (w *waiting) release(t *testing.T) string {
+	t.Helper()
+	w.stdin.Write([]byte("go\n"))
+	if err := w.cmd.Wait(); err != nil {
+		t.Fatalf("target: %v", err)
+	}
+	return w.out.String()
 }

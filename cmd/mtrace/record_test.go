@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -46,68 +44,29 @@ func TestRecordPid(t *testing.T) {
 	requireBPF(t)
 	bin := buildC(t, "allocs.c")
 	out := filepath.Join(t.TempDir(), "report.json")
-
-	target := exec.Command(bin, "--wait")
-	stdin, err := target.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := target.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := target.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer target.Process.Kill()
-	lines := bufio.NewReader(stdout)
+	target := startWaiting(t, bin, "--wait")
 	checkFDs(t)
-	if line, err := lines.ReadString('\n'); err != nil || line != "ready\n" {
-		t.Fatalf("target said %q, %v", line, err)
-	}
-
-	var stderr syncBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- run(context.Background(), []string{"mtrace", "record", "--pid", strconv.Itoa(target.Process.Pid), "--format", "json", "--output", out},
-			strings.NewReader(""), &syncBuffer{}, &stderr)
-	}()
-	waitFor(t, &stderr, "msg=attached", done)
-	stdin.Write([]byte("go\n"))
-	rest, _ := io.ReadAll(lines)
-	if err := target.Wait(); err != nil {
-		t.Fatalf("target: %v", err)
-	}
-
+	b := startMtrace(t, "record", "--pid", target.pid(), "--format", "json", "--output", out)
+	targetOut := target.release(t)
 	select {
-	case code := <-done:
+	case code := <-b.done:
 		if code != 0 {
-			t.Fatalf("exit %d: %s", code, stderr.String())
+			t.Fatalf("exit %d: %s", code, b.stderr.String())
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("mtrace did not stop after its target exited")
 	}
-	checkTallies(t, readReport(t, out), string(rest), expect{bin: bin, callees: allocsProgram})
+	checkTallies(t, readReport(t, out), targetOut, expect{bin: bin, callees: allocsProgram})
 }
 
 // TestRecordDuration stops tracing a process that keeps running when --duration ends.
 func TestRecordDuration(t *testing.T) {
 	requireBPF(t)
 	bin := buildC(t, "allocs.c")
-	target := exec.Command(bin, "--wait")
-	stdin, err := target.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var targetOut syncBuffer
-	target.Stdout = &targetOut
-	if err := target.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer target.Process.Kill()
+	target := startWaiting(t, bin, "--wait")
 
 	start := time.Now()
-	res := runMtrace(context.Background(), nil, "record", "--pid", strconv.Itoa(target.Process.Pid), "--duration", "300ms")
+	res := runMtrace(context.Background(), nil, "record", "--pid", target.pid(), "--duration", "300ms")
 	if res.code != 0 {
 		t.Fatalf("exit %d: %s", res.code, res.stderr)
 	}
@@ -118,11 +77,7 @@ func TestRecordDuration(t *testing.T) {
 		t.Errorf("text report lacks the lost-event count:\n%s", res.stdout)
 	}
 	// The target keeps running, unharmed, after mtrace detached.
-	stdin.Write([]byte("go\n"))
-	if err := target.Wait(); err != nil {
-		t.Fatalf("target after detach: %v", err)
-	}
-	parseTallies(t, targetOut.String())
+	parseTallies(t, target.release(t))
 }
 
 func TestRecordErrors(t *testing.T) {

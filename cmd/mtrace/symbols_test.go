@@ -246,31 +246,15 @@ func buildIDOf(t *testing.T, f *elf.File) string {
 func TestSymbolsOfDeletedBinary(t *testing.T) {
 	requireBPF(t)
 	bin := buildC(t, "allocs.c")
-	target := exec.Command(bin, "--wait")
-	stdin, err := target.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var targetOut syncBuffer
-	target.Stdout = &targetOut
-	if err := target.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer target.Process.Kill()
-	for !strings.Contains(targetOut.String(), "ready") {
-		exec.Command("sleep", "0.01").Run()
-	}
+	target := startWaiting(t, bin, "--wait")
 	if err := os.Remove(bin); err != nil {
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "report.json")
-	b := startMtrace(t, "record", "--pid", fmt.Sprint(target.Process.Pid), "--format", "json", "--output", out)
-	stdin.Write([]byte("go\n"))
-	if err := target.Wait(); err != nil {
-		t.Fatal(err)
-	}
+	b := startMtrace(t, "record", "--pid", target.pid(), "--format", "json", "--output", out)
+	targetOut := target.release(t)
 	if code := <-b.done; code != 0 {
 		t.Fatalf("exit %d: %s", code, b.stderr.String())
 	}
-	checkTallies(t, readReport(t, out), targetOut.String(), expect{bin: bin, callees: allocsProgram})
+	checkTallies(t, readReport(t, out), targetOut, expect{bin: bin, callees: allocsProgram})
 }

@@ -99,22 +99,9 @@ func TestRecordAll(t *testing.T) {
 		"tcmalloc": runTarget(t, "env", "LD_PRELOAD="+tcmalloc, allocs),
 		"cxx":      runTarget(t, cxx),
 	}
-	target := exec.Command(static, "--wait")
-	stdin, err := target.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var staticOut syncBuffer
-	target.Stdout = &staticOut
-	if err := target.Start(); err != nil {
-		t.Fatal(err)
-	}
+	target := startWaiting(t, static, "--wait")
 	waitFor(t, &b.stderr, "module="+static, b.done)
-	stdin.Write([]byte("go\n"))
-	if err := target.Wait(); err != nil {
-		t.Fatal(err)
-	}
-	outputs["static"] = staticOut.String()
+	outputs["static"] = target.release(t)
 	b.stop(t)
 	r := readReport(t, out)
 	checkTallies(t, r, outputs["allocs"], expect{bin: allocs, callees: allocsProgram})
@@ -200,39 +187,13 @@ func TestRecordCgroupV1(t *testing.T) {
 	}
 	bin := buildC(t, "allocs.c")
 	cg := makeCgroup(t, filepath.Join(root, "mtrace-test.slice", fmt.Sprintf("mtrace-v1-%d", os.Getpid())))
-	target := exec.Command("sh", "-c", fmt.Sprintf(`echo $$ > %s/cgroup.procs && read line && %s --fork-exec`, cg, bin))
-	stdin, err := target.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var targetOut syncBuffer
-	target.Stdout = &targetOut
-	if err := target.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer target.Process.Kill()
-	waitMember(t, cg, target.Process.Pid)
+	// It joins the cgroup, says ready, and once released forks and execs.
+	target := startWaiting(t, "sh", "-c", fmt.Sprintf(`echo $$ > %s/cgroup.procs && echo ready && read line && %s --fork-exec`, cg, bin))
 	out := filepath.Join(t.TempDir(), "report.json")
 	b := startMtrace(t, "record", "--cgroup", cg, "--format", "json", "--output", out)
-	stdin.Write([]byte("go\n"))
-	if err := target.Wait(); err != nil {
-		t.Fatal(err)
-	}
+	targetOut := target.release(t)
 	b.stop(t)
-	checkTallies(t, readReport(t, out), targetOut.String(), expect{bin: bin, callees: allocsProgram})
-}
-
-// waitMember waits until pid is listed in the cgroup.
-func waitMember(t *testing.T, cg string, pid int) {
-	t.Helper()
-	for i := 0; i < 500; i++ {
-		data, _ := os.ReadFile(filepath.Join(cg, "cgroup.procs"))
-		if strings.Contains("\n"+string(data), fmt.Sprintf("\n%d\n", pid)) {
-			return
-		}
-		exec.Command("sleep", "0.01").Run()
-	}
-	t.Fatalf("pid %d never joined %s", pid, cg)
+	checkTallies(t, readReport(t, out), targetOut, expect{bin: bin, callees: allocsProgram})
 }
 
 // glibcTrace counts the allocations (+, and > for realloc's new block) and
@@ -366,51 +327,21 @@ func TestRecordPidsInOtherMountNamespace(t *testing.T) {
 	if out, err := exec.Command("cp", libc, private).CombinedOutput(); err != nil {
 		t.Fatalf("copy libc: %v %s", err, out)
 	}
-	host := exec.Command(bin, "--wait")
-	contained := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c",
+	host := startWaiting(t, bin, "--wait")
+	contained := startWaiting(t, "unshare", "--mount", "--propagation", "private", "sh", "-c",
 		fmt.Sprintf("mount --bind %s %s && exec %s --wait", private, libc, bin))
-	var outs [2]syncBuffer
-	var stdins [2]interface{ Write([]byte) (int, error) }
-	for i, c := range []*exec.Cmd{host, contained} {
-		in, err := c.StdinPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		stdins[i] = in
-		c.Stdout = &outs[i]
-		if err := c.Start(); err != nil {
-			t.Fatal(err)
-		}
-		defer c.Process.Kill()
-	}
-	for i := range outs {
-		for !strings.Contains(outs[i].String(), "ready") {
-			exec.Command("sleep", "0.01").Run()
-		}
-	}
 	out := filepath.Join(t.TempDir(), "report.json")
-	var stderr syncBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- run(context.Background(), []string{"mtrace", "record", "--log-level", "debug", "--pid", fmt.Sprint(host.Process.Pid),
-			"--pid", fmt.Sprint(contained.Process.Pid), "--format", "json", "--output", out}, strings.NewReader(""), &syncBuffer{}, &stderr)
-	}()
-	waitFor(t, &stderr, "msg=attached", done)
-	for i, c := range []*exec.Cmd{host, contained} {
-		stdins[i].Write([]byte("go\n"))
-		if err := c.Wait(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if code := <-done; code != 0 {
-		t.Fatalf("exit %d: %s", code, stderr.String())
+	b := startMtrace(t, "record", "--log-level", "debug", "--pid", host.pid(), "--pid", contained.pid(), "--format", "json", "--output", out)
+	outs := []string{host.release(t), contained.release(t)}
+	if code := <-b.done; code != 0 {
+		t.Fatalf("exit %d: %s", code, b.stderr.String())
 	}
 	r := readReport(t, out)
-	for i := range outs {
-		checkTallies(t, r, outs[i].String(), expect{bin: bin, callees: allocsProgram, allocator: libc})
+	for _, o := range outs {
+		checkTallies(t, r, o, expect{bin: bin, callees: allocsProgram, allocator: libc})
 	}
 	// Two files answer to the C library's path: the host's and the private copy.
-	if n := strings.Count(stderr.String(), `msg="probes attached" module=`+libc+" "); n != 2 {
-		t.Errorf("probes attached to %d files at %s, want 2:\n%s", n, libc, stderr.String())
+	if n := strings.Count(b.stderr.String(), `msg="probes attached" module=`+libc+" "); n != 2 {
+		t.Errorf("probes attached to %d files at %s, want 2:\n%s", n, libc, b.stderr.String())
 	}
 }

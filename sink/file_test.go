@@ -1,9 +1,12 @@
 package sink
 
 import (
+	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -79,5 +82,78 @@ func TestBytes(t *testing.T) {
 		if got := Bytes(n); got != want {
 			t.Errorf("Bytes(%d) = %q, want %q", n, got, want)
 		}
+	}
+}
+
+func TestWriteFileRefusesOtherOwner(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to make a file owned by another user")
+	}
+	path := filepath.Join(t.TempDir(), "report")
+	if err := os.WriteFile(path, []byte("theirs"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(path, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	err := WriteFile(path, writeString("mine"))
+	if err == nil || !strings.Contains(err.Error(), "owned by uid 65534") {
+		t.Fatalf("error %v, want a refusal", err)
+	}
+	if got, _ := os.ReadFile(path); string(got) != "theirs" {
+		t.Errorf("file changed to %q", got)
+	}
+}
+
+func TestWriteFileCreatesPrivateDirectory(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "reports", "run1", "report.json")
+	if err := WriteFile(path, writeString("{}")); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Dir(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o700 {
+		t.Errorf("directory mode %v, want 0700", fi.Mode().Perm())
+	}
+}
+
+// TestWriteFileSurvivesSIGKILL kills a process in the middle of writing a
+// report: the old report must be intact and no partial file left behind.
+func TestWriteFileSurvivesSIGKILL(t *testing.T) {
+	if path := os.Getenv("SINK_TEST_HALF_WRITE"); path != "" {
+		WriteFile(path, func(w io.Writer) error {
+			io.WriteString(w, "half a new report")
+			fmt.Println("writing")
+			select {} // killed here
+		})
+		return
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "report")
+	if err := WriteFile(path, writeString("old")); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestWriteFileSurvivesSIGKILL$")
+	cmd.Env = append(os.Environ(), "SINK_TEST_HALF_WRITE="+path)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, _ := bufio.NewReader(out).ReadString('\n')
+	if line != "writing\n" {
+		t.Fatalf("child said %q", line)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	if got, _ := os.ReadFile(path); string(got) != "old" {
+		t.Errorf("report is %q after SIGKILL mid-write, want the old one", got)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("SIGKILL mid-write left %d files, want 1", len(entries))
 	}
 }

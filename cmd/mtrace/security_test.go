@@ -1,0 +1,86 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// secret returns a fresh random secret and the forms it must never appear in.
+func secret(t *testing.T) (string, []string) {
+	t.Helper()
+	raw := make([]byte, 16)
+	if _, err := rand.Read(raw); err != nil {
+		t.Fatal(err)
+	}
+	s := "canary-" + hex.EncodeToString(raw)
+	return s, []string{s, hex.EncodeToString([]byte(s)), base64.StdEncoding.EncodeToString([]byte(s)), base64.RawURLEncoding.EncodeToString([]byte(s))}
+}
+
+// TestNoPayloadInOutputs traces a program that writes a secret into every
+// allocation and carries secrets in its environment and its arguments after
+// argv[0]. Nothing mtrace prints, logs (at debug level) or writes, in any
+// format, may hold them, nor any address inside the program's heap.
+func TestNoPayloadInOutputs(t *testing.T) {
+	requireBPF(t)
+	bin := buildC(t, "canary.c")
+	argSecret, argForms := secret(t)
+	envSecret, envForms := secret(t)
+	t.Setenv("CANARY_SECRET", envSecret)
+	for _, format := range []string{"text", "json"} {
+		t.Run(format, func(t *testing.T) {
+			dir := t.TempDir()
+			heap, report := filepath.Join(dir, "heap"), filepath.Join(dir, "report")
+			res := runMtrace(t.Context(), nil, "record", "--log-level", "debug", "--format", format, "--output", report, "--", bin, heap, argSecret)
+			if res.code != 0 {
+				t.Fatalf("exit %d: %s", res.code, res.stderr)
+			}
+			data, err := os.ReadFile(report)
+			if err != nil {
+				t.Fatal(err)
+			}
+			outputs := map[string]string{"stdout": res.stdout, "stderr": res.stderr, "report": string(data)}
+			if !strings.Contains(outputs["report"], "fill_secrets") {
+				t.Fatalf("the report does not show the secret-writing function:\n%s", data)
+			}
+			for name, out := range outputs {
+				for _, form := range append(argForms, envForms...) {
+					if strings.Contains(out, form) {
+						t.Errorf("%s holds a secret (%q)", name, form)
+					}
+				}
+				checkNoHeapAddress(t, name, out, heap)
+			}
+		})
+	}
+}
+
+// checkNoHeapAddress fails if out holds a number, decimal or hex, that lies
+// in the heap range the canary program wrote to heapFile.
+func checkNoHeapAddress(t *testing.T, name, out, heapFile string) {
+	t.Helper()
+	data, err := os.ReadFile(heapFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lo, hi uint64
+	if _, err := fmt.Sscanf(string(data), "%x-%x", &lo, &hi); err != nil || lo >= hi {
+		t.Fatalf("heap range %q: %v", data, err)
+	}
+	numbers := regexp.MustCompile(`0x[0-9a-fA-F]+|[0-9a-fA-F]{6,}|[0-9]{6,}`)
+	for _, n := range numbers.FindAllString(out, -1) {
+		for _, base := range []int{10, 16} {
+			v, err := strconv.ParseUint(strings.TrimPrefix(n, "0x"), base, 64)
+			if err == nil && v >= lo && v < hi {
+				t.Errorf("%s holds %s, an address in the heap %x-%x", name, n, lo, hi)
+			}
+		}
+	}
+}

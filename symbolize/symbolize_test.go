@@ -230,3 +230,48 @@ func TestFIFOIsNotOpenedForReading(t *testing.T) {
 		t.Fatal("opening a FIFO blocked")
 	}
 }
+
+// TestOpenInRootStaysInRoot gives a container-style root whose library is a
+// symlink to a host file, and one whose library is a FIFO: neither reaches
+// the host file nor blocks.
+func TestOpenInRootStaysInRoot(t *testing.T) {
+	root := t.TempDir()
+	lib := filepath.Join(root, "lib")
+	if err := os.MkdirAll(lib, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/etc/passwd", filepath.Join(lib, "libc.so.6")); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := openInRoot(root, "/lib/libc.so.6"); err == nil {
+		f.Close()
+		t.Fatal("a symlink out of the root reached the host file")
+	}
+	if err := os.Symlink("../../../../../etc/passwd", filepath.Join(lib, "libm.so.6")); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := openInRoot(root, "/lib/libm.so.6"); err == nil {
+		f.Close()
+		t.Fatal("a relative symlink climbed out of the root")
+	}
+	if err := unix.Mkfifo(filepath.Join(lib, "libfifo.so"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		f, err := openInRoot(root, "/lib/libfifo.so")
+		if err == nil {
+			_, err = regularFile(f, "libfifo.so")
+			f.Close()
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("a FIFO was taken for a library")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("opening a FIFO in the root blocked")
+	}
+}

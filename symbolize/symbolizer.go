@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 
 	"github.com/prometheus/procfs"
@@ -194,19 +195,20 @@ func (s *Symbolizer) budget(mod *Module) {
 
 // OpenMapped opens the file behind mapping m of pid: through map_files, which
 // reaches the very file mapped even if it was deleted or lives in another
-// mount namespace, or else by path inside the process's root. Either way the
-// file must be a regular file with the mapping's identity. The returned
-// file's Name is a path that reaches the same file while the process lives.
+// mount namespace, or else by path resolved inside the process's root (its
+// symlinks cannot lead out of it). Either way the file must be a regular
+// file with the mapping's device and inode.
 func OpenMapped(procRoot string, pid int, m Mapping) (*os.File, error) {
-	f, err := openRegular(filepath.Join(procRoot, fmt.Sprint(pid), "map_files", fmt.Sprintf("%x-%x", m.Start, m.End)))
+	dir := filepath.Join(procRoot, strconv.Itoa(pid))
+	f, err := openRegular(filepath.Join(dir, "map_files", fmt.Sprintf("%x-%x", m.Start, m.End)))
 	if err != nil {
-		f, err = openRegular(filepath.Join(procRoot, fmt.Sprint(pid), "root", m.Path))
+		f, err = openInRoot(filepath.Join(dir, "root"), m.Path)
 		if err != nil {
 			return nil, err
 		}
 	}
 	id, err := regularFile(f, m.Path)
-	if err == nil && id.Inode != m.Inode {
+	if err == nil && id != m.ID() {
 		err = fmt.Errorf("open %s: not the mapped file", m.Path)
 	}
 	if err != nil {
@@ -214,6 +216,24 @@ func OpenMapped(procRoot string, pid int, m Mapping) (*os.File, error) {
 		return nil, err
 	}
 	return f, nil
+}
+
+// openInRoot opens path as if root were "/": absolute symlinks and ".." stay
+// inside root, and magic links (/proc/self/...) are not followed.
+func openInRoot(root, path string) (*os.File, error) {
+	rfd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", root, err)
+	}
+	defer unix.Close(rfd)
+	fd, err := unix.Openat2(rfd, path, &unix.OpenHow{
+		Flags:   unix.O_RDONLY | unix.O_NONBLOCK | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open %s in %s: %w", path, root, err)
+	}
+	return os.NewFile(uintptr(fd), path), nil
 }
 
 // openRegular opens path for reading without blocking: a target can put a

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strconv"
 
 	"github.com/mtrace/mtrace/symbolize"
 )
@@ -68,9 +69,9 @@ func (t *Tracer) probeMapped(pid int, m symbolize.Mapping, mod *symbolize.Module
 	if err != nil {
 		return err
 	}
-	path := f.Name()
-	f.Close()
-	err = t.attachModule(path, m.Path, mod)
+	defer f.Close()
+	// Attach through the descriptor just checked: no path can be swapped meanwhile.
+	err = t.attachModule("/proc/self/fd/"+strconv.Itoa(int(f.Fd())), m.Path, mod)
 	t.probed[m.ID()] = err == nil
 	return err
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
 )
 
 // Exit codes.
@@ -30,6 +31,11 @@ func usagef(format string, args ...any) error {
 
 // run runs mtrace with args and returns its exit code; errors go to stderr in one line.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	// mtrace's memory holds what it has seen of its targets: no core dumps, no ptrace.
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		fmt.Fprintf(stderr, "mtrace: disable core dumps: %s\n", err)
+		return exitRuntime
+	}
 	app := newApp(stdin, stdout, stderr)
 	err := app.RunContext(ctx, args)
 	if err == nil {

@@ -6,11 +6,14 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // secret returns a fresh random secret and the forms it must never appear in.
@@ -80,6 +83,38 @@ func checkNoHeapAddress(t *testing.T, name, out, heapFile string) {
 			v, err := strconv.ParseUint(strings.TrimPrefix(n, "0x"), base, 64)
 			if err == nil && v >= lo && v < hi {
 				t.Errorf("%s holds %s, an address in the heap %x-%x", name, n, lo, hi)
+			}
+		}
+	}
+}
+
+// TestNoCoreDumps checks that a run leaves mtrace undumpable: its memory
+// holds what it saw of its targets.
+func TestNoCoreDumps(t *testing.T) {
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 1, 0, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	runMtrace(t.Context(), nil, "version")
+	dumpable, err := unix.PrctlRetInt(unix.PR_GET_DUMPABLE, 0, 0, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dumpable != 0 {
+		t.Fatalf("dumpable = %d after a run, want 0", dumpable)
+	}
+}
+
+// TestNoDebugHandlers checks that the binary links no debug HTTP handlers,
+// which would expose its memory and state.
+func TestNoDebugHandlers(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", ".").Output()
+	if err != nil {
+		t.Skipf("go list: %v", err)
+	}
+	for _, pkg := range []string{"net/http/pprof", "expvar"} {
+		for _, dep := range strings.Fields(string(out)) {
+			if dep == pkg {
+				t.Errorf("mtrace links %s", pkg)
 			}
 		}
 	}

@@ -11,6 +11,7 @@
  *
  * Maps (key -> value; who deletes entries):
  *   targets  tgid -> u8                 traced processes; user space, and fork for children
+ *   excluded tgid -> u8                 processes the policy denies; user space, exit deletes
  *   cgroups  index -> struct cgroup_filter  traced cgroup subtrees; user space, before tracing
  *   calls    pid_tgid -> struct call    a call in flight from entry to return; the return probe
  *   live     {tgid, gen, addr} -> struct live  allocations not freed yet; the free probe, realloc
@@ -168,6 +169,13 @@ struct {
 } targets SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_TARGETS);
+	__type(key, __u32);
+	__type(value, __u8);
+} excluded SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, MAX_CGROUPS);
 	__type(key, __u32);
@@ -251,7 +259,7 @@ static __always_inline void count(__u32 which)
 /* traced reports whether the current process is traced. */
 static __always_inline int traced(__u32 tgid)
 {
-	if (tgid == self_tgid)
+	if (tgid == self_tgid || bpf_map_lookup_elem(&excluded, &tgid))
 		return 0;
 	if (trace_all || bpf_map_lookup_elem(&targets, &tgid))
 		return 1;
@@ -681,9 +689,12 @@ int BPF_PROG(process_exit, struct task_struct *p)
 	__u32 tgid = p->tgid;
 	struct event *e;
 
-	if (p->signal->live.counter != 0 || !traced(tgid))
+	if (p->signal->live.counter != 0)
 		return 0;
-	/* A new process that reuses the pid is not traced for this one's sake. */
+	/* A new process that reuses the pid is neither traced nor excluded for this one's sake. */
+	bpf_map_delete_elem(&excluded, &tgid);
+	if (!traced(tgid))
+		return 0;
 	bpf_map_delete_elem(&targets, &tgid);
 	bpf_map_delete_elem(&gens, &tgid);
 	e = reserve(tgid, OP_EXIT);

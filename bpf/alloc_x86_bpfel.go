@@ -135,6 +135,7 @@ const (
 	AllocMapCgroups            = "cgroups"
 	AllocMapCounters           = "counters"
 	AllocMapEvents             = "events"
+	AllocMapExcluded           = "excluded"
 	AllocMapExecScratch        = "exec_scratch"
 	AllocMapGens               = "gens"
 	AllocMapLive               = "live"
@@ -222,6 +223,7 @@ type AllocMapSpecs struct {
 	Cgroups     *ebpf.MapSpec `ebpf:"cgroups"`
 	Counters    *ebpf.MapSpec `ebpf:"counters"`
 	Events      *ebpf.MapSpec `ebpf:"events"`
+	Excluded    *ebpf.MapSpec `ebpf:"excluded"`
 	ExecScratch *ebpf.MapSpec `ebpf:"exec_scratch"`
 	Gens        *ebpf.MapSpec `ebpf:"gens"`
 	Live        *ebpf.MapSpec `ebpf:"live"`
@@ -273,6 +275,7 @@ type AllocMaps struct {
 	Cgroups     *ebpf.Map `ebpf:"cgroups"`
 	Counters    *ebpf.Map `ebpf:"counters"`
 	Events      *ebpf.Map `ebpf:"events"`
+	Excluded    *ebpf.Map `ebpf:"excluded"`
 	ExecScratch *ebpf.Map `ebpf:"exec_scratch"`
 	Gens        *ebpf.Map `ebpf:"gens"`
 	Live        *ebpf.Map `ebpf:"live"`
@@ -287,6 +290,7 @@ func (m *AllocMaps) Close() error {
 		m.Cgroups,
 		m.Counters,
 		m.Events,
+		m.Excluded,
 		m.ExecScratch,
 		m.Gens,
 		m.Live,

@@ -1,13 +1,17 @@
 package policy
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
-// Limits bound the kernel memory and work one run of mtrace may use.
+// Limits bound the kernel memory, work and time one run of mtrace may use.
 type Limits struct {
-	RingBufferBytes uint32 // size of the BPF ring buffer of events
-	MaxLive         uint32 // allocations remembered in the kernel until they are freed
-	MaxStacks       uint32 // distinct user stacks remembered in the kernel
-	MaxTargets      uint32 // processes traced at once
+	RingBufferBytes uint32        `toml:"ring_buffer_bytes"` // size of the BPF ring buffer of events
+	MaxLive         uint32        `toml:"max_live"`          // allocations remembered in the kernel until they are freed
+	MaxStacks       uint32        `toml:"max_stacks"`        // distinct user stacks remembered in the kernel
+	MaxTargets      uint32        `toml:"max_targets"`       // processes traced at once by pid
+	MaxDuration     time.Duration `toml:"max_duration"`      // longest run; --duration may not exceed it
 }
 
 // DefaultLimits are the limits of a run that sets none.
@@ -15,23 +19,27 @@ func DefaultLimits() Limits {
 	return Limits{
 		RingBufferBytes: 8 << 20,
 		MaxLive:         1 << 20,
-		MaxStacks:       32768,
+		MaxStacks:       16384,
 		MaxTargets:      4096,
+		MaxDuration:     24 * time.Hour,
 	}
 }
 
 // Validate checks that every limit is usable.
 func (l Limits) Validate() error {
 	if l.RingBufferBytes < 4096 || l.RingBufferBytes&(l.RingBufferBytes-1) != 0 {
-		return fmt.Errorf("ring buffer size %d: must be a power of two of at least 4096 bytes", l.RingBufferBytes)
+		return fmt.Errorf("limits.ring_buffer_bytes %d: must be a power of two of at least 4096", l.RingBufferBytes)
 	}
 	for _, f := range []struct {
 		name string
 		v    uint32
-	}{{"live allocations", l.MaxLive}, {"stacks", l.MaxStacks}, {"targets", l.MaxTargets}} {
+	}{{"limits.max_live", l.MaxLive}, {"limits.max_stacks", l.MaxStacks}, {"limits.max_targets", l.MaxTargets}} {
 		if f.v == 0 {
-			return fmt.Errorf("%s limit: must be at least 1", f.name)
+			return fmt.Errorf("%s: must be at least 1", f.name)
 		}
+	}
+	if l.MaxDuration <= 0 {
+		return fmt.Errorf("limits.max_duration %v: must be positive", l.MaxDuration)
 	}
 	return nil
 }

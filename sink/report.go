@@ -6,11 +6,13 @@ const Schema = 1
 
 // Report is the aggregate result of one run, as written out.
 type Report struct {
-	Schema          int       `json:"schema"`
-	DurationSeconds float64   `json:"duration_seconds"`
-	LostEvents      uint64    `json:"lost_events"`
-	Dropped         Dropped   `json:"dropped"`
-	Processes       []Process `json:"processes"`
+	Schema          int     `json:"schema"`
+	DurationSeconds float64 `json:"duration_seconds"`
+	LostEvents      uint64  `json:"lost_events"`
+	Dropped         Dropped `json:"dropped"`
+	// SkippedProcesses counts process images the policy did not allow to be traced.
+	SkippedProcesses int       `json:"skipped_processes"`
+	Processes        []Process `json:"processes"`
 }
 
 // Dropped counts what was not recorded besides lost events.

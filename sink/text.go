@@ -12,6 +12,9 @@ import (
 func WriteText(w io.Writer, r *Report, top int) error {
 	p := &printer{w: w}
 	p.printf("mtrace: %d process(es) traced for %.2fs, lost events: %d\n", len(r.Processes), r.DurationSeconds, r.LostEvents)
+	if r.SkippedProcesses > 0 {
+		p.printf("skipped %d process(es) the policy does not allow tracing\n", r.SkippedProcesses)
+	}
 	if d := r.Dropped; d != (Dropped{}) {
 		p.printf("dropped: live map full %d, stack map full %d, stack errors %d, calls full %d, malformed records %d\n",
 			d.LiveMapFull, d.StackMapFull, d.StackErrors, d.CallsFull, d.Malformed)

@@ -26,7 +26,9 @@ type Config struct {
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
 
-	Limits     policy.Limits
+	Limits policy.Limits
+	// Policy decides which processes may be traced; nil means policy.Default().
+	Policy     *policy.Policy
 	Symbolizer *symbolize.Symbolizer
 	Logger     *slog.Logger
 	// ProcRoot is where /proc is mounted; tests may point it elsewhere.

@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/mtrace/mtrace/bpf"
+	"github.com/mtrace/mtrace/policy"
 )
 
 // stackKey identifies one aggregate of a process: the probe (allocation
@@ -46,7 +47,9 @@ func sub(a, b uint64) uint64 {
 type process struct {
 	pid                uint32
 	exe, argv0, cgroup string
+	uid                int
 	exeInode           uint64
+	denied             bool // the policy does not allow tracing it: its events are dropped
 	learned            bool // its files were looked at after its first allocation event
 	exited             bool
 	stacks             map[stackKey]*Counts
@@ -83,7 +86,7 @@ func (p *process) add(e *bpf.AllocEvent) bool {
 
 // sameImage copies the names of another record of the same image: a forked child's parent.
 func (p *process) sameImage(o *process) {
-	p.exe, p.argv0, p.cgroup, p.exeInode = o.exe, o.argv0, o.cgroup, o.exeInode
+	p.exe, p.argv0, p.cgroup, p.uid, p.exeInode = o.exe, o.argv0, o.cgroup, o.uid, o.exeInode
 }
 
 // identify reads what names the process: executable path, argv[0] and
@@ -98,6 +101,30 @@ func (p *process) identify(procRoot string) {
 	}
 	p.argv0 = readArgv0(filepath.Join(dir, "cmdline"))
 	p.cgroup = readCgroup(filepath.Join(dir, "cgroup"))
+	p.uid = readUID(filepath.Join(dir, "status"))
+}
+
+// target is the process as the policy judges it.
+func (p *process) target() policy.Target {
+	return policy.Target{Pid: int(p.pid), Exe: p.exe, UID: p.uid, Cgroup: p.cgroup}
+}
+
+// readUID returns the real uid in /proc/PID/status, or -1.
+func readUID(path string) int {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "Uid:"); ok {
+			if fields := strings.Fields(rest); len(fields) > 0 {
+				if uid, err := strconv.Atoi(fields[0]); err == nil {
+					return uid
+				}
+			}
+		}
+	}
+	return -1
 }
 
 // maxArgv0 bounds the argv[0] read from a process.

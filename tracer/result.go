@@ -17,6 +17,7 @@ type Result struct {
 	Duration  time.Duration
 	Dropped   Dropped
 	Processes []Process
+	Skipped   int // process images the policy denied
 }
 
 // Dropped counts what the tracer could not record. LostEvents are events the
@@ -56,13 +57,14 @@ func (t *Tracer) result() (*Result, error) {
 		return nil, err
 	}
 	r.Dropped.Malformed = t.malformed
+	r.Skipped = t.skipped
 	images := append([]*process(nil), t.done...)
 	for _, p := range t.live {
 		images = append(images, p)
 	}
 	stacks := make(map[uint64][]symbolize.Location)
 	for _, p := range images {
-		if len(p.stacks) == 0 {
+		if len(p.stacks) == 0 || p.denied {
 			continue
 		}
 		out := Process{Pid: int(p.pid), Exe: p.exe, Argv0: p.argv0, Cgroup: p.cgroup, Exited: p.exited}

@@ -83,7 +83,7 @@ func (t *Tracer) handle(e *bpf.AllocEvent, raw []byte) {
 			p.learned = true
 			t.sym.Learn(int(e.Pid))
 		}
-		if !p.add(e) {
+		if !p.denied && !p.add(e) {
 			t.malformed++
 		}
 	case uint8(bpf.AllocOpOP_EXEC):
@@ -101,6 +101,9 @@ func (t *Tracer) handle(e *bpf.AllocEvent, raw []byte) {
 		}
 		if p.cgroup == "" {
 			p.cgroup = t.cgroupPath(e.Age)
+		}
+		if p.denied || t.deny(p) {
+			break
 		}
 		t.pending[e.Pid] = discoveryTries
 		t.discover(int(e.Pid))

@@ -2,8 +2,12 @@ package tracer
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+
 	"errors"
 	"fmt"
+	"github.com/mtrace/mtrace/policy"
 	"os/exec"
 	"runtime"
 	"syscall"
@@ -26,6 +30,18 @@ const startupTimeout = 30 * time.Second
 // preloaded allocators and the program's libraries before it); the probes
 // are attached before any code of those objects runs, then the child is let go.
 func (t *Tracer) spawn(ctx context.Context, argv []string) error {
+	path, err := exec.LookPath(argv[0])
+	if err != nil {
+		return fmt.Errorf("start %s: %w", argv[0], err)
+	}
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		path = real
+	}
+	self := newProcess(uint32(os.Getpid()))
+	self.identify(t.cfg.ProcRoot)
+	if err := t.cfg.Policy.Check(policy.Target{Exe: path, UID: os.Getuid(), Cgroup: self.cgroup}); err != nil {
+		return fmt.Errorf("refuse to start %s: %w", argv[0], err)
+	}
 	type started struct {
 		cmd *exec.Cmd
 		err error

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/procfs"
 
 	"github.com/mtrace/mtrace/bpf"
+	"github.com/mtrace/mtrace/policy"
 	"github.com/mtrace/mtrace/symbolize"
 )
 
@@ -40,6 +41,7 @@ type Tracer struct {
 	cgroupsV1 []cgroupTarget            // polled for new members
 	cgroupIDs map[uint64]string         // cgroup v2 paths by id, as found
 	malformed uint64                    // ring-buffer records that did not decode
+	skipped   int                       // processes the policy denied, not traced
 
 	cmd     *exec.Cmd
 	cmdDone chan struct{} // closed when cmd has exited and was reaped
@@ -66,6 +68,9 @@ func New(ctx context.Context, cfg Config) (t *Tracer, err error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Policy == nil {
+		cfg.Policy = policy.Default()
 	}
 	fs, err := procfs.NewFS(cfg.ProcRoot)
 	if err != nil {
@@ -254,6 +259,9 @@ func (t *Tracer) attachAll() {
 // host, registering its pid when the kernel would not match it otherwise.
 // Processes that exit meanwhile or have no allocator are skipped.
 func (t *Tracer) adopt(pid int, register bool) {
+	if p := t.track(uint32(pid)); p.denied {
+		return
+	}
 	if _, err := t.discover(pid); err != nil {
 		t.log.Debug("skip process", "pid", pid, "err", err)
 		return
@@ -274,15 +282,36 @@ func (t *Tracer) register(pid int) error {
 }
 
 // track starts the record of pid's current image: its names, and the files
-// it maps for the symbolizer, read while the process still runs.
+// it maps for the symbolizer, read while the process still runs. An image
+// the policy denies is excluded in the kernel and its events dropped.
 func (t *Tracer) track(pid uint32) *process {
 	p := newProcess(pid)
 	p.identify(t.cfg.ProcRoot)
+	t.live[pid] = p
+	if t.deny(p) {
+		return p
+	}
 	if err := t.sym.Learn(int(pid)); err != nil {
 		t.log.Debug("read mappings", "pid", pid, "err", err)
 	}
-	t.live[pid] = p
 	return p
+}
+
+// deny excludes p if the policy does not allow tracing it, and says so.
+func (t *Tracer) deny(p *process) bool {
+	if p.exe == "" {
+		return false // gone before it could be judged; its exec event names it
+	}
+	if err := t.cfg.Policy.Check(p.target()); err != nil {
+		p.denied = true
+		t.skipped++
+		if err := t.objs.Excluded.Put(p.pid, uint8(1)); err != nil {
+			t.log.Warn("exclude process", "pid", p.pid, "err", err)
+		}
+		t.log.Debug("skip process", "pid", p.pid, "exe", p.exe, "reason", err)
+		return true
+	}
+	return false
 }
 
 // retire ends the record of pid's current image, at its exec or exit; an
@@ -318,6 +347,12 @@ func (t *Tracer) attachPid(pid int) error {
 	pidfd, err := pidfdOpen(pid)
 	if err != nil {
 		return err
+	}
+	judged := newProcess(uint32(pid))
+	judged.identify(t.cfg.ProcRoot)
+	if err := t.cfg.Policy.Check(judged.target()); err != nil {
+		closeFD(pidfd)
+		return fmt.Errorf("refuse to trace: %w", err)
 	}
 	if _, err := t.discover(pid); err != nil {
 		closeFD(pidfd)

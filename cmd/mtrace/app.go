@@ -60,6 +60,8 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		ExitErrHandler: func(*cli.Context, error) {},
 		Commands: []*cli.Command{
 			recordCommand(),
+			reportCommand(),
+			policyCommand(),
 			versionCommand(),
 		},
 		// Without a command, or with an unknown one, the root action runs.

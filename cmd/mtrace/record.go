@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"os/signal"
@@ -46,6 +47,8 @@ Examples:
 			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "text", Usage: "report `FORMAT`: text or json"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the report to `FILE` (mode 0600) instead of stdout"},
 			&cli.IntFlag{Name: "top", Value: 10, Usage: "show the top `N` stacks in the text report"},
+			&cli.StringFlag{Name: "policy", Usage: "trace within the policy `FILE` (TOML; see mtrace policy check); without one, the built-in deny list and default limits apply"},
+			&cli.StringSliceFlag{Name: "encrypt-to", Usage: "encrypt the report to the age `RECIPIENT` (repeatable; needs --output)"},
 			&cli.StringSliceFlag{Name: "debug-dir", Usage: "also look for separate debug files (by build-id or debuglink) in `DIR` (repeatable; " + symbolize.DefaultDebugDir + " always)"},
 			logLevelFlag(),
 		},
@@ -76,20 +79,36 @@ func record(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if out := c.String("output"); out != "" {
-		if err := sink.CheckOutput(out); err != nil {
+	pol := policy.Default()
+	if file := c.String("policy"); file != "" {
+		if pol, err = policy.Load(file); err != nil {
 			return err
 		}
+	}
+	duration := c.Duration("duration")
+	if duration > pol.Limits.MaxDuration {
+		return usagef("record: --duration %v is longer than the policy allows (%v)", duration, pol.Limits.MaxDuration)
+	}
+	if duration == 0 {
+		duration = pol.Limits.MaxDuration
+	}
+	out, err := outputPath(c.String("output"), format, pol)
+	if err != nil {
+		return err
+	}
+	recipients, err := pol.Recipients(c.StringSlice("encrypt-to"))
+	if err != nil {
+		return usageError{err}
+	}
+	if len(recipients) > 0 && out == "" {
+		return usagef("record: an encrypted report needs --output FILE")
 	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// The first signal ends tracing and writes the report; a second one kills at once.
 	context.AfterFunc(ctx, stop)
-	if d := c.Duration("duration"); d > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, d)
-		defer cancel()
-	}
+	ctx, cancel := context.WithTimeout(ctx, duration)
+	defer cancel()
 
 	for _, unit := range c.StringSlice("unit") {
 		path, err := tracer.ResolveUnit(unit)
@@ -113,7 +132,8 @@ func record(c *cli.Context) error {
 		Stdin:       c.App.Reader,
 		Stdout:      c.App.Writer,
 		Stderr:      c.App.ErrWriter,
-		Limits:      policy.DefaultLimits(),
+		Limits:      pol.Limits,
+		Policy:      pol,
 		Symbolizer:  sym,
 		Logger:      log,
 	})
@@ -131,21 +151,55 @@ func record(c *cli.Context) error {
 	if report.LostEvents > 0 {
 		log.Warn("events lost: the ring buffer was full", "lost", report.LostEvents)
 	}
+	if report.SkippedProcesses > 0 {
+		log.Info("skipped processes the policy does not allow tracing", "count", report.SkippedProcesses)
+	}
 	write := func(w io.Writer) error {
 		if format == "json" {
 			return sink.WriteJSON(w, report)
 		}
 		return sink.WriteText(w, report, c.Int("top"))
 	}
-	if out := c.String("output"); out != "" {
-		if err := sink.WriteFile(out, write); err != nil {
+	if out == "" {
+		if err := write(c.App.Writer); err != nil {
 			return err
 		}
-		log.Info("report written", "path", filepath.Clean(out))
-	} else if err := write(c.App.Writer); err != nil {
+		return t.Close()
+	}
+	if err := sink.WriteFile(out, sink.Encrypted(recipients, write)); err != nil {
 		return err
 	}
+	log.Info("report written", "path", out, "encrypted", len(recipients) > 0)
+	if pol.Output.Retention > 0 {
+		if err := sink.Prune(pol.Output.Directory, pol.Output.Retention); err != nil {
+			log.Warn("remove old reports", "err", err)
+		}
+	}
 	return t.Close()
+}
+
+// outputPath checks where the report goes. With an output directory in the
+// policy, it must be inside it, and without --output it gets a name there.
+func outputPath(out, format string, pol *policy.Policy) (string, error) {
+	if dir := pol.Output.Directory; dir != "" {
+		if out == "" {
+			out = filepath.Join(dir, sink.ReportName(time.Now(), format))
+		}
+		abs, err := filepath.Abs(out)
+		if err != nil {
+			return "", err
+		}
+		if filepath.Dir(abs) != filepath.Clean(dir) {
+			return "", fmt.Errorf("refuse to write %s: the policy allows reports in %s only", out, dir)
+		}
+		out = abs
+	}
+	if out != "" {
+		if err := sink.CheckOutput(out); err != nil {
+			return "", err
+		}
+	}
+	return out, nil
 }
 
 // buildReport symbolizes the tracer's result into the report sinks write.
@@ -161,7 +215,8 @@ func buildReport(res *tracer.Result, sym *symbolize.Symbolizer) *sink.Report {
 			CallsFull:    res.Dropped.CallsFull,
 			Malformed:    res.Dropped.Malformed,
 		},
-		Processes: []sink.Process{},
+		SkippedProcesses: res.Skipped,
+		Processes:        []sink.Process{},
 	}
 	for _, p := range res.Processes {
 		sp := sink.Process{Pid: p.Pid, Exe: p.Exe, Argv0: p.Argv0, Cgroup: p.Cgroup, Exited: p.Exited,

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+
+	"filippo.io/age"
+	"github.com/urfave/cli/v2"
+
+	"github.com/mtrace/mtrace/sink"
+)
+
+// maxReport bounds the saved report mtrace report reads.
+const maxReport = 1 << 30
+
+func reportCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "report",
+		Usage:     "render a saved JSON report again, decrypting it if needed",
+		ArgsUsage: "FILE",
+		Description: `Reads a report that mtrace record wrote as JSON, encrypted with age or not,
+and writes it as text or JSON.
+
+Examples:
+   mtrace report report.json
+   mtrace report --identity key.txt --format json report.json.age`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "identity", Aliases: []string{"i"}, Usage: "decrypt with the age identities in `FILE`"},
+			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "text", Usage: "output `FORMAT`: text or json"},
+			&cli.IntFlag{Name: "top", Value: 10, Usage: "show the top `N` stacks in the text report"},
+		},
+		Action: renderReport,
+	}
+}
+
+func renderReport(c *cli.Context) error {
+	if c.NArg() != 1 {
+		return usagef("report: give one report FILE")
+	}
+	format := c.String("format")
+	if format != "text" && format != "json" {
+		return usagef("report: --format %q: want text or json", format)
+	}
+	path := c.Args().First()
+	data, err := readLimited(path)
+	if err != nil {
+		return err
+	}
+	if bytes.HasPrefix(data, []byte("age-encryption.org/")) {
+		if data, err = decrypt(data, c.String("identity"), path); err != nil {
+			return err
+		}
+	}
+	var r sink.Report
+	if err := json.Unmarshal(data, &r); err != nil {
+		return fmt.Errorf("read report %s: %w", path, err)
+	}
+	if r.Schema != sink.Schema {
+		return fmt.Errorf("read report %s: schema %d, this mtrace reads %d", path, r.Schema, sink.Schema)
+	}
+	if format == "json" {
+		return sink.WriteJSON(c.App.Writer, &r)
+	}
+	return sink.WriteText(c.App.Writer, &r, c.Int("top"))
+}
+
+func readLimited(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read report: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxReport+1))
+	if err != nil {
+		return nil, fmt.Errorf("read report %s: %w", path, err)
+	}
+	if len(data) > maxReport {
+		return nil, fmt.Errorf("read report %s: larger than %d bytes", path, maxReport)
+	}
+	return data, nil
+}
+
+func decrypt(data []byte, identityFile, path string) ([]byte, error) {
+	if identityFile == "" {
+		return nil, usagef("report %s is encrypted: give --identity FILE", path)
+	}
+	keys, err := os.Open(identityFile)
+	if err != nil {
+		return nil, fmt.Errorf("read identity: %w", err)
+	}
+	defer keys.Close()
+	ids, err := age.ParseIdentities(keys)
+	if err != nil {
+		return nil, fmt.Errorf("read identity %s: %w", identityFile, err)
+	}
+	r, err := age.Decrypt(bytes.NewReader(data), ids...)
+	if err != nil {
+		return nil, fmt.Errorf("decrypt report %s: %w", path, err)
+	}
+	plain, err := io.ReadAll(io.LimitReader(r, maxReport))
+	if err != nil {
+		return nil, fmt.Errorf("decrypt report %s: %w", path, err)
+	}
+	return plain, nil
+}

@@ -1,0 +1,142 @@
+package policy
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"filippo.io/age"
+	"github.com/BurntSushi/toml"
+)
+
+// Policy is a parsed policy file: which processes may be traced, within
+// which limits, and how outputs must be written.
+type Policy struct {
+	Scope  Scope  `toml:"scope"`
+	Limits Limits `toml:"limits"`
+	Output Output `toml:"output"`
+	// File is where the policy came from; "" for the built-in one.
+	File string `toml:"-"`
+}
+
+// Scope says which processes may be traced. Executables and cgroups are
+// glob patterns (path.Match); users are names or numeric ids. An empty allow
+// list allows all; a deny rule wins over an allow rule.
+type Scope struct {
+	AllowExecutables []string `toml:"allow_executables"`
+	DenyExecutables  []string `toml:"deny_executables"`
+	AllowUsers       []string `toml:"allow_users"`
+	DenyUsers        []string `toml:"deny_users"`
+	AllowCgroups     []string `toml:"allow_cgroups"`
+	DenyCgroups      []string `toml:"deny_cgroups"`
+	// DefaultDenylist applies DefaultDenylist too; on unless set false.
+	DefaultDenylist *bool `toml:"default_denylist"`
+}
+
+// Output says how reports are written.
+type Output struct {
+	// Directory, if set, is the only place outputs may be written.
+	Directory string `toml:"directory"`
+	// EncryptTo lists age recipients; when set, every output is encrypted to them.
+	EncryptTo []string `toml:"encrypt_to"`
+	// Retention, if positive, is how many outputs Directory keeps: older ones are removed.
+	Retention int `toml:"retention"`
+}
+
+// Default is the policy of a run that names none: the default limits and
+// the built-in deny list.
+func Default() *Policy {
+	return &Policy{Limits: DefaultLimits()}
+}
+
+// Load reads and validates a policy file. An error names the file, the line
+// and the field at fault; an unknown field is an error, never ignored.
+func Load(path string) (*Policy, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read policy: %w", err)
+	}
+	p := Default()
+	p.File = path
+	md, err := toml.Decode(string(data), p)
+	if err != nil {
+		var perr toml.ParseError
+		if errors.As(err, &perr) {
+			return nil, fmt.Errorf("policy %s: line %d: %s", path, perr.Position.Line, perr.Message)
+		}
+		return nil, fmt.Errorf("policy %s: %w", path, err)
+	}
+	if undecoded := md.Undecoded(); len(undecoded) > 0 {
+		k := undecoded[0]
+		return nil, fmt.Errorf("policy %s: line %d: unknown field %s", path, lineOf(data, k[len(k)-1]), k)
+	}
+	if err := p.validate(); err != nil {
+		field := strings.TrimSuffix(strings.Fields(err.Error())[0], ":")
+		name := field[strings.LastIndex(field, ".")+1:]
+		return nil, fmt.Errorf("policy %s: line %d: %w", path, lineOf(data, name), err)
+	}
+	return p, nil
+}
+
+// lineOf returns the line where key is set in a TOML document, or 0.
+func lineOf(data []byte, key string) int {
+	re := regexp.MustCompile(`^\s*"?` + regexp.QuoteMeta(key) + `"?\s*=`)
+	for i, line := range bytes.Split(data, []byte("\n")) {
+		if re.Match(line) {
+			return i + 1
+		}
+	}
+	return 0
+}
+
+func (p *Policy) validate() error {
+	for field, patterns := range map[string][]string{
+		"scope.allow_executables": p.Scope.AllowExecutables, "scope.deny_executables": p.Scope.DenyExecutables,
+		"scope.allow_cgroups": p.Scope.AllowCgroups, "scope.deny_cgroups": p.Scope.DenyCgroups,
+	} {
+		for _, pat := range patterns {
+			if _, err := filepath.Match(pat, ""); err != nil || pat == "" {
+				return fmt.Errorf("%s %q: not a glob pattern", field, pat)
+			}
+		}
+	}
+	for field, users := range map[string][]string{"scope.allow_users": p.Scope.AllowUsers, "scope.deny_users": p.Scope.DenyUsers} {
+		for _, u := range users {
+			if u == "" {
+				return fmt.Errorf("%s: empty user", field)
+			}
+		}
+	}
+	if p.Output.Directory != "" && !filepath.IsAbs(p.Output.Directory) {
+		return fmt.Errorf("output.directory %q: must be an absolute path", p.Output.Directory)
+	}
+	if _, err := p.Recipients(nil); err != nil {
+		return err
+	}
+	if p.Output.Retention < 0 {
+		return fmt.Errorf("output.retention %d: must not be negative", p.Output.Retention)
+	}
+	return p.Limits.Validate()
+}
+
+// Recipients parses the policy's and the extra age recipients together.
+func (p *Policy) Recipients(extra []string) ([]age.Recipient, error) {
+	var out []age.Recipient
+	for _, field := range []struct {
+		name string
+		list []string
+	}{{"output.encrypt_to", p.Output.EncryptTo}, {"--encrypt-to", extra}} {
+		for _, s := range field.list {
+			r, err := age.ParseX25519Recipient(s)
+			if err != nil {
+				return nil, fmt.Errorf("%s %q: not an age recipient: %w", field.name, s, err)
+			}
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}

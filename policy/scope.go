@@ -1,0 +1,107 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// ErrDenied means the policy does not allow tracing a process.
+var ErrDenied = errors.New("denied by policy")
+
+// Target is what the policy judges a process by.
+type Target struct {
+	Pid    int
+	Exe    string
+	UID    int
+	Cgroup string
+}
+
+// Check returns nil if the policy allows tracing t, else an error that wraps
+// ErrDenied and names the rule that refuses it.
+func (p *Policy) Check(t Target) error {
+	who := t.Exe
+	if t.Pid != 0 {
+		who = fmt.Sprintf("pid %d (%s)", t.Pid, t.Exe)
+	}
+	denied := func(rule, pattern string) error {
+		return fmt.Errorf("%w: %s matches %s %q", ErrDenied, who, rule, pattern)
+	}
+	outside := func(rule string) error {
+		return fmt.Errorf("%w: %s is not in %s", ErrDenied, who, rule)
+	}
+	s := p.Scope
+	if s.DefaultDenylist == nil || *s.DefaultDenylist {
+		if pat, ok := matchExe(DefaultDenylist, t.Exe); ok {
+			return denied("the built-in deny list", pat)
+		}
+	}
+	if pat, ok := matchExe(s.DenyExecutables, t.Exe); ok {
+		return denied("scope.deny_executables", pat)
+	}
+	if u, ok := matchUser(s.DenyUsers, t.UID); ok {
+		return denied("scope.deny_users", u)
+	}
+	if pat, ok := matchPath(s.DenyCgroups, t.Cgroup); ok {
+		return denied("scope.deny_cgroups", pat)
+	}
+	if _, ok := matchExe(s.AllowExecutables, t.Exe); len(s.AllowExecutables) > 0 && !ok {
+		return outside("scope.allow_executables")
+	}
+	if _, ok := matchUser(s.AllowUsers, t.UID); len(s.AllowUsers) > 0 && !ok {
+		return outside("scope.allow_users")
+	}
+	if _, ok := matchPath(s.AllowCgroups, t.Cgroup); len(s.AllowCgroups) > 0 && !ok {
+		return outside("scope.allow_cgroups")
+	}
+	return nil
+}
+
+// matchExe matches an executable path: a pattern with a "/" against the
+// whole path, one without against its base name.
+func matchExe(patterns []string, exe string) (string, bool) {
+	exe = strings.TrimSuffix(exe, " (deleted)")
+	for _, pat := range patterns {
+		name := exe
+		if !strings.Contains(pat, "/") {
+			name = filepath.Base(exe)
+		}
+		if ok, _ := filepath.Match(pat, name); ok {
+			return pat, true
+		}
+	}
+	return "", false
+}
+
+// matchPath matches a cgroup path, or any of its ancestors, against globs:
+// a rule for a slice covers the units in it.
+func matchPath(patterns []string, path string) (string, bool) {
+	for _, pat := range patterns {
+		for p := path; ; p = filepath.Dir(p) {
+			if ok, _ := filepath.Match(pat, p); ok {
+				return pat, true
+			}
+			if p == "/" || p == "." || p == "" {
+				break
+			}
+		}
+	}
+	return "", false
+}
+
+// matchUser matches a uid against user names and numeric ids.
+func matchUser(users []string, uid int) (string, bool) {
+	name := ""
+	if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
+		name = u.Username
+	}
+	for _, u := range users {
+		if u == strconv.Itoa(uid) || (name != "" && u == name) {
+			return u, true
+		}
+	}
+	return "", false
+}

@@ -21,6 +21,7 @@
  *   scratch  0 -> struct scratch        per-CPU buffers for walking and resolving a stack
  *   exec_scratch 0 -> struct exec_event per-CPU buffer for an exec event and its path
  *   counters enum counter -> u64        per-CPU counts of what was dropped
+ *   rates    0 -> struct rate           per-CPU allocation count of the current second
  *   events   ring buffer of struct event
  *
  * Only metadata is read: argument registers, return values, the return
@@ -45,6 +46,13 @@ const volatile __u8 trace_all = 0;
 const volatile __u8 follow_forks = 0;
 /* Number of valid entries in the cgroups map. */
 const volatile __u32 cgroup_count = 0;
+/*
+ * Allocation events each CPU may send per second at full fidelity (0: no
+ * limit). Beyond it, sampling takes over in tiers: in the k-th budget past
+ * the limit, one allocation in 2^k is kept and weighted 2^k, so a CPU sends
+ * at most about twice its budget and the weighted counts stay unbiased.
+ */
+const volatile __u64 rate_budget = 0;
 /* mtrace's own process, never traced. */
 const volatile __u32 self_tgid = 0;
 /* Probe id 0 is reserved for anonymous mmap/munmap (--mmap); user space numbers the uprobes from 1. */
@@ -147,7 +155,13 @@ struct live {
 	__u64 ts;
 	__u64 stack;
 	__u16 probe;
-	__u8 pad[6];
+	__u16 pad;
+	__u32 weight;
+};
+
+struct rate {
+	__u64 window; /* start of the current second */
+	__u64 count;  /* allocations seen in it */
 };
 
 struct call {
@@ -225,6 +239,13 @@ struct {
 	__type(key, __u32);
 	__type(value, struct exec_event);
 } exec_scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct rate);
+} rates SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -405,6 +426,8 @@ static __always_inline struct event *reserve(__u32 tgid, __u8 op)
 	e->probe = 0;
 	e->op = op;
 	e->flags = 0;
+	e->weight = 1;
+	e->pad = 0;
 	return e;
 }
 
@@ -423,14 +446,48 @@ static __always_inline void new_generation(__u32 tgid)
 	bpf_map_update_elem(&gens, &tgid, &g, BPF_ANY);
 }
 
+/* admit returns the weight an allocation is recorded with, 0 to leave it out. */
+static __always_inline __u32 admit(void)
+{
+	__u32 zero = 0;
+	struct rate *r;
+	__u64 now, tier;
+
+	if (!rate_budget)
+		return 1;
+	r = bpf_map_lookup_elem(&rates, &zero);
+	if (!r)
+		return 1;
+	now = bpf_ktime_get_ns();
+	if (now - r->window >= 1000000000ULL) {
+		r->window = now;
+		r->count = 0;
+	}
+	r->count++;
+	if (r->count <= rate_budget)
+		return 1;
+	tier = (r->count - rate_budget) / rate_budget + 1;
+	if (tier > 20)
+		tier = 20;
+	if (r->count & ((1ULL << tier) - 1)) {
+		count(COUNTER_SAMPLED_OUT);
+		return 0;
+	}
+	return 1U << tier;
+}
+
 static __always_inline void record_alloc(void *ctx, __u32 tgid, __u64 addr, __u64 size, __u16 probe)
 {
 	struct live_key k = { .tgid = tgid, .gen = generation(tgid), .addr = addr };
-	struct live v = { .size = size, .probe = probe };
-	struct event *e = reserve(tgid, OP_ALLOC);
+	struct live v = { .size = size, .probe = probe, .weight = admit() };
+	struct event *e;
 
+	if (!v.weight)
+		return;
+	e = reserve(tgid, OP_ALLOC);
 	if (!e)
 		return;
+	e->weight = v.weight;
 	v.ts = e->ts;
 	v.stack = capture_stack(ctx, tgid);
 	e->stack = v.stack;
@@ -454,6 +511,7 @@ static __always_inline void emit_free(__u32 tgid, struct live *a)
 	e->size = a->size;
 	e->age = e->ts - a->ts;
 	e->probe = a->probe;
+	e->weight = a->weight;
 	submit(e);
 }
 
@@ -673,6 +731,8 @@ int BPF_PROG(process_exec, struct task_struct *p, __u32 old_pid, struct linux_bi
 	x->e.probe = 0;
 	x->e.op = OP_EXEC;
 	x->e.flags = 0;
+	x->e.weight = 1;
+	x->e.pad = 0;
 	w.dentry = (__u64)BPF_CORE_READ(f, f_path.dentry);
 	w.vfsmount = (__u64)BPF_CORE_READ(f, f_path.mnt);
 	w.mount = w.vfsmount - bpf_core_field_offset(struct mount, mnt);

@@ -40,19 +40,22 @@ const (
 	AllocCounterCOUNTER_STACKS_FULL  AllocCounter = 2
 	AllocCounterCOUNTER_STACK_ERRORS AllocCounter = 3
 	AllocCounterCOUNTER_CALLS_FULL   AllocCounter = 4
-	AllocCounterCOUNTER_MAX          AllocCounter = 5
+	AllocCounterCOUNTER_SAMPLED_OUT  AllocCounter = 5
+	AllocCounterCOUNTER_MAX          AllocCounter = 6
 )
 
 type AllocEvent struct {
-	_     structs.HostLayout
-	Stack uint64
-	Size  uint64
-	Ts    uint64
-	Age   uint64
-	Pid   uint32
-	Probe uint16
-	Op    uint8
-	Flags uint8
+	_      structs.HostLayout
+	Stack  uint64
+	Size   uint64
+	Ts     uint64
+	Age    uint64
+	Pid    uint32
+	Probe  uint16
+	Op     uint8
+	Flags  uint8
+	Weight uint32
+	Pad    uint32
 }
 
 type AllocEventFlag uint32
@@ -89,12 +92,13 @@ const (
 )
 
 type AllocLive struct {
-	_     structs.HostLayout
-	Size  uint64
-	Ts    uint64
-	Stack uint64
-	Probe uint16
-	Pad   [6]uint8
+	_      structs.HostLayout
+	Size   uint64
+	Ts     uint64
+	Stack  uint64
+	Probe  uint16
+	Pad    uint16
+	Weight uint32
 }
 
 type AllocLiveKey struct {
@@ -113,6 +117,12 @@ const (
 	AllocOpOP_EXIT  AllocOp = 4
 	AllocOpOP_FORK  AllocOp = 5
 )
+
+type AllocRate struct {
+	_      structs.HostLayout
+	Window uint64
+	Count  uint64
+}
 
 type AllocScratch struct {
 	_     structs.HostLayout
@@ -139,6 +149,7 @@ const (
 	AllocMapExecScratch        = "exec_scratch"
 	AllocMapGens               = "gens"
 	AllocMapLive               = "live"
+	AllocMapRates              = "rates"
 	AllocMapScratch            = "scratch"
 	AllocMapStacks             = "stacks"
 	AllocMapTargets            = "targets"
@@ -151,6 +162,7 @@ const (
 	AllocProgProcessFork       = "process_fork"
 	AllocVarCgroupCount        = "cgroup_count"
 	AllocVarFollowForks        = "follow_forks"
+	AllocVarRateBudget         = "rate_budget"
 	AllocVarSelfTgid           = "self_tgid"
 	AllocVarTraceAll           = "trace_all"
 	AllocVarUnusedCgroupFilter = "unused_cgroup_filter"
@@ -227,6 +239,7 @@ type AllocMapSpecs struct {
 	ExecScratch *ebpf.MapSpec `ebpf:"exec_scratch"`
 	Gens        *ebpf.MapSpec `ebpf:"gens"`
 	Live        *ebpf.MapSpec `ebpf:"live"`
+	Rates       *ebpf.MapSpec `ebpf:"rates"`
 	Scratch     *ebpf.MapSpec `ebpf:"scratch"`
 	Stacks      *ebpf.MapSpec `ebpf:"stacks"`
 	Targets     *ebpf.MapSpec `ebpf:"targets"`
@@ -238,6 +251,7 @@ type AllocMapSpecs struct {
 type AllocVariableSpecs struct {
 	CgroupCount        *ebpf.VariableSpec `ebpf:"cgroup_count"`
 	FollowForks        *ebpf.VariableSpec `ebpf:"follow_forks"`
+	RateBudget         *ebpf.VariableSpec `ebpf:"rate_budget"`
 	SelfTgid           *ebpf.VariableSpec `ebpf:"self_tgid"`
 	TraceAll           *ebpf.VariableSpec `ebpf:"trace_all"`
 	UnusedCgroupFilter *ebpf.VariableSpec `ebpf:"unused_cgroup_filter"`
@@ -279,6 +293,7 @@ type AllocMaps struct {
 	ExecScratch *ebpf.Map `ebpf:"exec_scratch"`
 	Gens        *ebpf.Map `ebpf:"gens"`
 	Live        *ebpf.Map `ebpf:"live"`
+	Rates       *ebpf.Map `ebpf:"rates"`
 	Scratch     *ebpf.Map `ebpf:"scratch"`
 	Stacks      *ebpf.Map `ebpf:"stacks"`
 	Targets     *ebpf.Map `ebpf:"targets"`
@@ -294,6 +309,7 @@ func (m *AllocMaps) Close() error {
 		m.ExecScratch,
 		m.Gens,
 		m.Live,
+		m.Rates,
 		m.Scratch,
 		m.Stacks,
 		m.Targets,
@@ -306,6 +322,7 @@ func (m *AllocMaps) Close() error {
 type AllocVariables struct {
 	CgroupCount        *ebpf.Variable `ebpf:"cgroup_count"`
 	FollowForks        *ebpf.Variable `ebpf:"follow_forks"`
+	RateBudget         *ebpf.Variable `ebpf:"rate_budget"`
 	SelfTgid           *ebpf.Variable `ebpf:"self_tgid"`
 	TraceAll           *ebpf.Variable `ebpf:"trace_all"`
 	UnusedCgroupFilter *ebpf.Variable `ebpf:"unused_cgroup_filter"`

@@ -63,10 +63,11 @@ enum counter {
 	COUNTER_STACKS_FULL = 2, /* stack map full: allocation kept without its stack */
 	COUNTER_STACK_ERRORS = 3,/* user stack could not be walked */
 	COUNTER_CALLS_FULL = 4,  /* in-flight call map full: call not traced */
-	COUNTER_MAX = 5,
+	COUNTER_SAMPLED_OUT = 5, /* allocation left out by sampling above the event-rate limit */
+	COUNTER_MAX = 6,
 };
 
-/* One ring-buffer record: 40 bytes, fixed size, metadata only. */
+/* One ring-buffer record: 48 bytes, fixed size, metadata only. */
 struct event {
 	__u64 stack;   /* hash of the allocating stack, key into the stacks map; 0 = unknown */
 	__u64 size;    /* bytes requested (alloc) or bytes that were allocated (free) */
@@ -76,6 +77,8 @@ struct event {
 	__u16 probe;   /* probe id of the function that made the allocation */
 	__u8 op;       /* enum op */
 	__u8 flags;    /* EVENT_* */
+	__u32 weight;  /* allocations this one stands for: 1, or more when sampled above the rate limit */
+	__u32 pad;
 };
 
 /*

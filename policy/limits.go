@@ -12,6 +12,9 @@ type Limits struct {
 	MaxStacks       uint32        `toml:"max_stacks"`        // distinct user stacks remembered in the kernel
 	MaxTargets      uint32        `toml:"max_targets"`       // processes traced at once by pid
 	MaxDuration     time.Duration `toml:"max_duration"`      // longest run; --duration may not exceed it
+	// MaxEventsPerSecond bounds the allocation events traced per second;
+	// beyond it sampling takes over and reports say so.
+	MaxEventsPerSecond uint64 `toml:"max_events_per_second"`
 }
 
 // DefaultLimits are the limits of a run that sets none.
@@ -22,6 +25,8 @@ func DefaultLimits() Limits {
 		MaxStacks:       16384,
 		MaxTargets:      4096,
 		MaxDuration:     24 * time.Hour,
+
+		MaxEventsPerSecond: 500000,
 	}
 }
 
@@ -37,6 +42,9 @@ func (l Limits) Validate() error {
 		if f.v == 0 {
 			return fmt.Errorf("%s: must be at least 1", f.name)
 		}
+	}
+	if l.MaxEventsPerSecond == 0 {
+		return fmt.Errorf("limits.max_events_per_second: must be at least 1")
 	}
 	if l.MaxDuration <= 0 {
 		return fmt.Errorf("limits.max_duration %v: must be positive", l.MaxDuration)

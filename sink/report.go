@@ -10,6 +10,11 @@ type Report struct {
 	DurationSeconds float64 `json:"duration_seconds"`
 	LostEvents      uint64  `json:"lost_events"`
 	Dropped         Dropped `json:"dropped"`
+	// AllocationEvents counts the allocation events mtrace received.
+	AllocationEvents uint64 `json:"allocation_events"`
+	// SampledOut counts allocations left out above the event-rate limit; when
+	// it is not 0, counts are estimates from the weighted allocations kept.
+	SampledOut uint64 `json:"sampled_out"`
 	// SkippedProcesses counts process images the policy did not allow to be traced.
 	SkippedProcesses int       `json:"skipped_processes"`
 	Processes        []Process `json:"processes"`

@@ -12,6 +12,9 @@ import (
 func WriteText(w io.Writer, r *Report, top int) error {
 	p := &printer{w: w}
 	p.printf("mtrace: %d process(es) traced for %.2fs, lost events: %d\n", len(r.Processes), r.DurationSeconds, r.LostEvents)
+	if r.SampledOut > 0 {
+		p.printf("sampled: %d allocations left out above the event-rate limit; counts are estimates\n", r.SampledOut)
+	}
 	if r.SkippedProcesses > 0 {
 		p.printf("skipped %d process(es) the policy does not allow tracing\n", r.SkippedProcesses)
 	}

@@ -28,6 +28,7 @@ func decodeEvent(b []byte, e *bpf.AllocEvent) error {
 	e.Probe = le.Uint16(b[36:])
 	e.Op = b[38]
 	e.Flags = b[39]
+	e.Weight = le.Uint32(b[40:])
 	return nil
 }
 

@@ -18,8 +18,8 @@ func encode(t testing.TB, e bpf.AllocEvent) []byte {
 }
 
 func TestEventIsSmallAndFixed(t *testing.T) {
-	if eventSize != 40 {
-		t.Fatalf("struct event is %d bytes, want 40", eventSize)
+	if eventSize != 48 {
+		t.Fatalf("struct event is %d bytes, want 48", eventSize)
 	}
 }
 
@@ -43,7 +43,7 @@ func TestDecodeExecPath(t *testing.T) {
 
 func TestDecodeEvent(t *testing.T) {
 	want := bpf.AllocEvent{Stack: 0x1122334455667788, Size: 4096, Ts: 99, Age: 7, Pid: 4242,
-		Probe: 0xbeef, Op: uint8(bpf.AllocOpOP_FREE), Flags: 1}
+		Probe: 0xbeef, Op: uint8(bpf.AllocOpOP_FREE), Flags: 1, Weight: 8}
 	var got bpf.AllocEvent
 	if err := decodeEvent(encode(t, want), &got); err != nil {
 		t.Fatal(err)

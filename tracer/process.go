@@ -59,15 +59,17 @@ func newProcess(pid uint32) *process {
 	return &process{pid: pid, stacks: make(map[stackKey]*Counts)}
 }
 
-// add accounts one allocation or free. It allocates only for a stack it has
-// not seen, and reports whether the event was well formed.
+// add accounts one allocation or free, as many times as its sampling weight.
+// It allocates only for a stack it has not seen, and reports whether the
+// event was well formed.
 func (p *process) add(e *bpf.AllocEvent) bool {
+	w := uint64(max(e.Weight, 1))
 	var d Counts
 	switch e.Op {
 	case uint8(bpf.AllocOpOP_ALLOC):
-		d.Allocs, d.AllocBytes = 1, e.Size
+		d.Allocs, d.AllocBytes = w, e.Size*w
 	case uint8(bpf.AllocOpOP_FREE):
-		d.Frees, d.FreeBytes = 1, e.Size
+		d.Frees, d.FreeBytes = w, e.Size*w
 	default:
 		return false
 	}

@@ -22,6 +22,7 @@ func TestProcessCountsPerStack(t *testing.T) {
 		{Pid: 1, Op: opAlloc, Probe: 0, Stack: 10, Size: 32},
 		{Pid: 1, Op: opAlloc, Probe: 1, Stack: 10, Size: 8},
 		{Pid: 1, Op: opAlloc, Probe: 0, Stack: 11, Size: 64},
+		{Pid: 1, Op: opAlloc, Probe: 0, Stack: 11, Size: 8, Weight: 4}, // sampled: stands for 4
 	}
 	for i := range events {
 		if !p.add(&events[i]) {
@@ -31,7 +32,7 @@ func TestProcessCountsPerStack(t *testing.T) {
 	want := map[stackKey]Counts{
 		{probe: 0, stack: 10}: {Allocs: 2, AllocBytes: 48, Frees: 1, FreeBytes: 16},
 		{probe: 1, stack: 10}: {Allocs: 1, AllocBytes: 8},
-		{probe: 0, stack: 11}: {Allocs: 1, AllocBytes: 64},
+		{probe: 0, stack: 11}: {Allocs: 5, AllocBytes: 96},
 	}
 	if len(p.stacks) != len(want) {
 		t.Fatalf("%d aggregates, want %d", len(p.stacks), len(want))

@@ -17,7 +17,8 @@ type Result struct {
 	Duration  time.Duration
 	Dropped   Dropped
 	Processes []Process
-	Skipped   int // process images the policy denied
+	Skipped   int    // process images the policy denied
+	Allocs    uint64 // allocation events received (each may stand for several when sampled)
 }
 
 // Dropped counts what the tracer could not record. LostEvents are events the
@@ -29,6 +30,9 @@ type Dropped struct {
 	StackErrors uint64 // user stack could not be walked
 	CallsFull   uint64 // in-flight call map full: calls not traced
 	Malformed   uint64 // ring-buffer records that did not decode
+	// SampledOut counts allocations left out above the event-rate limit;
+	// the weights of those kept stand for them.
+	SampledOut uint64
 }
 
 // Process is one traced process image and its allocation stacks, largest first.
@@ -58,6 +62,7 @@ func (t *Tracer) result() (*Result, error) {
 	}
 	r.Dropped.Malformed = t.malformed
 	r.Skipped = t.skipped
+	r.Allocs = t.allocs
 	images := append([]*process(nil), t.done...)
 	for _, p := range t.live {
 		images = append(images, p)
@@ -140,6 +145,7 @@ func (t *Tracer) readCounters(d *Dropped) error {
 		bpf.AllocCounterCOUNTER_STACKS_FULL:  &d.StacksFull,
 		bpf.AllocCounterCOUNTER_STACK_ERRORS: &d.StackErrors,
 		bpf.AllocCounterCOUNTER_CALLS_FULL:   &d.CallsFull,
+		bpf.AllocCounterCOUNTER_SAMPLED_OUT:  &d.SampledOut,
 	} {
 		var perCPU []uint64
 		if err := t.objs.Counters.Lookup(uint32(idx), &perCPU); err != nil {

@@ -86,6 +86,9 @@ func (t *Tracer) handle(e *bpf.AllocEvent, raw []byte) {
 		if !p.denied && !p.add(e) {
 			t.malformed++
 		}
+		if e.Op == uint8(bpf.AllocOpOP_ALLOC) {
+			t.allocs++
+		}
 	case uint8(bpf.AllocOpOP_EXEC):
 		t.retire(e.Pid, false)
 		p := t.track(e.Pid)

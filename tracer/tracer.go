@@ -42,6 +42,7 @@ type Tracer struct {
 	cgroupIDs map[uint64]string         // cgroup v2 paths by id, as found
 	malformed uint64                    // ring-buffer records that did not decode
 	skipped   int                       // processes the policy denied, not traced
+	allocs    uint64                    // allocation events received
 
 	cmd     *exec.Cmd
 	cmdDone chan struct{} // closed when cmd has exited and was reaped
@@ -178,6 +179,7 @@ func (t *Tracer) load(cgroups []cgroupTarget) error {
 		bpf.AllocVarFollowForks: boolByte(follow),
 		bpf.AllocVarCgroupCount: uint32(len(v2)),
 		bpf.AllocVarSelfTgid:    uint32(os.Getpid()),
+		bpf.AllocVarRateBudget:  rateBudget(l.MaxEventsPerSecond),
 	} {
 		if err := spec.Variables[name].Set(v); err != nil {
 			return fmt.Errorf("set %s: %w", name, err)
@@ -197,6 +199,16 @@ func (t *Tracer) load(cgroups []cgroupTarget) error {
 	}
 	t.reader = r
 	return nil
+}
+
+// rateBudget splits the event-rate limit between the CPUs, which count their
+// own allocations.
+func rateBudget(perSecond uint64) uint64 {
+	cpus, err := ebpf.PossibleCPU()
+	if err != nil || cpus < 1 {
+		cpus = 1
+	}
+	return max(perSecond/uint64(cpus), 1)
 }
 
 func boolByte(b bool) uint8 {

@@ -48,6 +48,7 @@ Examples:
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the report to `FILE` (mode 0600) instead of stdout"},
 			&cli.IntFlag{Name: "top", Value: 10, Usage: "show the top `N` stacks in the text report"},
 			&cli.StringFlag{Name: "policy", Usage: "trace within the policy `FILE` (TOML; see mtrace policy check); without one, the built-in deny list and default limits apply"},
+			&cli.Uint64Flag{Name: "max-events-per-second", Usage: "trace at most `N` allocations a second at full fidelity, then sample (default from the policy: 500000; may only lower it)"},
 			&cli.StringSliceFlag{Name: "encrypt-to", Usage: "encrypt the report to the age `RECIPIENT` (repeatable; needs --output)"},
 			&cli.StringSliceFlag{Name: "debug-dir", Usage: "also look for separate debug files (by build-id or debuglink) in `DIR` (repeatable; " + symbolize.DefaultDebugDir + " always)"},
 			logLevelFlag(),
@@ -84,6 +85,12 @@ func record(c *cli.Context) error {
 		if pol, err = policy.Load(file); err != nil {
 			return err
 		}
+	}
+	if n := c.Uint64("max-events-per-second"); c.IsSet("max-events-per-second") {
+		if n == 0 || n > pol.Limits.MaxEventsPerSecond {
+			return usagef("record: --max-events-per-second %d: want 1 to %d (the policy's limit)", n, pol.Limits.MaxEventsPerSecond)
+		}
+		pol.Limits.MaxEventsPerSecond = n
 	}
 	duration := c.Duration("duration")
 	if duration > pol.Limits.MaxDuration {
@@ -151,6 +158,9 @@ func record(c *cli.Context) error {
 	if report.LostEvents > 0 {
 		log.Warn("events lost: the ring buffer was full", "lost", report.LostEvents)
 	}
+	if report.SampledOut > 0 {
+		log.Warn("the event-rate limit was reached: counts are sampled estimates", "sampled_out", report.SampledOut)
+	}
 	if report.SkippedProcesses > 0 {
 		log.Info("skipped processes the policy does not allow tracing", "count", report.SkippedProcesses)
 	}
@@ -216,6 +226,8 @@ func buildReport(res *tracer.Result, sym *symbolize.Symbolizer) *sink.Report {
 			Malformed:    res.Dropped.Malformed,
 		},
 		SkippedProcesses: res.Skipped,
+		SampledOut:       res.Dropped.SampledOut,
+		AllocationEvents: res.Allocs,
 		Processes:        []sink.Process{},
 	}
 	for _, p := range res.Processes {

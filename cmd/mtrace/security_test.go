@@ -14,6 +14,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/mtrace/mtrace/sink"
 )
 
 // secret returns a fresh random secret and the forms it must never appear in.
@@ -117,5 +119,39 @@ func TestNoDebugHandlers(t *testing.T) {
 				t.Errorf("mtrace links %s", pkg)
 			}
 		}
+	}
+}
+
+// TestEventRateLimitSamples traces a program allocating at full speed under
+// a small event-rate limit: mtrace receives about the limit, says it
+// sampled, and its weighted counts estimate the true ones.
+func TestEventRateLimitSamples(t *testing.T) {
+	requireBPF(t)
+	bin := buildC(t, "spin.c")
+	const n, limit = 400000, 20000
+	r, out := recordJSON(t, "--max-events-per-second", strconv.Itoa(limit), "--", bin, strconv.Itoa(n))
+	if r.SampledOut == 0 {
+		t.Fatalf("no sampling reported at %d events/s over a limit of %d", n, limit)
+	}
+	// Each CPU sends at most about twice its share of the limit per second.
+	if max := uint64(2*limit) * uint64(r.DurationSeconds+1); r.AllocationEvents > max {
+		t.Errorf("received %d allocation events in %.1fs, more than %d", r.AllocationEvents, r.DurationSeconds, max)
+	}
+	if r.AllocationEvents+r.SampledOut < n {
+		t.Errorf("events %d + sampled out %d < %d allocations", r.AllocationEvents, r.SampledOut, n)
+	}
+	var churn sink.Counts
+	for _, p := range r.Processes {
+		for _, s := range p.Stacks {
+			if len(s.Frames) > 1 && s.Frames[1].Function == "churn" {
+				churn.Add(s.Counts)
+			}
+		}
+	}
+	if est := float64(churn.Allocs); est < 0.8*n || est > 1.2*n {
+		t.Errorf("estimated %d allocations in churn, made %d", churn.Allocs, n)
+	}
+	if !strings.Contains(out, "tally") {
+		t.Errorf("the target did not finish: %s", out)
 	}
 }

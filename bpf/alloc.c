@@ -51,8 +51,9 @@ const volatile __u32 cgroup_count = 0;
  * limit). Beyond it, sampling takes over in tiers: in the k-th budget past
  * the limit, one allocation in 2^k is kept and weighted 2^k, so a CPU sends
  * at most about twice its budget and the weighted counts stay unbiased.
+ * Not const: user space lowers it while tracing to keep within its CPU budget.
  */
-const volatile __u64 rate_budget = 0;
+volatile __u64 rate_budget = 0;
 /* mtrace's own process, never traced. */
 const volatile __u32 self_tgid = 0;
 /* Probe id 0 is reserved for anonymous mmap/munmap (--mmap); user space numbers the uprobes from 1. */

@@ -15,6 +15,11 @@ type Limits struct {
 	// MaxEventsPerSecond bounds the allocation events traced per second;
 	// beyond it sampling takes over and reports say so.
 	MaxEventsPerSecond uint64 `toml:"max_events_per_second"`
+	// MaxCPUPercent bounds mtrace's CPU use, its BPF programs' included, as a
+	// share of one CPU; over it sampling increases, then mtrace stops.
+	MaxCPUPercent float64 `toml:"max_cpu_percent"`
+	// MaxOutputBytes bounds the size of one report.
+	MaxOutputBytes int64 `toml:"max_output_bytes"`
 }
 
 // DefaultLimits are the limits of a run that sets none.
@@ -27,6 +32,8 @@ func DefaultLimits() Limits {
 		MaxDuration:     24 * time.Hour,
 
 		MaxEventsPerSecond: 500000,
+		MaxCPUPercent:      50,
+		MaxOutputBytes:     256 << 20,
 	}
 }
 
@@ -45,6 +52,12 @@ func (l Limits) Validate() error {
 	}
 	if l.MaxEventsPerSecond == 0 {
 		return fmt.Errorf("limits.max_events_per_second: must be at least 1")
+	}
+	if l.MaxOutputBytes <= 0 {
+		return fmt.Errorf("limits.max_output_bytes %d: must be positive", l.MaxOutputBytes)
+	}
+	if l.MaxCPUPercent <= 0 {
+		return fmt.Errorf("limits.max_cpu_percent %v: must be positive", l.MaxCPUPercent)
 	}
 	if l.MaxDuration <= 0 {
 		return fmt.Errorf("limits.max_duration %v: must be positive", l.MaxDuration)

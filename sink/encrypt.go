@@ -1,6 +1,7 @@
 package sink
 
 import (
+	"errors"
 	"fmt"
 	"io"
 
@@ -26,4 +27,28 @@ func Encrypted(recipients []age.Recipient, write func(io.Writer) error) func(io.
 		}
 		return nil
 	}
+}
+
+// ErrTooLarge means a report grew past its size limit.
+var ErrTooLarge = errors.New("report larger than the output limit")
+
+// Limited wraps a report writer so that writing more than max bytes fails
+// (and WriteFile keeps the previous report).
+func Limited(max int64, write func(io.Writer) error) func(io.Writer) error {
+	return func(w io.Writer) error {
+		return write(&limitWriter{w: w, left: max, max: max})
+	}
+}
+
+type limitWriter struct {
+	w         io.Writer
+	left, max int64
+}
+
+func (l *limitWriter) Write(p []byte) (int, error) {
+	if int64(len(p)) > l.left {
+		return 0, fmt.Errorf("%w (%d bytes)", ErrTooLarge, l.max)
+	}
+	l.left -= int64(len(p))
+	return l.w.Write(p)
 }

@@ -157,3 +157,20 @@ func TestWriteFileSurvivesSIGKILL(t *testing.T) {
 		t.Errorf("SIGKILL mid-write left %d files, want 1", len(entries))
 	}
 }
+
+func TestLimitedRefusesLargeReports(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "report")
+	if err := WriteFile(path, writeString("old")); err != nil {
+		t.Fatal(err)
+	}
+	err := WriteFile(path, Limited(10, writeString("a report longer than ten bytes")))
+	if !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("error %v, want ErrTooLarge", err)
+	}
+	if got, _ := os.ReadFile(path); string(got) != "old" {
+		t.Errorf("report is %q, want the old one kept", got)
+	}
+	if err := WriteFile(path, Limited(10, writeString("short"))); err != nil {
+		t.Fatalf("a report within the limit: %v", err)
+	}
+}

@@ -23,8 +23,14 @@ const discoveryTries = 3
 
 // Run reads and aggregates events until the pid and command targets have
 // exited (never, when tracing cgroups or the host) or ctx is done, then
-// drains what is left in the ring buffer and returns the result.
+// drains what is left in the ring buffer and returns the result. If mtrace
+// cannot stay within its CPU budget it stops early: it returns the result
+// so far and ErrCPUBudget.
 func (t *Tracer) Run(ctx context.Context) (*Result, error) {
+	if err := t.startBudget(); err != nil {
+		return nil, err
+	}
+	var stopErr error
 	targetsDone := make(chan struct{})
 	if t.cfg.waitsForTargets() {
 		go func() { t.exited.Wait(); close(targetsDone) }()
@@ -57,9 +63,14 @@ func (t *Tracer) Run(ctx context.Context) (*Result, error) {
 			t.handle(&e, rec.RawSample)
 		}
 		if stopping {
-			return t.result()
+			r, err := t.result()
+			return r, errors.Join(err, stopErr)
 		}
 		t.poll()
+		if err := t.checkBudget(); err != nil {
+			stopErr, stopping = err, true
+			continue
+		}
 		select {
 		case <-ctx.Done():
 			stopping = true

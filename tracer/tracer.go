@@ -43,6 +43,7 @@ type Tracer struct {
 	malformed uint64                    // ring-buffer records that did not decode
 	skipped   int                       // processes the policy denied, not traced
 	allocs    uint64                    // allocation events received
+	budget    *budget                   // CPU budget, while running
 
 	cmd     *exec.Cmd
 	cmdDone chan struct{} // closed when cmd has exited and was reaped
@@ -398,6 +399,10 @@ func (t *Tracer) Close() error {
 	}
 	errs = append(errs, closeAll(t.links))
 	t.links = nil
+	if t.budget != nil {
+		errs = append(errs, t.budget.stats.Close())
+		t.budget = nil
+	}
 	if t.reader != nil {
 		errs = append(errs, t.reader.Close())
 		t.reader = nil

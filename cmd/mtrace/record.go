@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -49,6 +50,7 @@ Examples:
 			&cli.IntFlag{Name: "top", Value: 10, Usage: "show the top `N` stacks in the text report"},
 			&cli.StringFlag{Name: "policy", Usage: "trace within the policy `FILE` (TOML; see mtrace policy check); without one, the built-in deny list and default limits apply"},
 			&cli.Uint64Flag{Name: "max-events-per-second", Usage: "trace at most `N` allocations a second at full fidelity, then sample (default from the policy: 500000; may only lower it)"},
+			&cli.Float64Flag{Name: "max-cpu-percent", Usage: "keep mtrace, its BPF programs included, under `P` percent of one CPU: sample more, then stop (default from the policy: 50; may only lower it)"},
 			&cli.StringSliceFlag{Name: "encrypt-to", Usage: "encrypt the report to the age `RECIPIENT` (repeatable; needs --output)"},
 			&cli.StringSliceFlag{Name: "debug-dir", Usage: "also look for separate debug files (by build-id or debuglink) in `DIR` (repeatable; " + symbolize.DefaultDebugDir + " always)"},
 			logLevelFlag(),
@@ -91,6 +93,12 @@ func record(c *cli.Context) error {
 			return usagef("record: --max-events-per-second %d: want 1 to %d (the policy's limit)", n, pol.Limits.MaxEventsPerSecond)
 		}
 		pol.Limits.MaxEventsPerSecond = n
+	}
+	if p := c.Float64("max-cpu-percent"); c.IsSet("max-cpu-percent") {
+		if p <= 0 || p > pol.Limits.MaxCPUPercent {
+			return usagef("record: --max-cpu-percent %v: want more than 0 and at most %v (the policy's limit)", p, pol.Limits.MaxCPUPercent)
+		}
+		pol.Limits.MaxCPUPercent = p
 	}
 	duration := c.Duration("duration")
 	if duration > pol.Limits.MaxDuration {
@@ -150,9 +158,9 @@ func record(c *cli.Context) error {
 	defer t.Close()
 	log.Info("attached", "ms", time.Since(start).Milliseconds())
 
-	res, err := t.Run(ctx)
-	if err != nil {
-		return err
+	res, runErr := t.Run(ctx)
+	if res == nil {
+		return runErr
 	}
 	report := buildReport(res, sym)
 	if report.LostEvents > 0 {
@@ -164,20 +172,20 @@ func record(c *cli.Context) error {
 	if report.SkippedProcesses > 0 {
 		log.Info("skipped processes the policy does not allow tracing", "count", report.SkippedProcesses)
 	}
-	write := func(w io.Writer) error {
+	write := sink.Limited(pol.Limits.MaxOutputBytes, func(w io.Writer) error {
 		if format == "json" {
 			return sink.WriteJSON(w, report)
 		}
 		return sink.WriteText(w, report, c.Int("top"))
-	}
+	})
 	if out == "" {
 		if err := write(c.App.Writer); err != nil {
 			return err
 		}
-		return t.Close()
+		return errors.Join(runErr, t.Close())
 	}
 	if err := sink.WriteFile(out, sink.Encrypted(recipients, write)); err != nil {
-		return err
+		return errors.Join(runErr, err)
 	}
 	log.Info("report written", "path", out, "encrypted", len(recipients) > 0)
 	if pol.Output.Retention > 0 {
@@ -185,7 +193,7 @@ func record(c *cli.Context) error {
 			log.Warn("remove old reports", "err", err)
 		}
 	}
-	return t.Close()
+	return errors.Join(runErr, t.Close())
 }
 
 // outputPath checks where the report goes. With an output directory in the

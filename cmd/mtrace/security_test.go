@@ -155,3 +155,23 @@ func TestEventRateLimitSamples(t *testing.T) {
 		t.Errorf("the target did not finish: %s", out)
 	}
 }
+
+// TestCPUBudgetStopsTracing holds mtrace to a tiny CPU budget against a
+// program allocating at full speed: it samples more, then stops with one
+// line saying why, and still writes the report of what it saw.
+func TestCPUBudgetStopsTracing(t *testing.T) {
+	requireBPF(t)
+	bin := buildC(t, "spin.c")
+	out := filepath.Join(t.TempDir(), "report.json")
+	res := runMtrace(t.Context(), nil, "record", "--max-cpu-percent", "0.5", "--duration", "60s", "--format", "json", "--output", out, "--", bin, "1000000000")
+	if res.code != exitRuntime || !strings.Contains(lastLine(res.stderr), "CPU budget exceeded") {
+		t.Fatalf("exit %d, stderr %q; want a stop over the CPU budget", res.code, res.stderr)
+	}
+	if !strings.Contains(res.stderr, "over the CPU budget: sampling more") {
+		t.Errorf("no sampling step before stopping: %s", res.stderr)
+	}
+	r := readReport(t, out)
+	if r.AllocationEvents == 0 || r.SampledOut == 0 {
+		t.Errorf("report of the stopped run: %d events, %d sampled out", r.AllocationEvents, r.SampledOut)
+	}
+}

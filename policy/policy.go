@@ -45,6 +45,8 @@ type Output struct {
 	EncryptTo []string `toml:"encrypt_to"`
 	// Retention, if positive, is how many outputs Directory keeps: older ones are removed.
 	Retention int `toml:"retention"`
+	// PublicMetrics lets --metrics-listen bind to an address other than loopback.
+	PublicMetrics bool `toml:"public_metrics"`
 }
 
 // Default is the policy of a run that names none: the default limits and

@@ -52,6 +52,7 @@ type process struct {
 	denied             bool // the policy does not allow tracing it: its events are dropped
 	learned            bool // its files were looked at after its first allocation event
 	exited             bool
+	totals             *Counts // of its executable, across its processes, for metrics
 	stacks             map[stackKey]*Counts
 }
 
@@ -79,11 +80,18 @@ func (p *process) add(e *bpf.AllocEvent) bool {
 		c = new(Counts)
 		p.stacks[k] = c
 	}
+	c.add(d)
+	if p.totals != nil {
+		p.totals.add(d)
+	}
+	return true
+}
+
+func (c *Counts) add(d Counts) {
 	c.Allocs += d.Allocs
 	c.AllocBytes += d.AllocBytes
 	c.Frees += d.Frees
 	c.FreeBytes += d.FreeBytes
-	return true
 }
 
 // sameImage copies the names of another record of the same image: a forked child's parent.

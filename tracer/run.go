@@ -63,10 +63,13 @@ func (t *Tracer) Run(ctx context.Context) (*Result, error) {
 			t.handle(&e, rec.RawSample)
 		}
 		if stopping {
+			t.stats.taken = time.Time{} // the last snapshot holds everything
+			t.snapshot()
 			r, err := t.result()
 			return r, errors.Join(err, stopErr)
 		}
 		t.poll()
+		t.snapshot()
 		if err := t.checkBudget(); err != nil {
 			stopErr, stopping = err, true
 			continue
@@ -109,6 +112,7 @@ func (t *Tracer) handle(e *bpf.AllocEvent, raw []byte) {
 			id := location(bpf.AllocFrame{Ino: e.Stack, Dev: uint32(e.Size)}).File
 			path := decodeExecPath(raw)
 			p.exe, p.argv0, p.cgroup = path, "", ""
+			p.totals = t.exeTotals(path)
 			if _, _, err := t.sym.File(path, id); err != nil {
 				t.log.Debug("learn executable", "pid", e.Pid, "err", err)
 			}
@@ -127,6 +131,7 @@ func (t *Tracer) handle(e *bpf.AllocEvent, raw []byte) {
 		if parent := t.live[uint32(e.Size)]; parent != nil {
 			p := newProcess(e.Pid)
 			p.sameImage(parent)
+			p.denied, p.totals = parent.denied, parent.totals
 			t.live[e.Pid] = p
 		} else {
 			t.track(e.Pid)

@@ -44,6 +44,7 @@ type Tracer struct {
 	skipped   int                       // processes the policy denied, not traced
 	allocs    uint64                    // allocation events received
 	budget    *budget                   // CPU budget, while running
+	stats     stats                     // snapshot for metrics
 
 	cmd     *exec.Cmd
 	cmdDone chan struct{} // closed when cmd has exited and was reaped
@@ -304,6 +305,7 @@ func (t *Tracer) track(pid uint32) *process {
 	if t.deny(p) {
 		return p
 	}
+	p.totals = t.exeTotals(p.exe)
 	if err := t.sym.Learn(int(pid)); err != nil {
 		t.log.Debug("read mappings", "pid", pid, "err", err)
 	}

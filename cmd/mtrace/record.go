@@ -51,6 +51,8 @@ Examples:
 			&cli.StringFlag{Name: "policy", Usage: "trace within the policy `FILE` (TOML; see mtrace policy check); without one, the built-in deny list and default limits apply"},
 			&cli.Uint64Flag{Name: "max-events-per-second", Usage: "trace at most `N` allocations a second at full fidelity, then sample (default from the policy: 500000; may only lower it)"},
 			&cli.Float64Flag{Name: "max-cpu-percent", Usage: "keep mtrace, its BPF programs included, under `P` percent of one CPU: sample more, then stop (default from the policy: 50; may only lower it)"},
+			&cli.StringFlag{Name: "metrics-listen", Usage: "serve Prometheus metrics on `ADDR` (host:port; loopback unless the policy allows public_metrics)"},
+			&cli.StringFlag{Name: "metrics-textfile", Usage: "write Prometheus metrics to `FILE` at the end, for node_exporter's textfile collector (mode 0600)"},
 			&cli.StringSliceFlag{Name: "encrypt-to", Usage: "encrypt the report to the age `RECIPIENT` (repeatable; needs --output)"},
 			&cli.StringSliceFlag{Name: "debug-dir", Usage: "also look for separate debug files (by build-id or debuglink) in `DIR` (repeatable; " + symbolize.DefaultDebugDir + " always)"},
 			logLevelFlag(),
@@ -118,6 +120,16 @@ func record(c *cli.Context) error {
 	if len(recipients) > 0 && out == "" {
 		return usagef("record: an encrypted report needs --output FILE")
 	}
+	if addr := c.String("metrics-listen"); addr != "" {
+		if err := checkMetricsAddress(addr, pol); err != nil {
+			return err
+		}
+	}
+	if file := c.String("metrics-textfile"); file != "" {
+		if err := sink.CheckOutput(file); err != nil {
+			return err
+		}
+	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// The first signal ends tracing and writes the report; a second one kills at once.
@@ -156,9 +168,22 @@ func record(c *cli.Context) error {
 		return err
 	}
 	defer t.Close()
+	metrics := sink.NewRegistry(metricsOf(t))
+	if addr := c.String("metrics-listen"); addr != "" {
+		stopMetrics, err := serveMetrics(addr, metrics, log)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+	}
 	log.Info("attached", "ms", time.Since(start).Milliseconds())
 
 	res, runErr := t.Run(ctx)
+	if file := c.String("metrics-textfile"); file != "" {
+		if err := sink.WriteFile(file, func(w io.Writer) error { return sink.WriteMetrics(w, metrics) }); err != nil {
+			log.Warn("write metrics", "err", err)
+		}
+	}
 	if res == nil {
 		return runErr
 	}

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/mtrace/mtrace/policy"
+	"github.com/mtrace/mtrace/sink"
+	"github.com/mtrace/mtrace/tracer"
+)
+
+// metricsOf converts the tracer's snapshot into what sink exposes.
+func metricsOf(t *tracer.Tracer) func() sink.Metrics {
+	return func() sink.Metrics {
+		s := t.Stats()
+		m := sink.Metrics{Events: s.Events, Lost: s.Lost, SampledOut: s.SampledOut, Skipped: s.Skipped}
+		for _, e := range s.Executables {
+			m.Executables = append(m.Executables, sink.ExecutableMetrics{
+				Exe: e.Exe, Allocs: e.Allocs, AllocBytes: e.AllocBytes, Frees: e.Frees, FreeBytes: e.FreeBytes, LiveBytes: e.LiveBytes(),
+			})
+		}
+		return m
+	}
+}
+
+// checkMetricsAddress refuses a listening address that is not loopback,
+// unless the policy allows public metrics.
+func checkMetricsAddress(addr string, pol *policy.Policy) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return usagef("record: --metrics-listen %q: %v", addr, err)
+	}
+	if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) || pol.Output.PublicMetrics {
+		return nil
+	}
+	return usagef("record: refuse to listen on %s: not a loopback address (a policy may allow it with output.public_metrics)", addr)
+}
+
+// serveMetrics serves the registry on addr until the returned stop is called.
+func serveMetrics(addr string, reg *prometheus.Registry, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen for metrics: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Warn("serve metrics", "err", err)
+		}
+	}()
+	log.Info("metrics listening", "addr", ln.Addr().String())
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	}, nil
+}

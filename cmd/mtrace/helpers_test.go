@@ -185,7 +185,7 @@ func checkTallies(t *testing.T, r *sink.Report, programOut string, want expect) 
 				LiveObjects: w.Allocs - w.Frees, LiveBytes: w.AllocBytes - w.FreeBytes,
 			}
 			if got[fn] != wantCounts {
-				t.Errorf("pid %d %s: report %+v, program did %+v", pid, fn, got[fn], wantCounts)
+				t.Errorf("pid %d %s: report %+v, program did %+v%s", pid, fn, got[fn], wantCounts, describe(r, pid))
 			}
 		}
 	}
@@ -343,4 +343,26 @@ func (w *waiting) release(t *testing.T) string {
 		t.Fatalf("target: %v", err)
 	}
 	return w.out.String()
+}
+
+// describe summarizes what the report holds for pid, for failure messages.
+func describe(r *sink.Report, pid int) string {
+	var b strings.Builder
+	for _, p := range r.Processes {
+		if p.Pid != pid {
+			continue
+		}
+		fmt.Fprintf(&b, "\n  image exe=%q argv0=%q exited=%v allocators=%v", p.Exe, p.Argv0, p.Exited, p.Allocators)
+		for i, s := range p.Stacks {
+			if i == 4 {
+				break
+			}
+			var names []string
+			for _, f := range s.Frames {
+				names = append(names, f.Function)
+			}
+			fmt.Fprintf(&b, "\n    %d allocs: %s", s.Allocs, strings.Join(names, " < "))
+		}
+	}
+	return b.String()
 }

@@ -348,6 +348,7 @@ func (w *waiting) release(t *testing.T) string {
 // describe summarizes what the report holds for pid, for failure messages.
 func describe(r *sink.Report, pid int) string {
 	var b strings.Builder
+	fmt.Fprintf(&b, "\n  dropped %+v, skipped %d", r.Dropped, r.SkippedProcesses)
 	for _, p := range r.Processes {
 		if p.Pid != pid {
 			continue

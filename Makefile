@@ -30,9 +30,10 @@ test: ## run every test; the BPF tests need root (MTRACE_REQUIRE_BPF=1 makes the
 bench: ## run the Go benchmarks (decoder, aggregator, symbolizer cold and warm)
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
 
-fuzz: ## run each fuzz target for FUZZTIME (the ELF/DWARF and /proc/PID/maps parsers)
+fuzz: ## run each fuzz target for FUZZTIME (ELF/DWARF, /proc/PID/maps, saved profiles)
 	$(GO) test -run='^$$' -fuzz='^FuzzOpenModule$$' -fuzztime=$(FUZZTIME) ./symbolize
 	$(GO) test -run='^$$' -fuzz='^FuzzReadMaps$$' -fuzztime=$(FUZZTIME) ./symbolize
+	$(GO) test -run='^$$' -fuzz='^FuzzReadPprof$$' -fuzztime=$(FUZZTIME) ./sink
 
 demo: build ## trace the bundled demo workload (testdata/allocs.c) and print the report (needs root, gcc)
 	cc $(TARGET_CFLAGS) -o $(BIN)/allocs testdata/allocs.c

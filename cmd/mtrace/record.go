@@ -45,7 +45,7 @@ Examples:
 			&cli.BoolFlag{Name: "mmap", Usage: "also count anonymous mmap/munmap, as their own kind of allocation (off by default)"},
 			&cli.BoolFlag{Name: "follow-forks", Usage: "also trace children and exec'd programs of traced processes (default: on for a command, off for --pid)"},
 			&cli.DurationFlag{Name: "duration", Aliases: []string{"d"}, Usage: "stop after `DURATION` (e.g. 10s); 0 traces until the targets exit"},
-			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "text", Usage: "report `FORMAT`: text or json"},
+			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Usage: "report `FORMAT`: text, json, pprof (gzipped protobuf) or folded; without it, the --output extension decides (.json, .pb.gz, .folded, else text)"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the report to `FILE` (mode 0600) instead of stdout"},
 			&cli.IntFlag{Name: "top", Value: 10, Usage: "show the top `N` stacks in the text report"},
 			&cli.StringFlag{Name: "policy", Usage: "trace within the policy `FILE` (TOML; see mtrace policy check); without one, the built-in deny list and default limits apply"},
@@ -73,9 +73,9 @@ func record(c *cli.Context) error {
 	if c.IsSet("follow-forks") {
 		follow = c.Bool("follow-forks")
 	}
-	format := c.String("format")
-	if format != "text" && format != "json" {
-		return usagef("record: --format %q: want text or json", format)
+	format, err := formatFor(c.String("format"), c.String("output"))
+	if err != nil {
+		return err
 	}
 	if c.Duration("duration") < 0 || c.Int("top") < 1 {
 		return usagef("record: --duration and --top must be positive")
@@ -83,6 +83,9 @@ func record(c *cli.Context) error {
 	log, err := logger(c)
 	if err != nil {
 		return err
+	}
+	if format == "pprof" && c.String("output") == "" {
+		return usagef("record: a pprof profile needs --output FILE")
 	}
 	pol := policy.Default()
 	if file := c.String("policy"); file != "" {
@@ -197,12 +200,7 @@ func record(c *cli.Context) error {
 	if report.SkippedProcesses > 0 {
 		log.Info("skipped processes the policy does not allow tracing", "count", report.SkippedProcesses)
 	}
-	write := sink.Limited(pol.Limits.MaxOutputBytes, func(w io.Writer) error {
-		if format == "json" {
-			return sink.WriteJSON(w, report)
-		}
-		return sink.WriteText(w, report, c.Int("top"))
-	})
+	write := sink.Limited(pol.Limits.MaxOutputBytes, reportWriter(report, format, c.Int("top")))
 	if out == "" {
 		if err := write(c.App.Writer); err != nil {
 			return err

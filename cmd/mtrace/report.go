@@ -19,17 +19,19 @@ const maxReport = 1 << 30
 func reportCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "report",
-		Usage:     "render a saved JSON report again, decrypting it if needed",
+		Usage:     "render a saved report again, decrypting it if needed",
 		ArgsUsage: "FILE",
-		Description: `Reads a report that mtrace record wrote as JSON, encrypted with age or not,
-and writes it as text or JSON.
+		Description: `Reads a report that mtrace record wrote as JSON or as a pprof profile,
+encrypted with age or not, and writes it as text, JSON, pprof or folded stacks.
 
 Examples:
    mtrace report report.json
+   mtrace report --format folded profile.pb.gz > stacks.folded
    mtrace report --identity key.txt --format json report.json.age`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "identity", Aliases: []string{"i"}, Usage: "decrypt with the age identities in `FILE`"},
-			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "text", Usage: "output `FORMAT`: text or json"},
+			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "text", Usage: "output `FORMAT`: text, json, pprof or folded"},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write to `FILE` (mode 0600) instead of stdout"},
 			&cli.IntFlag{Name: "top", Value: 10, Usage: "show the top `N` stacks in the text report"},
 		},
 		Action: renderReport,
@@ -40,9 +42,12 @@ func renderReport(c *cli.Context) error {
 	if c.NArg() != 1 {
 		return usagef("report: give one report FILE")
 	}
-	format := c.String("format")
-	if format != "text" && format != "json" {
-		return usagef("report: --format %q: want text or json", format)
+	format, err := formatFor(c.String("format"), c.String("output"))
+	if err != nil {
+		return err
+	}
+	if format == "pprof" && c.String("output") == "" {
+		return usagef("report: a pprof profile needs --output FILE")
 	}
 	path := c.Args().First()
 	data, err := readLimited(path)
@@ -54,17 +59,30 @@ func renderReport(c *cli.Context) error {
 			return err
 		}
 	}
-	var r sink.Report
-	if err := json.Unmarshal(data, &r); err != nil {
+	r, err := parseReport(data)
+	if err != nil {
 		return fmt.Errorf("read report %s: %w", path, err)
 	}
 	if r.Schema != sink.Schema {
 		return fmt.Errorf("read report %s: schema %d, this mtrace reads %d", path, r.Schema, sink.Schema)
 	}
-	if format == "json" {
-		return sink.WriteJSON(c.App.Writer, &r)
+	write := reportWriter(r, format, c.Int("top"))
+	if out := c.String("output"); out != "" {
+		return sink.WriteFile(out, write)
 	}
-	return sink.WriteText(c.App.Writer, &r, c.Int("top"))
+	return write(c.App.Writer)
+}
+
+// parseReport reads a JSON report or a pprof profile mtrace wrote.
+func parseReport(data []byte) (*sink.Report, error) {
+	if trimmed := bytes.TrimSpace(data); len(trimmed) > 0 && trimmed[0] == '{' {
+		var r sink.Report
+		if err := json.Unmarshal(data, &r); err != nil {
+			return nil, err
+		}
+		return &r, nil
+	}
+	return sink.ReadPprof(bytes.NewReader(data))
 }
 
 func readLimited(path string) ([]byte, error) {

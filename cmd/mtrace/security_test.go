@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
+	"compress/gzip"
 	"crypto/rand"
+	"io"
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
@@ -39,7 +42,7 @@ func TestNoPayloadInOutputs(t *testing.T) {
 	argSecret, argForms := secret(t)
 	envSecret, envForms := secret(t)
 	t.Setenv("CANARY_SECRET", envSecret)
-	for _, format := range []string{"text", "json"} {
+	for _, format := range []string{"text", "json", "pprof", "folded"} {
 		t.Run(format, func(t *testing.T) {
 			dir := t.TempDir()
 			heap, report := filepath.Join(dir, "heap"), filepath.Join(dir, "report")
@@ -50,6 +53,9 @@ func TestNoPayloadInOutputs(t *testing.T) {
 			data, err := os.ReadFile(report)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if format == "pprof" {
+				data = gunzip(t, data)
 			}
 			outputs := map[string]string{"stdout": res.stdout, "stderr": res.stderr, "report": string(data)}
 			if !strings.Contains(outputs["report"], "fill_secrets") {
@@ -176,4 +182,17 @@ func TestCPUBudgetStopsTracing(t *testing.T) {
 	if r.AllocationEvents == 0 || r.SampledOut == 0 {
 		t.Errorf("report of the stopped run: %d events, %d sampled out", r.AllocationEvents, r.SampledOut)
 	}
+}
+
+func gunzip(t *testing.T, data []byte) []byte {
+	t.Helper()
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return plain
 }

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"bufio"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/google/pprof/profile"
+)
+
+// TestPprofProfile writes a pprof profile, reads it back with the profile
+// package and checks it against the program's own counts, then runs go tool
+// pprof -top on it.
+func TestPprofProfile(t *testing.T) {
+	requireBPF(t)
+	bin := buildC(t, "allocs.c")
+	out := filepath.Join(t.TempDir(), "allocs.pb.gz")
+	res := runMtrace(t.Context(), nil, "record", "--output", out, "--", bin)
+	if res.code != 0 {
+		t.Fatalf("exit %d: %s", res.code, res.stderr)
+	}
+	f, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := profile.Parse(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"alloc_objects", "alloc_space", "inuse_objects", "inuse_space"}
+	for i, st := range p.SampleType {
+		if st.Type != want[i] {
+			t.Errorf("sample type %d is %s, want %s", i, st.Type, want[i])
+		}
+	}
+	// Sum the values of the samples whose direct caller (second frame) is each function.
+	got := map[string][4]int64{}
+	for _, s := range p.Sample {
+		if s.Label["exe"][0] != bin || len(s.NumLabel["pid"]) != 1 {
+			t.Fatalf("sample labels %v %v", s.Label, s.NumLabel)
+		}
+		var names []string
+		for _, loc := range s.Location {
+			for _, l := range loc.Line {
+				names = append(names, l.Function.Name)
+			}
+		}
+		if len(names) < 2 {
+			continue
+		}
+		v := got[names[1]]
+		for i := range v {
+			v[i] += s.Value[i]
+		}
+		got[names[1]] = v
+	}
+	for pid, tallies := range parseTallies(t, res.stdout) {
+		for fn, w := range tallies {
+			v := got[fn]
+			if v[0] != int64(w.Allocs) || v[1] != int64(w.AllocBytes) || v[2] != int64(w.Allocs-w.Frees) || v[3] != int64(w.AllocBytes-w.FreeBytes) {
+				t.Errorf("pid %d %s: profile %v, program did %+v", pid, fn, v, w)
+			}
+		}
+	}
+	top, err := exec.Command("go", "tool", "pprof", "-top", "-sample_index=alloc_space", out).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go tool pprof -top: %v\n%s", err, top)
+	}
+	for _, fn := range []string{"make_small", "make_zeroed", "grow"} {
+		if !strings.Contains(string(top), fn) {
+			t.Errorf("go tool pprof -top does not show %s:\n%s", fn, top)
+		}
+	}
+	// mtrace report reads the profile back into the same counts.
+	again := runMtrace(t.Context(), nil, "report", "--format", "json", out)
+	if again.code != 0 {
+		t.Fatalf("report: exit %d: %s", again.code, again.stderr)
+	}
+	checkTallies(t, readReport(t, writeFile(t, "again.json", again.stdout)), res.stdout, expect{bin: bin, callees: allocsProgram})
+}
+
+// TestFoldedStacks writes folded stacks: each line ends in the bytes of a
+// stack whose frames run from the executable to the allocation function.
+func TestFoldedStacks(t *testing.T) {
+	requireBPF(t)
+	bin := buildC(t, "allocs.c")
+	out := filepath.Join(t.TempDir(), "allocs.folded")
+	res := runMtrace(t.Context(), nil, "record", "--output", out, "--", bin)
+	if res.code != 0 {
+		t.Fatalf("exit %d: %s", res.code, res.stderr)
+	}
+	f, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	bytesBy := map[string]uint64{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		i := strings.LastIndexByte(sc.Text(), ' ')
+		n, err := strconv.ParseUint(sc.Text()[i+1:], 10, 64)
+		frames := strings.Split(sc.Text()[:i], ";")
+		if err != nil || len(frames) < 2 || frames[0] != bin {
+			t.Fatalf("malformed folded line %q", sc.Text())
+		}
+		if len(frames) >= 3 {
+			bytesBy[frames[len(frames)-2]] += n
+		}
+	}
+	for _, tallies := range parseTallies(t, res.stdout) {
+		for fn, w := range tallies {
+			if bytesBy[fn] != w.AllocBytes {
+				t.Errorf("%s: %d bytes folded, program allocated %d", fn, bytesBy[fn], w.AllocBytes)
+			}
+		}
+	}
+}

@@ -1,0 +1,221 @@
+package sink
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/pprof/profile"
+)
+
+// The pprof sample types mtrace writes, in order.
+var sampleTypes = []*profile.ValueType{
+	{Type: "alloc_objects", Unit: "count"},
+	{Type: "alloc_space", Unit: "bytes"},
+	{Type: "inuse_objects", Unit: "count"},
+	{Type: "inuse_space", Unit: "bytes"},
+}
+
+// Comment keys for the run's metadata in a profile.
+const (
+	commentSchema  = "mtrace schema "
+	commentLost    = "mtrace lost_events "
+	commentSampled = "mtrace sampled_out "
+	commentEvents  = "mtrace allocation_events "
+	commentSkipped = "mtrace skipped_processes "
+)
+
+// WritePprof writes the report as a gzipped pprof profile, the format go
+// tool pprof, Pyroscope and Parca read: a sample per process and stack with
+// alloc_objects, alloc_space, inuse_objects and inuse_space, labelled with
+// pid, exe, allocator and cgroup. Locations are already symbolized; their
+// addresses are offsets into their modules, never runtime addresses.
+func WritePprof(w io.Writer, r *Report) error {
+	p := &profile.Profile{
+		SampleType:        sampleTypes,
+		DefaultSampleType: "inuse_space",
+		PeriodType:        &profile.ValueType{Type: "space", Unit: "bytes"},
+		Period:            1,
+		DurationNanos:     int64(r.DurationSeconds * float64(time.Second)),
+		Comments: []string{
+			commentSchema + strconv.Itoa(r.Schema),
+			commentLost + strconv.FormatUint(r.LostEvents, 10),
+			commentSampled + strconv.FormatUint(r.SampledOut, 10),
+			commentEvents + strconv.FormatUint(r.AllocationEvents, 10),
+			commentSkipped + strconv.Itoa(r.SkippedProcesses),
+		},
+	}
+	b := &profileBuilder{p: p, mappings: map[string]*profile.Mapping{}, functions: map[Frame]*profile.Function{}, locations: map[string]*profile.Location{}}
+	for _, proc := range r.Processes {
+		for _, s := range proc.Stacks {
+			sample := &profile.Sample{
+				Value:    []int64{clamp(s.Allocs), clamp(s.AllocBytes), clamp(s.LiveObjects), clamp(s.LiveBytes)},
+				Label:    map[string][]string{"exe": {proc.Exe}, "allocator": {proc.Allocator}, "argv0": {proc.Argv0}},
+				NumLabel: map[string][]int64{"pid": {int64(proc.Pid)}},
+			}
+			if proc.Cgroup != "" {
+				sample.Label["cgroup"] = []string{proc.Cgroup}
+			}
+			for _, group := range inlineGroups(s.Frames) {
+				sample.Location = append(sample.Location, b.location(group))
+			}
+			p.Sample = append(p.Sample, sample)
+		}
+	}
+	if err := p.CheckValid(); err != nil {
+		return fmt.Errorf("write pprof profile: %w", err)
+	}
+	if err := p.Write(w); err != nil {
+		return fmt.Errorf("write pprof profile: %w", err)
+	}
+	return nil
+}
+
+func clamp(v uint64) int64 { return int64(min(v, math.MaxInt64)) }
+
+// inlineGroups splits frames into locations: inlined frames share their
+// caller's location.
+func inlineGroups(frames []Frame) [][]Frame {
+	var groups [][]Frame
+	var cur []Frame
+	for _, f := range frames {
+		cur = append(cur, f)
+		if !f.Inlined {
+			groups = append(groups, cur)
+			cur = nil
+		}
+	}
+	if len(cur) > 0 {
+		groups = append(groups, cur)
+	}
+	return groups
+}
+
+type profileBuilder struct {
+	p         *profile.Profile
+	mappings  map[string]*profile.Mapping
+	functions map[Frame]*profile.Function
+	locations map[string]*profile.Location
+}
+
+func (b *profileBuilder) mapping(module, buildID string) *profile.Mapping {
+	m := b.mappings[module]
+	if m == nil {
+		m = &profile.Mapping{
+			ID: uint64(len(b.p.Mapping) + 1), File: module, BuildID: buildID, Limit: math.MaxUint64,
+			HasFunctions: true, HasFilenames: true, HasLineNumbers: true, HasInlineFrames: true,
+		}
+		b.mappings[module] = m
+		b.p.Mapping = append(b.p.Mapping, m)
+	}
+	return m
+}
+
+func (b *profileBuilder) function(f Frame) *profile.Function {
+	key := Frame{Function: f.Function, File: f.File}
+	fn := b.functions[key]
+	if fn == nil {
+		fn = &profile.Function{ID: uint64(len(b.p.Function) + 1), Name: f.Function, SystemName: f.Function, Filename: f.File}
+		b.functions[key] = fn
+		b.p.Function = append(b.p.Function, fn)
+	}
+	return fn
+}
+
+// location returns the location of one group of frames, innermost first.
+func (b *profileBuilder) location(group []Frame) *profile.Location {
+	var key strings.Builder
+	for _, f := range group {
+		fmt.Fprintf(&key, "%s\x00%s\x00%s\x00%d\x00%d\x01", f.Module, f.Function, f.File, f.Line, f.Offset)
+	}
+	if loc := b.locations[key.String()]; loc != nil {
+		return loc
+	}
+	outer := group[len(group)-1]
+	loc := &profile.Location{ID: uint64(len(b.p.Location) + 1), Mapping: b.mapping(outer.Module, outer.BuildID), Address: outer.Offset}
+	for _, f := range group {
+		loc.Line = append(loc.Line, profile.Line{Function: b.function(f), Line: int64(f.Line)})
+	}
+	b.locations[key.String()] = loc
+	b.p.Location = append(b.p.Location, loc)
+	return loc
+}
+
+// ReadPprof reads a profile mtrace wrote back into a report.
+func ReadPprof(rd io.Reader) (*Report, error) {
+	p, err := profile.Parse(rd)
+	if err != nil {
+		return nil, fmt.Errorf("read pprof profile: %w", err)
+	}
+	if len(p.SampleType) != len(sampleTypes) {
+		return nil, errors.New("read pprof profile: not written by mtrace (sample types)")
+	}
+	for i, st := range p.SampleType {
+		if st.Type != sampleTypes[i].Type || st.Unit != sampleTypes[i].Unit {
+			return nil, errors.New("read pprof profile: not written by mtrace (sample types)")
+		}
+	}
+	r := &Report{DurationSeconds: float64(p.DurationNanos) / float64(time.Second), Processes: []Process{}}
+	for _, c := range p.Comments {
+		for prefix, dst := range map[string]*uint64{commentLost: &r.LostEvents, commentSampled: &r.SampledOut, commentEvents: &r.AllocationEvents} {
+			if v, ok := strings.CutPrefix(c, prefix); ok {
+				*dst, _ = strconv.ParseUint(v, 10, 64)
+			}
+		}
+		if v, ok := strings.CutPrefix(c, commentSchema); ok {
+			r.Schema, _ = strconv.Atoi(v)
+		}
+		if v, ok := strings.CutPrefix(c, commentSkipped); ok {
+			r.SkippedProcesses, _ = strconv.Atoi(v)
+		}
+	}
+	byPid := map[int]*Process{}
+	for _, s := range p.Sample {
+		if len(s.Value) != len(sampleTypes) || len(s.NumLabel["pid"]) != 1 {
+			return nil, errors.New("read pprof profile: a sample without mtrace's values and labels")
+		}
+		pid := int(s.NumLabel["pid"][0])
+		proc := byPid[pid]
+		if proc == nil {
+			proc = &Process{Pid: pid, Exe: first(s.Label["exe"]), Argv0: first(s.Label["argv0"]), Allocator: first(s.Label["allocator"]), Cgroup: first(s.Label["cgroup"])}
+			if proc.Allocator != "" {
+				proc.Allocators = []string{proc.Allocator}
+			}
+			byPid[pid] = proc
+		}
+		v := func(i int) uint64 { return uint64(max(s.Value[i], 0)) }
+		st := Stack{Counts: Counts{Allocs: v(0), AllocBytes: v(1), LiveObjects: v(2), LiveBytes: v(3)}}
+		st.Frees, st.FreeBytes = st.Allocs-min(st.LiveObjects, st.Allocs), st.AllocBytes-min(st.LiveBytes, st.AllocBytes)
+		for _, loc := range s.Location {
+			for i, l := range loc.Line {
+				f := Frame{Inlined: i < len(loc.Line)-1, Line: int(l.Line), Offset: loc.Address}
+				if l.Function != nil {
+					f.Function, f.File = l.Function.Name, l.Function.Filename
+				}
+				if loc.Mapping != nil {
+					f.Module, f.BuildID = loc.Mapping.File, loc.Mapping.BuildID
+				}
+				st.Frames = append(st.Frames, f)
+			}
+		}
+		proc.Totals.Add(st.Counts)
+		proc.Stacks = append(proc.Stacks, st)
+	}
+	for _, proc := range byPid {
+		r.Processes = append(r.Processes, *proc)
+	}
+	sort.Slice(r.Processes, func(i, j int) bool { return r.Processes[i].Pid < r.Processes[j].Pid })
+	return r, nil
+}
+
+func first(s []string) string {
+	if len(s) == 0 {
+		return ""
+	}
+	return s[0]
+}

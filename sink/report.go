@@ -15,6 +15,9 @@ type Report struct {
 	// SampledOut counts allocations left out above the event-rate limit; when
 	// it is not 0, counts are estimates from the weighted allocations kept.
 	SampledOut uint64 `json:"sampled_out"`
+	// LeakMinAgeSeconds is the --min-age of a run with --leaks: live
+	// allocations at least this old at the end count as leaked.
+	LeakMinAgeSeconds float64 `json:"leak_min_age_seconds,omitempty"`
 	// SkippedProcesses counts process images the policy did not allow to be traced.
 	SkippedProcesses int       `json:"skipped_processes"`
 	Processes        []Process `json:"processes"`
@@ -37,6 +40,9 @@ type Counts struct {
 	FreeBytes   uint64 `json:"free_bytes"`
 	LiveObjects uint64 `json:"live_objects"`
 	LiveBytes   uint64 `json:"live_bytes"`
+	// LeakedObjects and LeakedBytes (with --leaks): live at the end and older than --min-age.
+	LeakedObjects uint64 `json:"leaked_objects,omitempty"`
+	LeakedBytes   uint64 `json:"leaked_bytes,omitempty"`
 }
 
 // Add adds o to c.
@@ -47,6 +53,8 @@ func (c *Counts) Add(o Counts) {
 	c.FreeBytes += o.FreeBytes
 	c.LiveObjects += o.LiveObjects
 	c.LiveBytes += o.LiveBytes
+	c.LeakedObjects += o.LeakedObjects
+	c.LeakedBytes += o.LeakedBytes
 }
 
 // Process is one traced process image with its totals and stacks. A

@@ -36,6 +36,16 @@ func WriteText(w io.Writer, r *Report, top int) error {
 			t.Allocs, Bytes(t.AllocBytes), t.Frees, Bytes(t.FreeBytes), t.LiveObjects, Bytes(t.LiveBytes))
 		p.stacks("top stacks by bytes allocated", proc.Stacks, top, func(a, b Stack) bool { return a.AllocBytes > b.AllocBytes })
 		p.stacks("top stacks by allocation count", proc.Stacks, top, func(a, b Stack) bool { return a.Allocs > b.Allocs })
+		if t.LeakedObjects > 0 {
+			var leaking []Stack
+			for _, s := range proc.Stacks {
+				if s.LeakedObjects > 0 {
+					leaking = append(leaking, s)
+				}
+			}
+			p.stacks(fmt.Sprintf("leaks: %d objects (%s) live and older than %.0fs", t.LeakedObjects, Bytes(t.LeakedBytes), r.LeakMinAgeSeconds),
+				leaking, top, func(a, b Stack) bool { return a.LeakedBytes > b.LeakedBytes })
+		}
 	}
 	return p.err
 }

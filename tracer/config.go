@@ -3,6 +3,7 @@ package tracer
 import (
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/mtrace/mtrace/policy"
 	"github.com/mtrace/mtrace/symbolize"
@@ -22,6 +23,9 @@ type Config struct {
 	FollowForks bool
 	// Mmap also counts anonymous mmap/munmap, as a separate kind of allocation.
 	Mmap bool
+	// Leaks reports, at the end, the allocations still live and older than LeakAge.
+	Leaks   bool
+	LeakAge time.Duration
 	// Stdin, Stdout and Stderr are given to Command.
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer

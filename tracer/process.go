@@ -24,6 +24,9 @@ type stackKey struct {
 type Counts struct {
 	Allocs, AllocBytes uint64
 	Frees, FreeBytes   uint64
+	// LeakedObjects and LeakedBytes are the live allocations older than the
+	// leak age at the end, when leaks were asked for.
+	LeakedObjects, LeakedBytes uint64
 }
 
 // LiveObjects is the number of allocations not freed.

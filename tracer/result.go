@@ -19,6 +19,8 @@ type Result struct {
 	Processes []Process
 	Skipped   int    // process images the policy denied
 	Allocs    uint64 // allocation events received (each may stand for several when sampled)
+	// LeakAge is the age past which live allocations were reported as leaked; 0 without leaks.
+	LeakAge time.Duration
 }
 
 // Dropped counts what the tracer could not record. LostEvents are events the
@@ -63,6 +65,9 @@ func (t *Tracer) result() (*Result, error) {
 	r.Dropped.Malformed = t.malformed
 	r.Skipped = t.skipped
 	r.Allocs = t.allocs
+	if t.cfg.Leaks {
+		r.LeakAge = t.cfg.LeakAge
+	}
 	images := append([]*process(nil), t.done...)
 	for _, p := range t.live {
 		images = append(images, p)

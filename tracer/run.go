@@ -65,6 +65,11 @@ func (t *Tracer) Run(ctx context.Context) (*Result, error) {
 		if stopping {
 			t.stats.taken = time.Time{} // the last snapshot holds everything
 			t.snapshot()
+			if t.cfg.Leaks {
+				if err := t.leaks(t.cfg.LeakAge); err != nil {
+					stopErr = errors.Join(stopErr, err)
+				}
+			}
 			r, err := t.result()
 			return r, errors.Join(err, stopErr)
 		}

@@ -120,3 +120,35 @@ func TestFoldedStacks(t *testing.T) {
 		}
 	}
 }
+
+// TestLeaks lists, per stack, the allocations the program never freed:
+// all of them with --min-age 0s, none with an age no allocation reaches.
+func TestLeaks(t *testing.T) {
+	requireBPF(t)
+	bin := buildC(t, "allocs.c")
+	for _, tc := range []struct {
+		minAge string
+		all    bool
+	}{{"0s", true}, {"1h", false}} {
+		r, out := recordJSON(t, "--leaks", "--min-age", tc.minAge, "--", bin)
+		checkTallies(t, r, out, expect{bin: bin, callees: allocsProgram})
+		leaked := map[string][2]uint64{}
+		for _, s := range r.Processes[0].Stacks {
+			if len(s.Frames) > 1 {
+				v := leaked[s.Frames[1].Function]
+				leaked[s.Frames[1].Function] = [2]uint64{v[0] + s.LeakedObjects, v[1] + s.LeakedBytes}
+			}
+		}
+		for _, tallies := range parseTallies(t, out) {
+			for fn, w := range tallies {
+				want := [2]uint64{}
+				if tc.all {
+					want = [2]uint64{w.Allocs - w.Frees, w.AllocBytes - w.FreeBytes}
+				}
+				if leaked[fn] != want {
+					t.Errorf("--min-age %s: %s leaked %v, want %v", tc.minAge, fn, leaked[fn], want)
+				}
+			}
+		}
+	}
+}

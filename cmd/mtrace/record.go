@@ -42,6 +42,8 @@ Examples:
 			&cli.StringSliceFlag{Name: "cgroup", Usage: "trace the processes of the cgroup directory `PATH` and its descendants, now and later (repeatable)"},
 			&cli.StringSliceFlag{Name: "unit", Usage: "trace the processes of the systemd unit `NAME` (NAME.service if no suffix; repeatable)"},
 			&cli.BoolFlag{Name: "all", Usage: "trace every process on the host"},
+			&cli.BoolFlag{Name: "leaks", Usage: "report, per stack, the allocations still live at the end and older than --min-age"},
+			&cli.DurationFlag{Name: "min-age", Value: 30 * time.Second, Usage: "with --leaks, count live allocations older than `AGE` as leaked"},
 			&cli.BoolFlag{Name: "mmap", Usage: "also count anonymous mmap/munmap, as their own kind of allocation (off by default)"},
 			&cli.BoolFlag{Name: "follow-forks", Usage: "also trace children and exec'd programs of traced processes (default: on for a command, off for --pid)"},
 			&cli.DurationFlag{Name: "duration", Aliases: []string{"d"}, Usage: "stop after `DURATION` (e.g. 10s); 0 traces until the targets exit"},
@@ -77,8 +79,8 @@ func record(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if c.Duration("duration") < 0 || c.Int("top") < 1 {
-		return usagef("record: --duration and --top must be positive")
+	if c.Duration("duration") < 0 || c.Int("top") < 1 || c.Duration("min-age") < 0 {
+		return usagef("record: --duration, --min-age and --top must be positive")
 	}
 	log, err := logger(c)
 	if err != nil {
@@ -159,6 +161,8 @@ func record(c *cli.Context) error {
 		All:         c.Bool("all"),
 		FollowForks: follow,
 		Mmap:        c.Bool("mmap"),
+		Leaks:       c.Bool("leaks"),
+		LeakAge:     c.Duration("min-age"),
 		Stdin:       c.App.Reader,
 		Stdout:      c.App.Writer,
 		Stderr:      c.App.ErrWriter,
@@ -256,10 +260,11 @@ func buildReport(res *tracer.Result, sym *symbolize.Symbolizer) *sink.Report {
 			CallsFull:    res.Dropped.CallsFull,
 			Malformed:    res.Dropped.Malformed,
 		},
-		SkippedProcesses: res.Skipped,
-		SampledOut:       res.Dropped.SampledOut,
-		AllocationEvents: res.Allocs,
-		Processes:        []sink.Process{},
+		SkippedProcesses:  res.Skipped,
+		SampledOut:        res.Dropped.SampledOut,
+		LeakMinAgeSeconds: res.LeakAge.Seconds(),
+		AllocationEvents:  res.Allocs,
+		Processes:         []sink.Process{},
 	}
 	for _, p := range res.Processes {
 		sp := sink.Process{Pid: p.Pid, Exe: p.Exe, Argv0: p.Argv0, Cgroup: p.Cgroup, Exited: p.Exited,
@@ -274,6 +279,7 @@ func buildReport(res *tracer.Result, sym *symbolize.Symbolizer) *sink.Report {
 					Allocs: s.Allocs, AllocBytes: s.AllocBytes,
 					Frees: s.Frees, FreeBytes: s.FreeBytes,
 					LiveObjects: s.LiveObjects(), LiveBytes: s.LiveBytes(),
+					LeakedObjects: s.LeakedObjects, LeakedBytes: s.LeakedBytes,
 				},
 			}
 			for _, f := range sym.Frames(s.Locations) {

@@ -152,3 +152,36 @@ func TestLeaks(t *testing.T) {
 		}
 	}
 }
+
+// TestReportDiffBase compares a run with an earlier one of the same program
+// doing its work three times instead of once: the difference is twice the work.
+func TestReportDiffBase(t *testing.T) {
+	requireBPF(t)
+	bin := buildC(t, "allocs.c")
+	dir := t.TempDir()
+	base, grown := filepath.Join(dir, "base.pb.gz"), filepath.Join(dir, "grown.json")
+	once := runMtrace(t.Context(), nil, "record", "--output", base, "--", bin)
+	thrice := runMtrace(t.Context(), nil, "record", "--output", grown, "--", bin, "--fork-exec")
+	if once.code != 0 || thrice.code != 0 {
+		t.Fatalf("record: %s %s", once.stderr, thrice.stderr)
+	}
+	diff := runMtrace(t.Context(), nil, "report", "--diff-base", base, "--format", "json", grown)
+	if diff.code != 0 {
+		t.Fatalf("report: exit %d: %s", diff.code, diff.stderr)
+	}
+	r := readReport(t, writeFile(t, "diff.json", diff.stdout))
+	if len(r.Processes) != 1 || r.Processes[0].Exe != bin {
+		t.Fatalf("diff processes %+v", r.Processes)
+	}
+	got := map[string]uint64{}
+	for _, s := range r.Processes[0].Stacks {
+		got[s.Frames[1].Function] += s.Allocs
+	}
+	for pid, tallies := range parseTallies(t, once.stdout) {
+		for fn, w := range tallies {
+			if got[fn] != 2*w.Allocs {
+				t.Errorf("%s grew by %d allocations, want %d (pid %d did %d)", fn, got[fn], 2*w.Allocs, pid, w.Allocs)
+			}
+		}
+	}
+}

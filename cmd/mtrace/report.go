@@ -27,12 +27,14 @@ encrypted with age or not, and writes it as text, JSON, pprof or folded stacks.
 Examples:
    mtrace report report.json
    mtrace report --format folded profile.pb.gz > stacks.folded
-   mtrace report --identity key.txt --format json report.json.age`,
+   mtrace report --identity key.txt --format json report.json.age
+   mtrace report --diff-base yesterday.pb.gz today.pb.gz`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "identity", Aliases: []string{"i"}, Usage: "decrypt with the age identities in `FILE`"},
 			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "text", Usage: "output `FORMAT`: text, json, pprof or folded"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write to `FILE` (mode 0600) instead of stdout"},
 			&cli.IntFlag{Name: "top", Value: 10, Usage: "show the top `N` stacks in the text report"},
+			&cli.StringFlag{Name: "diff-base", Usage: "show only what grew since the saved report `OLD` (same executables and stacks)"},
 		},
 		Action: renderReport,
 	}
@@ -49,28 +51,43 @@ func renderReport(c *cli.Context) error {
 	if format == "pprof" && c.String("output") == "" {
 		return usagef("report: a pprof profile needs --output FILE")
 	}
-	path := c.Args().First()
-	data, err := readLimited(path)
+	r, err := loadReport(c.Args().First(), c.String("identity"))
 	if err != nil {
 		return err
 	}
-	if bytes.HasPrefix(data, []byte("age-encryption.org/")) {
-		if data, err = decrypt(data, c.String("identity"), path); err != nil {
+	if base := c.String("diff-base"); base != "" {
+		old, err := loadReport(base, c.String("identity"))
+		if err != nil {
 			return err
 		}
-	}
-	r, err := parseReport(data)
-	if err != nil {
-		return fmt.Errorf("read report %s: %w", path, err)
-	}
-	if r.Schema != sink.Schema {
-		return fmt.Errorf("read report %s: schema %d, this mtrace reads %d", path, r.Schema, sink.Schema)
+		r = sink.Diff(r, old)
 	}
 	write := reportWriter(r, format, c.Int("top"))
 	if out := c.String("output"); out != "" {
 		return sink.WriteFile(out, write)
 	}
 	return write(c.App.Writer)
+}
+
+// loadReport reads a saved report, decrypting it if it is encrypted.
+func loadReport(path, identity string) (*sink.Report, error) {
+	data, err := readLimited(path)
+	if err != nil {
+		return nil, err
+	}
+	if bytes.HasPrefix(data, []byte("age-encryption.org/")) {
+		if data, err = decrypt(data, identity, path); err != nil {
+			return nil, err
+		}
+	}
+	r, err := parseReport(data)
+	if err != nil {
+		return nil, fmt.Errorf("read report %s: %w", path, err)
+	}
+	if r.Schema != sink.Schema {
+		return nil, fmt.Errorf("read report %s: schema %d, this mtrace reads %d", path, r.Schema, sink.Schema)
+	}
+	return r, nil
 }
 
 // parseReport reads a JSON report or a pprof profile mtrace wrote.

@@ -16,6 +16,7 @@ type Stats struct {
 	Lost       uint64 // events lost to a full ring buffer
 	SampledOut uint64 // allocations left out by sampling
 	Skipped    int    // process images the policy denied
+	Processes  int    // processes being traced now
 	// Executables are totals per executable path, largest allocators first.
 	Executables []ExecutableStats
 }
@@ -64,7 +65,7 @@ func (t *Tracer) snapshot() {
 		return
 	}
 	t.stats.taken = time.Now()
-	s := Stats{Events: t.allocs, Skipped: t.skipped}
+	s := Stats{Events: t.allocs, Skipped: t.skipped, Processes: len(t.live)}
 	var d Dropped
 	if t.readCounters(&d) == nil {
 		s.Lost, s.SampledOut = d.LostEvents, d.SampledOut

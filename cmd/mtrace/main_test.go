@@ -1,11 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestMain lets a test run this test binary as the mtrace command itself
@@ -35,5 +40,32 @@ func TestRecordWithoutCapabilities(t *testing.T) {
 	got := strings.TrimSpace(stderr.String())
 	if strings.Count(got, "\n") != 0 || !strings.Contains(got, "not permitted") || !strings.Contains(got, "CAP_BPF") {
 		t.Errorf("stderr %q, want one line naming the missing capabilities", got)
+	}
+}
+
+// TestProgressLineOnTerminal runs mtrace in tmux, on a terminal: while it
+// traces, stderr shows a one-line status.
+func TestProgressLineOnTerminal(t *testing.T) {
+	requireBPF(t)
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("needs tmux")
+	}
+	spin := buildC(t, "spin.c")
+	session := fmt.Sprintf("mtrace-test-%d", os.Getpid())
+	out := filepath.Join(t.TempDir(), "r.json")
+	cmd := fmt.Sprintf("MTRACE_TEST_MAIN=1 %s record --duration 4s --output %s -- %s 1000000000; sleep 30", os.Args[0], out, spin)
+	if err := exec.Command("tmux", "new-session", "-d", "-s", session, "-x", "200", "-y", "20", cmd).Run(); err != nil {
+		t.Fatalf("tmux: %v", err)
+	}
+	defer exec.Command("tmux", "kill-session", "-t", session).Run()
+	var screen []byte
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		screen, _ = exec.Command("tmux", "capture-pane", "-p", "-t", session).Output()
+		if bytes.Contains(screen, []byte("events/s")) {
+			break
+		}
+	}
+	if !regexp.MustCompile(`mtrace: \d+s, \d+ events/s, \d+ processes, \d+ lost events`).Match(screen) {
+		t.Fatalf("no progress line on the terminal:\n%s", screen)
 	}
 }

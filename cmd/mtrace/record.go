@@ -185,7 +185,14 @@ func record(c *cli.Context) error {
 	}
 	log.Info("attached", "ms", time.Since(start).Milliseconds())
 
+	stopProgress := func() {}
+	if isTerminal(c.App.ErrWriter) {
+		progressCtx, cancel := context.WithCancel(ctx)
+		wait := showProgress(progressCtx, c.App.ErrWriter, t)
+		stopProgress = func() { cancel(); wait() }
+	}
 	res, runErr := t.Run(ctx)
+	stopProgress()
 	if file := c.String("metrics-textfile"); file != "" {
 		if err := sink.WriteFile(file, func(w io.Writer) error { return sink.WriteMetrics(w, metrics) }); err != nil {
 			log.Warn("write metrics", "err", err)

@@ -38,6 +38,9 @@ func TestRecordCommand(t *testing.T) {
 			t.Errorf("mmap counted without --mmap: %+v", s)
 		}
 	}
+	if strings.Contains(res.stderr, "\r") {
+		t.Errorf("a progress line on a stderr that is not a terminal: %q", res.stderr)
+	}
 }
 
 func TestRecordPid(t *testing.T) {

@@ -49,6 +49,8 @@ Examples:
 			&cli.DurationFlag{Name: "duration", Aliases: []string{"d"}, Usage: "stop after `DURATION` (e.g. 10s); 0 traces until the targets exit"},
 			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Usage: "report `FORMAT`: text, json, pprof (gzipped protobuf) or folded; without it, the --output extension decides (.json, .pb.gz, .folded, else text)"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the report to `FILE` (mode 0600) instead of stdout"},
+			&cli.StringFlag{Name: "output-dir", Usage: "write the report into `DIR` (mode 0700) as mtrace-TIME.FORMAT, for timers"},
+			&cli.IntFlag{Name: "keep", Usage: "with --output-dir, keep only the newest `N` reports mtrace wrote there"},
 			&cli.IntFlag{Name: "top", Value: 10, Usage: "show the top `N` stacks in the text report"},
 			&cli.StringFlag{Name: "policy", Usage: "trace within the policy `FILE` (TOML; see mtrace policy check); without one, the built-in deny list and default limits apply"},
 			&cli.Uint64Flag{Name: "max-events-per-second", Usage: "trace at most `N` allocations a second at full fidelity, then sample (default from the policy: 500000; may only lower it)"},
@@ -75,6 +77,12 @@ func record(c *cli.Context) error {
 	if c.IsSet("follow-forks") {
 		follow = c.Bool("follow-forks")
 	}
+	if c.String("output") != "" && c.String("output-dir") != "" {
+		return usagef("record: give --output or --output-dir, not both")
+	}
+	if c.Int("keep") < 0 || (c.IsSet("keep") && c.String("output-dir") == "") {
+		return usagef("record: --keep N needs --output-dir and N >= 0")
+	}
 	format, err := formatFor(c.String("format"), c.String("output"))
 	if err != nil {
 		return err
@@ -86,7 +94,7 @@ func record(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if format == "pprof" && c.String("output") == "" {
+	if format == "pprof" && c.String("output") == "" && c.String("output-dir") == "" {
 		return usagef("record: a pprof profile needs --output FILE")
 	}
 	pol := policy.Default()
@@ -114,7 +122,7 @@ func record(c *cli.Context) error {
 	if duration == 0 {
 		duration = pol.Limits.MaxDuration
 	}
-	out, err := outputPath(c.String("output"), format, pol)
+	out, dir, err := outputPath(c.String("output"), c.String("output-dir"), format, pol)
 	if err != nil {
 		return err
 	}
@@ -222,36 +230,42 @@ func record(c *cli.Context) error {
 		return errors.Join(runErr, err)
 	}
 	log.Info("report written", "path", out, "encrypted", len(recipients) > 0)
-	if pol.Output.Retention > 0 {
-		if err := sink.Prune(pol.Output.Directory, pol.Output.Retention); err != nil {
+	keep := c.Int("keep")
+	if pol.Output.Retention > 0 && (keep == 0 || pol.Output.Retention < keep) {
+		keep = pol.Output.Retention
+	}
+	if keep > 0 {
+		if err := sink.Prune(dir, keep); err != nil {
 			log.Warn("remove old reports", "err", err)
 		}
 	}
 	return errors.Join(runErr, t.Close())
 }
 
-// outputPath checks where the report goes. With an output directory in the
-// policy, it must be inside it, and without --output it gets a name there.
-func outputPath(out, format string, pol *policy.Policy) (string, error) {
-	if dir := pol.Output.Directory; dir != "" {
-		if out == "" {
-			out = filepath.Join(dir, sink.ReportName(time.Now(), format))
-		}
-		abs, err := filepath.Abs(out)
-		if err != nil {
-			return "", err
-		}
-		if filepath.Dir(abs) != filepath.Clean(dir) {
-			return "", fmt.Errorf("refuse to write %s: the policy allows reports in %s only", out, dir)
-		}
-		out = abs
+// outputPath checks where the report goes and returns it and its directory.
+// A report put in a directory (--output-dir, or the policy's) gets a name
+// there; with an output directory in the policy, it must be inside it.
+func outputPath(out, dir, format string, pol *policy.Policy) (string, string, error) {
+	if dir == "" {
+		dir = pol.Output.Directory
 	}
-	if out != "" {
-		if err := sink.CheckOutput(out); err != nil {
-			return "", err
-		}
+	if out == "" && dir != "" {
+		out = filepath.Join(dir, sink.ReportName(time.Now(), format))
 	}
-	return out, nil
+	if out == "" {
+		return "", "", nil
+	}
+	abs, err := filepath.Abs(out)
+	if err != nil {
+		return "", "", err
+	}
+	if pd := pol.Output.Directory; pd != "" && filepath.Dir(abs) != filepath.Clean(pd) {
+		return "", "", fmt.Errorf("refuse to write %s: the policy allows reports in %s only", out, pd)
+	}
+	if err := sink.CheckOutput(abs); err != nil {
+		return "", "", err
+	}
+	return abs, filepath.Dir(abs), nil
 }
 
 // buildReport symbolizes the tracer's result into the report sinks write.

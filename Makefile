@@ -13,7 +13,7 @@ TARGET_CFLAGS := -O2 -g -fno-omit-frame-pointer -Wall
 # How long each fuzz target runs in `make fuzz`.
 FUZZTIME ?= 30s
 
-.PHONY: help generate build test bench fuzz demo lint clean
+.PHONY: help generate build test bench fuzz demo man lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -38,6 +38,9 @@ fuzz: ## run each fuzz target for FUZZTIME (ELF/DWARF, /proc/PID/maps, saved pro
 demo: build ## trace the bundled demo workload (testdata/allocs.c) and print the report (needs root, gcc)
 	cc $(TARGET_CFLAGS) -o $(BIN)/allocs testdata/allocs.c
 	./$(BIN)/mtrace record -- ./$(BIN)/allocs
+
+man: build ## write the manual page bin/mtrace.1, made from the command-line definition
+	./$(BIN)/mtrace man > $(BIN)/mtrace.1
 
 lint: ## check formatting and go vet
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo "gofmt needed"; exit 1; }

@@ -62,8 +62,11 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			recordCommand(),
 			reportCommand(),
 			policyCommand(),
+			completionCommand(),
+			manCommand(),
 			versionCommand(),
 		},
+		EnableBashCompletion: true,
 		// Without a command, or with an unknown one, the root action runs.
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {

@@ -53,7 +53,7 @@ func manCommand() *cli.Command {
 		Description: `Example:
    mtrace man > /usr/local/share/man/man1/mtrace.1`,
 		Action: func(c *cli.Context) error {
-			page, err := c.App.ToMan()
+			page, err := c.App.ToManWithSection(1)
 			if err != nil {
 				return fmt.Errorf("make man page: %w", err)
 			}

@@ -12,7 +12,7 @@ func TestManPage(t *testing.T) {
 	if res.code != 0 {
 		t.Fatalf("exit %d: %s", res.code, res.stderr)
 	}
-	for _, want := range []string{".TH", "record", "--pid", "--policy", "report", "--diff-base"} {
+	for _, want := range []string{".TH mtrace 1", "record", "--pid", "--policy", "report", "--diff-base"} {
 		if !strings.Contains(res.stdout, want) {
 			t.Errorf("man page lacks %q", want)
 		}

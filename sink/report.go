@@ -70,6 +70,24 @@ type Process struct {
 	Allocators []string `json:"allocators"` // every module whose allocation functions it called
 	Totals     Counts   `json:"totals"`
 	Stacks     []Stack  `json:"stacks"`
+	// SizeHistogram counts allocations by size, LifetimeHistogram frees by
+	// how long (ns) the allocation lived, in power-of-two buckets.
+	SizeHistogram     []Bucket `json:"size_histogram,omitempty"`
+	LifetimeHistogram []Bucket `json:"lifetime_histogram,omitempty"`
+	// Timeline is the memory in use (allocated while traced, not freed) over time.
+	Timeline []Point `json:"timeline,omitempty"`
+}
+
+// Bucket of a histogram: how many values were below Below (and at least half of it).
+type Bucket struct {
+	Below uint64 `json:"below"`
+	Count uint64 `json:"count"`
+}
+
+// Point of a timeline.
+type Point struct {
+	Seconds   float64 `json:"seconds"`
+	LiveBytes uint64  `json:"live_bytes"`
 }
 
 // Stack is one allocation stack: the allocation function first, then its

@@ -3,6 +3,7 @@ package tracer
 import (
 	"bufio"
 	"io"
+	"math/bits"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -57,6 +58,29 @@ type process struct {
 	exited             bool
 	totals             *Counts // of its executable, across its processes, for metrics
 	stacks             map[stackKey]*Counts
+	own                Counts          // this image's totals
+	sizes, lifetimes   [65]uint64      // allocations by log2 of size; frees by log2 of lifetime in ns
+	timeline           []TimelinePoint // live bytes, once a second
+}
+
+// TimelinePoint is the memory a process had in use at one moment.
+type TimelinePoint struct {
+	Seconds   float64 // since tracing started
+	LiveBytes uint64
+}
+
+// maxTimeline bounds the points kept per process; past it, every other
+// point is dropped and the timeline gets coarser.
+const maxTimeline = 4096
+
+func (p *process) sample(seconds float64) {
+	if len(p.timeline) == maxTimeline {
+		for i := 0; i < maxTimeline/2; i++ {
+			p.timeline[i] = p.timeline[2*i]
+		}
+		p.timeline = p.timeline[:maxTimeline/2]
+	}
+	p.timeline = append(p.timeline, TimelinePoint{Seconds: seconds, LiveBytes: p.own.LiveBytes()})
 }
 
 func newProcess(pid uint32) *process {
@@ -84,8 +108,14 @@ func (p *process) add(e *bpf.AllocEvent) bool {
 		p.stacks[k] = c
 	}
 	c.add(d)
+	p.own.add(d)
 	if p.totals != nil {
 		p.totals.add(d)
+	}
+	if e.Op == uint8(bpf.AllocOpOP_ALLOC) {
+		p.sizes[bits.Len64(e.Size)] += w
+	} else {
+		p.lifetimes[bits.Len64(e.Age)] += w
 	}
 	return true
 }

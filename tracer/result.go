@@ -46,6 +46,11 @@ type Process struct {
 	Exited     bool     // exited (or exec'd, for an image that is not the last) while traced
 	Allocators []string // modules whose allocation functions it called, most allocations first
 	Stacks     []Stack
+	// SizeHistogram counts allocations by size: bucket i holds sizes below 2^i
+	// (and at least 2^(i-1)). LifetimeHistogram counts frees likewise by how
+	// many nanoseconds the allocation lived.
+	SizeHistogram, LifetimeHistogram [65]uint64
+	Timeline                         []TimelinePoint
 }
 
 // Stack is the aggregate of one allocation function called from one stack.
@@ -77,7 +82,8 @@ func (t *Tracer) result() (*Result, error) {
 		if len(p.stacks) == 0 || p.denied {
 			continue
 		}
-		out := Process{Pid: int(p.pid), Exe: p.exe, Argv0: p.argv0, Cgroup: p.cgroup, Exited: p.exited}
+		out := Process{Pid: int(p.pid), Exe: p.exe, Argv0: p.argv0, Cgroup: p.cgroup, Exited: p.exited,
+			SizeHistogram: p.sizes, LifetimeHistogram: p.lifetimes, Timeline: p.timeline}
 		allocs := make(map[string]uint64)
 		for k, c := range p.stacks {
 			s := Stack{Function: "[unknown]", Counts: *c, Locations: t.stack(k.stack, stacks)}

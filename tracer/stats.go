@@ -65,6 +65,12 @@ func (t *Tracer) snapshot() {
 		return
 	}
 	t.stats.taken = time.Now()
+	elapsed := time.Since(t.started).Seconds()
+	for _, p := range t.live {
+		if !p.denied {
+			p.sample(elapsed)
+		}
+	}
 	s := Stats{Events: t.allocs, Skipped: t.skipped, Processes: len(t.live)}
 	var d Dropped
 	if t.readCounters(&d) == nil {

@@ -334,6 +334,7 @@ func (t *Tracer) deny(p *process) bool {
 func (t *Tracer) retire(pid uint32, exited bool) {
 	if p := t.live[pid]; p != nil {
 		p.exited = exited
+		p.sample(time.Since(t.started).Seconds())
 		if len(p.stacks) > 0 {
 			t.done = append(t.done, p)
 		}

@@ -9,7 +9,7 @@ import (
 )
 
 // reportFormats are the formats record and report write.
-const reportFormats = "text, json, pprof or folded"
+const reportFormats = "text, json, html, pprof or folded"
 
 // formatFor returns the report format asked for, or without one, the one
 // the output file's extension names (text for stdout).
@@ -23,13 +23,15 @@ func formatFor(format, output string) (string, error) {
 			return "pprof", nil
 		case strings.HasSuffix(name, ".folded"):
 			return "folded", nil
+		case strings.HasSuffix(name, ".html"), strings.HasSuffix(name, ".htm"):
+			return "html", nil
 		case output == "", filepath.Ext(name) == ".txt":
 			return "text", nil
 		}
 		return "", usagef("cannot tell the report format from %q: give --format %s", output, reportFormats)
 	}
 	switch format {
-	case "text", "json", "pprof", "folded":
+	case "text", "json", "html", "pprof", "folded":
 		return format, nil
 	}
 	return "", usagef("--format %q: want %s", format, reportFormats)
@@ -45,6 +47,8 @@ func reportWriter(r *sink.Report, format string, top int) func(io.Writer) error 
 			return sink.WritePprof(w, r)
 		case "folded":
 			return sink.WriteFolded(w, r)
+		case "html":
+			return sink.WriteHTML(w, r)
 		}
 		return sink.WriteText(w, r, top)
 	}

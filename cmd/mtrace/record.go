@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -47,7 +48,7 @@ Examples:
 			&cli.BoolFlag{Name: "mmap", Usage: "also count anonymous mmap/munmap, as their own kind of allocation (off by default)"},
 			&cli.BoolFlag{Name: "follow-forks", Usage: "also trace children and exec'd programs of traced processes (default: on for a command, off for --pid)"},
 			&cli.DurationFlag{Name: "duration", Aliases: []string{"d"}, Usage: "stop after `DURATION` (e.g. 10s); 0 traces until the targets exit"},
-			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Usage: "report `FORMAT`: text, json, pprof (gzipped protobuf) or folded; without it, the --output extension decides (.json, .pb.gz, .folded, else text)"},
+			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Usage: "report `FORMAT`: text, json, html, pprof (gzipped protobuf) or folded; without it, the --output extension decides (.json, .html, .pb.gz, .folded, else text)"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the report to `FILE` (mode 0600) instead of stdout"},
 			&cli.StringFlag{Name: "output-dir", Usage: "write the report into `DIR` (mode 0700) as mtrace-TIME.FORMAT, for timers"},
 			&cli.IntFlag{Name: "keep", Usage: "with --output-dir, keep only the newest `N` reports mtrace wrote there"},
@@ -293,6 +294,10 @@ func buildReport(res *tracer.Result, sym *symbolize.Symbolizer) *sink.Report {
 		if len(p.Allocators) > 0 {
 			sp.Allocator = p.Allocators[0]
 		}
+		sp.SizeHistogram, sp.LifetimeHistogram = buckets(p.SizeHistogram), buckets(p.LifetimeHistogram)
+		for _, pt := range p.Timeline {
+			sp.Timeline = append(sp.Timeline, sink.Point{Seconds: pt.Seconds, LiveBytes: pt.LiveBytes})
+		}
 		for _, s := range p.Stacks {
 			st := sink.Stack{
 				Frames: []sink.Frame{{Function: s.Function, Module: s.Module}},
@@ -313,4 +318,20 @@ func buildReport(res *tracer.Result, sym *symbolize.Symbolizer) *sink.Report {
 		r.Processes = append(r.Processes, sp)
 	}
 	return r
+}
+
+// buckets keeps the non-empty buckets of a log2 histogram: bucket i holds
+// values below 2^i.
+func buckets(h [65]uint64) []sink.Bucket {
+	var out []sink.Bucket
+	for i, n := range h {
+		if n > 0 {
+			below := uint64(math.MaxUint64)
+			if i < 64 {
+				below = 1 << i
+			}
+			out = append(out, sink.Bucket{Below: below, Count: n})
+		}
+	}
+	return out
 }

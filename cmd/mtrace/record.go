@@ -6,10 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -38,45 +35,26 @@ Examples:
    mtrace record --pid 1234 --duration 30s
    mtrace record --unit nginx.service --duration 1m --format json --output nginx.json
    mtrace record --all --duration 10s`,
-		Flags: []cli.Flag{
-			&cli.IntSliceFlag{Name: "pid", Aliases: []string{"p"}, Usage: "trace the running process `PID` (repeatable)"},
-			&cli.StringSliceFlag{Name: "cgroup", Usage: "trace the processes of the cgroup directory `PATH` and its descendants, now and later (repeatable)"},
-			&cli.StringSliceFlag{Name: "unit", Usage: "trace the processes of the systemd unit `NAME` (NAME.service if no suffix; repeatable)"},
-			&cli.BoolFlag{Name: "all", Usage: "trace every process on the host"},
+		Flags: append(traceFlags(),
 			&cli.BoolFlag{Name: "leaks", Usage: "report, per stack, the allocations still live at the end and older than --min-age"},
 			&cli.DurationFlag{Name: "min-age", Value: 30 * time.Second, Usage: "with --leaks, count live allocations older than `AGE` as leaked"},
-			&cli.BoolFlag{Name: "mmap", Usage: "also count anonymous mmap/munmap, as their own kind of allocation (off by default)"},
-			&cli.BoolFlag{Name: "follow-forks", Usage: "also trace children and exec'd programs of traced processes (default: on for a command, off for --pid)"},
-			&cli.DurationFlag{Name: "duration", Aliases: []string{"d"}, Usage: "stop after `DURATION` (e.g. 10s); 0 traces until the targets exit"},
 			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Usage: "report `FORMAT`: text, json, html, pprof (gzipped protobuf) or folded; without it, the --output extension decides (.json, .html, .pb.gz, .folded, else text)"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the report to `FILE` (mode 0600) instead of stdout"},
 			&cli.StringFlag{Name: "output-dir", Usage: "write the report into `DIR` (mode 0700) as mtrace-TIME.FORMAT, for timers"},
 			&cli.IntFlag{Name: "keep", Usage: "with --output-dir, keep only the newest `N` reports mtrace wrote there"},
 			&cli.IntFlag{Name: "top", Value: 10, Usage: "show the top `N` stacks in the text report"},
-			&cli.StringFlag{Name: "policy", Usage: "trace within the policy `FILE` (TOML; see mtrace policy check); without one, the built-in deny list and default limits apply"},
-			&cli.Uint64Flag{Name: "max-events-per-second", Usage: "trace at most `N` allocations a second at full fidelity, then sample (default from the policy: 500000; may only lower it)"},
-			&cli.Float64Flag{Name: "max-cpu-percent", Usage: "keep mtrace, its BPF programs included, under `P` percent of one CPU: sample more, then stop (default from the policy: 50; may only lower it)"},
 			&cli.StringFlag{Name: "metrics-listen", Usage: "serve Prometheus metrics on `ADDR` (host:port; loopback unless the policy allows public_metrics)"},
 			&cli.StringFlag{Name: "metrics-textfile", Usage: "write Prometheus metrics to `FILE` at the end, for node_exporter's textfile collector (mode 0600)"},
 			&cli.StringSliceFlag{Name: "encrypt-to", Usage: "encrypt the report to the age `RECIPIENT` (repeatable; needs --output)"},
-			&cli.StringSliceFlag{Name: "debug-dir", Usage: "also look for separate debug files (by build-id or debuglink) in `DIR` (repeatable; " + symbolize.DefaultDebugDir + " always)"},
-			logLevelFlag(),
-		},
+		),
 		Action: record,
 	}
 }
 
 func record(c *cli.Context) error {
-	pids, command, cgroups := c.IntSlice("pid"), c.Args().Slice(), c.StringSlice("cgroup")
-	if len(pids) == 0 && len(command) == 0 && len(cgroups) == 0 && len(c.StringSlice("unit")) == 0 && !c.Bool("all") {
-		return usagef("record: give --pid PID, --cgroup PATH, --unit NAME, --all or -- COMMAND")
-	}
-	if c.Bool("all") && (len(pids) > 0 || len(command) > 0 || len(cgroups) > 0 || len(c.StringSlice("unit")) > 0) {
-		return usagef("record: --all traces every process; give no other target with it")
-	}
-	follow := len(command) > 0
-	if c.IsSet("follow-forks") {
-		follow = c.Bool("follow-forks")
+	tr, err := newTrace(c, "record")
+	if err != nil {
+		return err
 	}
 	if c.String("output") != "" && c.String("output-dir") != "" {
 		return usagef("record: give --output or --output-dir, not both")
@@ -84,45 +62,17 @@ func record(c *cli.Context) error {
 	if c.Int("keep") < 0 || (c.IsSet("keep") && c.String("output-dir") == "") {
 		return usagef("record: --keep N needs --output-dir and N >= 0")
 	}
+	if c.Int("top") < 1 || c.Duration("min-age") < 0 {
+		return usagef("record: --min-age and --top must be positive")
+	}
 	format, err := formatFor(c.String("format"), c.String("output"))
-	if err != nil {
-		return err
-	}
-	if c.Duration("duration") < 0 || c.Int("top") < 1 || c.Duration("min-age") < 0 {
-		return usagef("record: --duration, --min-age and --top must be positive")
-	}
-	log, err := logger(c)
 	if err != nil {
 		return err
 	}
 	if format == "pprof" && c.String("output") == "" && c.String("output-dir") == "" {
 		return usagef("record: a pprof profile needs --output FILE")
 	}
-	pol := policy.Default()
-	if file := c.String("policy"); file != "" {
-		if pol, err = policy.Load(file); err != nil {
-			return err
-		}
-	}
-	if n := c.Uint64("max-events-per-second"); c.IsSet("max-events-per-second") {
-		if n == 0 || n > pol.Limits.MaxEventsPerSecond {
-			return usagef("record: --max-events-per-second %d: want 1 to %d (the policy's limit)", n, pol.Limits.MaxEventsPerSecond)
-		}
-		pol.Limits.MaxEventsPerSecond = n
-	}
-	if p := c.Float64("max-cpu-percent"); c.IsSet("max-cpu-percent") {
-		if p <= 0 || p > pol.Limits.MaxCPUPercent {
-			return usagef("record: --max-cpu-percent %v: want more than 0 and at most %v (the policy's limit)", p, pol.Limits.MaxCPUPercent)
-		}
-		pol.Limits.MaxCPUPercent = p
-	}
-	duration := c.Duration("duration")
-	if duration > pol.Limits.MaxDuration {
-		return usagef("record: --duration %v is longer than the policy allows (%v)", duration, pol.Limits.MaxDuration)
-	}
-	if duration == 0 {
-		duration = pol.Limits.MaxDuration
-	}
+	log, pol, sym := tr.log, tr.pol, tr.cfg.Symbolizer
 	out, dir, err := outputPath(c.String("output"), c.String("output-dir"), format, pol)
 	if err != nil {
 		return err
@@ -144,46 +94,14 @@ func record(c *cli.Context) error {
 			return err
 		}
 	}
-	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	// The first signal ends tracing and writes the report; a second one kills at once.
-	context.AfterFunc(ctx, stop)
-	ctx, cancel := context.WithTimeout(ctx, duration)
-	defer cancel()
+	tr.cfg.Leaks, tr.cfg.LeakAge = c.Bool("leaks"), c.Duration("min-age")
 
-	for _, unit := range c.StringSlice("unit") {
-		path, err := tracer.ResolveUnit(unit)
-		if err != nil {
-			return err
-		}
-		cgroups = append(cgroups, path)
-	}
-	sym, err := symbolize.New("/proc", c.StringSlice("debug-dir")...)
-	if err != nil {
-		return err
-	}
 	start := time.Now()
-	t, err := tracer.New(ctx, tracer.Config{
-		Pids:        pids,
-		Command:     command,
-		Cgroups:     cgroups,
-		All:         c.Bool("all"),
-		FollowForks: follow,
-		Mmap:        c.Bool("mmap"),
-		Leaks:       c.Bool("leaks"),
-		LeakAge:     c.Duration("min-age"),
-		Stdin:       c.App.Reader,
-		Stdout:      c.App.Writer,
-		Stderr:      c.App.ErrWriter,
-		Limits:      pol.Limits,
-		Policy:      pol,
-		Symbolizer:  sym,
-		Logger:      log,
-	})
+	ctx, t, done, err := tr.start(c)
 	if err != nil {
 		return err
 	}
-	defer t.Close()
+	defer done()
 	metrics := sink.NewRegistry(metricsOf(t))
 	if addr := c.String("metrics-listen"); addr != "" {
 		stopMetrics, err := serveMetrics(addr, metrics, log)

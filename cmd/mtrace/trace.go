@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/mtrace/mtrace/policy"
+	"github.com/mtrace/mtrace/symbolize"
+	"github.com/mtrace/mtrace/tracer"
+)
+
+// traceFlags are the flags of every command that traces: what to trace,
+// within which policy and limits, and how to find symbols.
+func traceFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.IntSliceFlag{Name: "pid", Aliases: []string{"p"}, Usage: "trace the running process `PID` (repeatable)"},
+		&cli.StringSliceFlag{Name: "cgroup", Usage: "trace the processes of the cgroup directory `PATH` and its descendants, now and later (repeatable)"},
+		&cli.StringSliceFlag{Name: "unit", Usage: "trace the processes of the systemd unit `NAME` (NAME.service if no suffix; repeatable)"},
+		&cli.BoolFlag{Name: "all", Usage: "trace every process on the host"},
+		&cli.BoolFlag{Name: "follow-forks", Usage: "also trace children and exec'd programs of traced processes (default: on for a command, off for --pid)"},
+		&cli.BoolFlag{Name: "mmap", Usage: "also count anonymous mmap/munmap, as their own kind of allocation (off by default)"},
+		&cli.DurationFlag{Name: "duration", Aliases: []string{"d"}, Usage: "stop after `DURATION` (e.g. 10s); 0 traces until the targets exit (at most the policy's max_duration)"},
+		&cli.StringFlag{Name: "policy", Usage: "trace within the policy `FILE` (TOML; see mtrace policy check); without one, the built-in deny list and default limits apply"},
+		&cli.Uint64Flag{Name: "max-events-per-second", Usage: "trace at most `N` allocations a second at full fidelity, then sample (default from the policy: 500000; may only lower it)"},
+		&cli.Float64Flag{Name: "max-cpu-percent", Usage: "keep mtrace, its BPF programs included, under `P` percent of one CPU: sample more, then stop (default from the policy: 50; may only lower it)"},
+		&cli.StringSliceFlag{Name: "debug-dir", Usage: "also look for separate debug files (by build-id or debuglink) in `DIR` (repeatable; " + symbolize.DefaultDebugDir + " always)"},
+		logLevelFlag(),
+	}
+}
+
+// trace is a checked request to trace: the tracer's configuration, the
+// policy it runs under, and how long it may run.
+type trace struct {
+	log      *slog.Logger
+	pol      *policy.Policy
+	duration time.Duration
+	cfg      tracer.Config
+}
+
+// newTrace checks the trace flags of the command named cmd.
+func newTrace(c *cli.Context, cmd string) (*trace, error) {
+	pids, command, cgroups := c.IntSlice("pid"), c.Args().Slice(), c.StringSlice("cgroup")
+	if len(pids) == 0 && len(command) == 0 && len(cgroups) == 0 && len(c.StringSlice("unit")) == 0 && !c.Bool("all") {
+		return nil, usagef("%s: give --pid PID, --cgroup PATH, --unit NAME, --all or -- COMMAND", cmd)
+	}
+	if c.Bool("all") && (len(pids) > 0 || len(command) > 0 || len(cgroups) > 0 || len(c.StringSlice("unit")) > 0) {
+		return nil, usagef("%s: --all traces every process; give no other target with it", cmd)
+	}
+	if c.Duration("duration") < 0 {
+		return nil, usagef("%s: --duration must be positive", cmd)
+	}
+	log, err := logger(c)
+	if err != nil {
+		return nil, err
+	}
+	pol := policy.Default()
+	if file := c.String("policy"); file != "" {
+		if pol, err = policy.Load(file); err != nil {
+			return nil, err
+		}
+	}
+	if n := c.Uint64("max-events-per-second"); c.IsSet("max-events-per-second") {
+		if n == 0 || n > pol.Limits.MaxEventsPerSecond {
+			return nil, usagef("%s: --max-events-per-second %d: want 1 to %d (the policy's limit)", cmd, n, pol.Limits.MaxEventsPerSecond)
+		}
+		pol.Limits.MaxEventsPerSecond = n
+	}
+	if p := c.Float64("max-cpu-percent"); c.IsSet("max-cpu-percent") {
+		if p <= 0 || p > pol.Limits.MaxCPUPercent {
+			return nil, usagef("%s: --max-cpu-percent %v: want more than 0 and at most %v (the policy's limit)", cmd, p, pol.Limits.MaxCPUPercent)
+		}
+		pol.Limits.MaxCPUPercent = p
+	}
+	duration := c.Duration("duration")
+	if duration > pol.Limits.MaxDuration {
+		return nil, usagef("%s: --duration %v is longer than the policy allows (%v)", cmd, duration, pol.Limits.MaxDuration)
+	}
+	if duration == 0 {
+		duration = pol.Limits.MaxDuration
+	}
+	for _, unit := range c.StringSlice("unit") {
+		path, err := tracer.ResolveUnit(unit)
+		if err != nil {
+			return nil, err
+		}
+		cgroups = append(cgroups, path)
+	}
+	sym, err := symbolize.New("/proc", c.StringSlice("debug-dir")...)
+	if err != nil {
+		return nil, err
+	}
+	follow := len(command) > 0
+	if c.IsSet("follow-forks") {
+		follow = c.Bool("follow-forks")
+	}
+	return &trace{log: log, pol: pol, duration: duration, cfg: tracer.Config{
+		Pids:        pids,
+		Command:     command,
+		Cgroups:     cgroups,
+		All:         c.Bool("all"),
+		FollowForks: follow,
+		Mmap:        c.Bool("mmap"),
+		Stdin:       c.App.Reader,
+		Stdout:      c.App.Writer,
+		Stderr:      c.App.ErrWriter,
+		Limits:      pol.Limits,
+		Policy:      pol,
+		Symbolizer:  sym,
+		Logger:      log,
+	}}, nil
+}
+
+// start attaches the tracer. Its context ends at the duration or the first
+// SIGINT/SIGTERM (a second one kills at once); done releases everything.
+func (tr *trace) start(c *cli.Context) (ctx context.Context, t *tracer.Tracer, done func(), err error) {
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	context.AfterFunc(ctx, stop)
+	ctx, cancel := context.WithTimeout(ctx, tr.duration)
+	t, err = tracer.New(ctx, tr.cfg)
+	if err != nil {
+		cancel()
+		stop()
+		return nil, nil, nil, err
+	}
+	return ctx, t, func() { t.Close(); cancel(); stop() }, nil
+}

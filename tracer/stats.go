@@ -4,6 +4,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/mtrace/mtrace/symbolize"
 )
 
 // maxExecutables bounds the executables Stats names: metric labels must
@@ -19,7 +21,19 @@ type Stats struct {
 	Processes  int    // processes being traced now
 	// Executables are totals per executable path, largest allocators first.
 	Executables []ExecutableStats
+	// TopStacks are the stacks that allocated the most bytes so far.
+	TopStacks []TopStack
 }
+
+// TopStack is one of the busiest stacks, with the process that has it.
+type TopStack struct {
+	Pid int
+	Exe string
+	Stack
+}
+
+// topStacks is how many stacks Stats keeps.
+const topStacks = 20
 
 // ExecutableStats are the totals of all traced processes of one executable.
 type ExecutableStats struct {
@@ -32,7 +46,8 @@ type stats struct {
 	mu    sync.Mutex
 	last  Stats
 	taken time.Time
-	byExe map[string]*Counts // updated by the reader loop only
+	byExe map[string]*Counts              // updated by the reader loop only
+	locs  map[uint64][]symbolize.Location // stacks read from the kernel, by hash
 }
 
 // Stats returns the latest snapshot; Run refreshes it every second. It is
@@ -90,7 +105,36 @@ func (t *Tracer) snapshot() {
 		}
 		s.Executables = append(s.Executables[:maxExecutables-1], other)
 	}
+	s.TopStacks = t.topStacks()
 	t.stats.mu.Lock()
 	t.stats.last = s
 	t.stats.mu.Unlock()
+}
+
+// topStacks returns the stacks of the live processes that allocated the most bytes.
+func (t *Tracer) topStacks() []TopStack {
+	type ranked struct {
+		p *process
+		k stackKey
+		c *Counts
+	}
+	var all []ranked
+	for _, p := range t.live {
+		for k, c := range p.stacks {
+			all = append(all, ranked{p, k, c})
+		}
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].c.AllocBytes > all[j].c.AllocBytes })
+	if t.stats.locs == nil {
+		t.stats.locs = make(map[uint64][]symbolize.Location)
+	}
+	var out []TopStack
+	for _, r := range all[:min(len(all), topStacks)] {
+		s := Stack{Function: "[unknown]", Counts: *r.c, Locations: t.stack(r.k.stack, t.stats.locs)}
+		if int(r.k.probe) < len(t.probes) {
+			s.Function, s.Module = t.probes[r.k.probe].function, t.probes[r.k.probe].module
+		}
+		out = append(out, TopStack{Pid: int(r.p.pid), Exe: r.p.exe, Stack: s})
+	}
+	return out
 }

@@ -60,6 +60,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		ExitErrHandler: func(*cli.Context, error) {},
 		Commands: []*cli.Command{
 			recordCommand(),
+			topCommand(),
 			reportCommand(),
 			policyCommand(),
 			completionCommand(),

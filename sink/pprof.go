@@ -52,6 +52,9 @@ func WritePprof(w io.Writer, r *Report) error {
 	}
 	b := &profileBuilder{p: p, mappings: map[string]*profile.Mapping{}, functions: map[Frame]*profile.Function{}, locations: map[string]*profile.Location{}}
 	for _, proc := range r.Processes {
+		b.mapping(proc.Exe, "") // the executables first: pprof names a profile after its first mapping
+	}
+	for _, proc := range r.Processes {
 		for _, s := range proc.Stacks {
 			sample := &profile.Sample{
 				Value:    []int64{clamp(s.Allocs), clamp(s.AllocBytes), clamp(s.LiveObjects), clamp(s.LiveBytes)},
@@ -112,6 +115,9 @@ func (b *profileBuilder) mapping(module, buildID string) *profile.Mapping {
 		}
 		b.mappings[module] = m
 		b.p.Mapping = append(b.p.Mapping, m)
+	}
+	if m.BuildID == "" {
+		m.BuildID = buildID
 	}
 	return m
 }

@@ -76,6 +76,15 @@ func TestPprofProfile(t *testing.T) {
 			t.Errorf("go tool pprof -top does not show %s:\n%s", fn, top)
 		}
 	}
+	traces, err := exec.Command("go", "tool", "pprof", "-traces", out).CombinedOutput()
+	if err != nil || !strings.Contains(string(traces), "make_small") || !strings.Contains(string(traces), "pid:") {
+		t.Errorf("go tool pprof -traces: %v\n%s", err, traces)
+	}
+	// Against itself, -diff_base leaves nothing: every value cancels out.
+	diff, err := exec.Command("go", "tool", "pprof", "-top", "-sample_index=alloc_space", "-diff_base", out, out).CombinedOutput()
+	if err != nil || !strings.Contains(string(diff), "Showing nodes accounting for 0, 0% of") {
+		t.Errorf("go tool pprof -diff_base: %v\n%s", err, diff)
+	}
 	// mtrace report reads the profile back into the same counts.
 	again := runMtrace(t.Context(), nil, "report", "--format", "json", out)
 	if again.code != 0 {

@@ -32,10 +32,12 @@ type budget struct {
 }
 
 // startBudget turns on BPF run-time statistics and takes the first reading.
+// Without them (no CAP_SYS_ADMIN) the budget counts mtrace's own CPU only.
 func (t *Tracer) startBudget() error {
 	stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
 	if err != nil {
-		return fmt.Errorf("enable BPF run-time statistics: %w", err)
+		t.log.Warn("no BPF run-time statistics: the CPU budget counts mtrace's own CPU only", "err", err)
+		stats = io.NopCloser(nil)
 	}
 	t.budget = &budget{percent: t.cfg.Limits.MaxCPUPercent, rate: rateBudget(t.cfg.Limits.MaxEventsPerSecond), stats: stats, since: time.Now()}
 	t.budget.used = t.cpuUsed()

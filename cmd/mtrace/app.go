@@ -63,6 +63,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			topCommand(),
 			reportCommand(),
 			policyCommand(),
+			checkCommand(),
 			completionCommand(),
 			manCommand(),
 			versionCommand(),

@@ -75,6 +75,15 @@ func (t *Tracer) Run(ctx context.Context) (*Result, error) {
 		}
 		t.poll()
 		t.snapshot()
+		select {
+		case reply := <-t.requests:
+			r, err := t.result()
+			if err != nil {
+				t.log.Warn("intermediate result", "err", err)
+			}
+			reply <- r
+		default:
+		}
 		if err := t.checkBudget(); err != nil {
 			stopErr, stopping = err, true
 			continue
@@ -86,6 +95,23 @@ func (t *Tracer) Run(ctx context.Context) (*Result, error) {
 			stopping = true
 		default:
 		}
+	}
+}
+
+// Snapshot returns the result so far of a Run in progress, without stopping
+// it (within a poll interval); nil if Run has ended or ctx is done first.
+func (t *Tracer) Snapshot(ctx context.Context) *Result {
+	reply := make(chan *Result, 1)
+	select {
+	case t.requests <- reply:
+	case <-ctx.Done():
+		return nil
+	}
+	select {
+	case r := <-reply:
+		return r
+	case <-ctx.Done():
+		return nil
 	}
 }
 

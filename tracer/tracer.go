@@ -45,6 +45,7 @@ type Tracer struct {
 	allocs    uint64                    // allocation events received
 	budget    *budget                   // CPU budget, while running
 	stats     stats                     // snapshot for metrics
+	requests  chan chan *Result         // Snapshot's requests, answered by the reader loop
 
 	cmd     *exec.Cmd
 	cmdDone chan struct{} // closed when cmd has exited and was reaped
@@ -93,6 +94,7 @@ func New(ctx context.Context, cfg Config) (t *Tracer, err error) {
 		probed:    make(map[symbolize.FileID]bool),
 		live:      make(map[uint32]*process),
 		pending:   make(map[uint32]int),
+		requests:  make(chan chan *Result),
 		cgroupIDs: make(map[uint64]string),
 		stop:      make(chan struct{}),
 		multi:     features.HaveBPFLinkUprobeMulti() == nil,

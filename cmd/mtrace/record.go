@@ -6,7 +6,11 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
+	"os/signal"
 	"path/filepath"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -118,6 +122,50 @@ func record(c *cli.Context) error {
 		wait := showProgress(progressCtx, c.App.ErrWriter, t)
 		stopProgress = func() { cancel(); wait() }
 	}
+	// emit writes a report of res: the final one, or on SIGHUP an
+	// intermediate one (for long runs under systemd) in the same place.
+	var emitting sync.Mutex
+	emit := func(res *tracer.Result, final bool) error {
+		emitting.Lock()
+		defer emitting.Unlock()
+		report := buildReport(res, sym)
+		if final && report.LostEvents > 0 {
+			log.Warn("events lost: the ring buffer was full", "lost", report.LostEvents)
+		}
+		if final && report.SampledOut > 0 {
+			log.Warn("the event-rate limit was reached: counts are sampled estimates", "sampled_out", report.SampledOut)
+		}
+		if final && report.SkippedProcesses > 0 {
+			log.Info("skipped processes the policy does not allow tracing", "count", report.SkippedProcesses)
+		}
+		write := sink.Limited(pol.Limits.MaxOutputBytes, reportWriter(report, format, c.Int("top")))
+		if out == "" {
+			return write(c.App.Writer)
+		}
+		if err := sink.WriteFile(out, sink.Encrypted(recipients, write)); err != nil {
+			return err
+		}
+		log.Info("report written", "path", out, "encrypted", len(recipients) > 0, "final", final)
+		return nil
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-hup:
+				if res := t.Snapshot(ctx); res != nil {
+					if err := emit(res, false); err != nil {
+						log.Warn("write intermediate report", "err", err)
+					}
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+
 	res, runErr := t.Run(ctx)
 	stopProgress()
 	if file := c.String("metrics-textfile"); file != "" {
@@ -128,27 +176,12 @@ func record(c *cli.Context) error {
 	if res == nil {
 		return runErr
 	}
-	report := buildReport(res, sym)
-	if report.LostEvents > 0 {
-		log.Warn("events lost: the ring buffer was full", "lost", report.LostEvents)
-	}
-	if report.SampledOut > 0 {
-		log.Warn("the event-rate limit was reached: counts are sampled estimates", "sampled_out", report.SampledOut)
-	}
-	if report.SkippedProcesses > 0 {
-		log.Info("skipped processes the policy does not allow tracing", "count", report.SkippedProcesses)
-	}
-	write := sink.Limited(pol.Limits.MaxOutputBytes, reportWriter(report, format, c.Int("top")))
-	if out == "" {
-		if err := write(c.App.Writer); err != nil {
-			return err
-		}
-		return errors.Join(runErr, t.Close())
-	}
-	if err := sink.WriteFile(out, sink.Encrypted(recipients, write)); err != nil {
+	if err := emit(res, true); err != nil {
 		return errors.Join(runErr, err)
 	}
-	log.Info("report written", "path", out, "encrypted", len(recipients) > 0)
+	if out == "" {
+		return errors.Join(runErr, t.Close())
+	}
 	keep := c.Int("keep")
 	if pol.Output.Retention > 0 && (keep == 0 || pol.Output.Retention < keep) {
 		keep = pol.Output.Retention

@@ -13,7 +13,10 @@ TARGET_CFLAGS := -O2 -g -fno-omit-frame-pointer -Wall
 # How long each fuzz target runs in `make fuzz`.
 FUZZTIME ?= 30s
 
-.PHONY: help generate build test bench fuzz demo man lint clean
+# Pinned generator of the CycloneDX SBOM.
+CYCLONEDX := github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod@v1.10.0
+
+.PHONY: help generate build test bench fuzz demo man lint reproducible sbom clean
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -41,6 +44,17 @@ demo: build ## trace the bundled demo workload (testdata/allocs.c) and print the
 
 man: build ## write the manual page bin/mtrace.1, made from the command-line definition
 	./$(BIN)/mtrace man > $(BIN)/mtrace.1
+
+reproducible: ## build twice and check the two binaries are byte for byte the same
+	$(GO) build -trimpath -o $(BIN)/repro-a ./cmd/mtrace
+	$(GO) clean -cache
+	$(GO) build -trimpath -o $(BIN)/repro-b ./cmd/mtrace
+	cmp $(BIN)/repro-a $(BIN)/repro-b
+	@sha256sum $(BIN)/repro-a | cut -d' ' -f1
+	@rm -f $(BIN)/repro-a $(BIN)/repro-b
+
+sbom: ## write a CycloneDX SBOM of the mtrace binary to bin/mtrace.cdx.json
+	$(GO) run $(CYCLONEDX) app -json -main cmd/mtrace -output $(BIN)/mtrace.cdx.json .
 
 lint: ## check formatting and go vet
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo "gofmt needed"; exit 1; }

@@ -17,12 +17,7 @@ import (
 // pprof -top on it.
 func TestPprofProfile(t *testing.T) {
 	requireBPF(t)
-	bin := buildC(t, "allocs.c")
-	out := filepath.Join(t.TempDir(), "allocs.pb.gz")
-	res := runMtrace(t.Context(), nil, "record", "--output", out, "--", bin)
-	if res.code != 0 {
-		t.Fatalf("exit %d: %s", res.code, res.stderr)
-	}
+	bin, out, res := recordAllocsTo(t, "allocs.pb.gz")
 	f, err := os.Open(out)
 	if err != nil {
 		t.Fatal(err)
@@ -97,12 +92,7 @@ func TestPprofProfile(t *testing.T) {
 // stack whose frames run from the executable to the allocation function.
 func TestFoldedStacks(t *testing.T) {
 	requireBPF(t)
-	bin := buildC(t, "allocs.c")
-	out := filepath.Join(t.TempDir(), "allocs.folded")
-	res := runMtrace(t.Context(), nil, "record", "--output", out, "--", bin)
-	if res.code != 0 {
-		t.Fatalf("exit %d: %s", res.code, res.stderr)
-	}
+	bin, out, res := recordAllocsTo(t, "allocs.folded")
 	f, err := os.Open(out)
 	if err != nil {
 		t.Fatal(err)
@@ -193,4 +183,17 @@ func TestReportDiffBase(t *testing.T) {
 			}
 		}
 	}
+}
+
+// recordAllocsTo traces testdata's allocs program into a file named name
+// (its extension chooses the format) with extra record flags.
+func recordAllocsTo(t *testing.T, name string, flags ...string) (bin, out string, res mtraceRun) {
+	t.Helper()
+	bin = buildC(t, "allocs.c")
+	out = filepath.Join(t.TempDir(), name)
+	res = runMtrace(t.Context(), nil, append(append([]string{"record", "--output", out}, flags...), "--", bin)...)
+	if res.code != 0 {
+		t.Fatalf("exit %d: %s", res.code, res.stderr)
+	}
+	return bin, out, res
 }

@@ -28,12 +28,7 @@ func chromium(t *testing.T, args ...string) []byte {
 // names no other resource. A screenshot is kept in $MTRACE_ARTIFACTS.
 func TestHTMLReport(t *testing.T) {
 	requireBPF(t)
-	bin := buildC(t, "allocs.c")
-	page := filepath.Join(t.TempDir(), "report.html")
-	res := runMtrace(t.Context(), nil, "record", "--leaks", "--min-age", "0s", "--output", page, "--", bin)
-	if res.code != 0 {
-		t.Fatalf("exit %d: %s", res.code, res.stderr)
-	}
+	_, page, res := recordAllocsTo(t, "report.html", "--leaks", "--min-age", "0s")
 	raw, err := os.ReadFile(page)
 	if err != nil {
 		t.Fatal(err)

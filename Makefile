@@ -46,6 +46,7 @@ man: build ## write the manual page bin/mtrace.1, made from the command-line def
 	./$(BIN)/mtrace man > $(BIN)/mtrace.1
 
 reproducible: ## build twice and check the two binaries are byte for byte the same
+	mkdir -p $(BIN)
 	$(GO) build -trimpath -o $(BIN)/repro-a ./cmd/mtrace
 	$(GO) clean -cache
 	$(GO) build -trimpath -o $(BIN)/repro-b ./cmd/mtrace
@@ -54,6 +55,7 @@ reproducible: ## build twice and check the two binaries are byte for byte the sa
 	@rm -f $(BIN)/repro-a $(BIN)/repro-b
 
 sbom: ## write a CycloneDX SBOM of the mtrace binary to bin/mtrace.cdx.json
+	mkdir -p $(BIN)
 	$(GO) run $(CYCLONEDX) app -json -main cmd/mtrace -output $(BIN)/mtrace.cdx.json .
 
 lint: ## check formatting and go vet

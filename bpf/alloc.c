@@ -19,6 +19,7 @@
  *                                       exit deletes it (with the tgid's targets entry)
  *   stacks   hash -> struct stack       user stacks seen, as file offsets; never deleted while tracing
  *   scratch  0 -> struct scratch        per-CPU buffers for walking and resolving a stack
+ *   files    {ino, dev} -> u8           files whose path user space was sent; never deleted while tracing
  *   exec_scratch 0 -> struct exec_event per-CPU buffer for an exec event and its path
  *   counters enum counter -> u64        per-CPU counts of what was dropped
  *   rates    0 -> struct rate           per-CPU allocation count of the current second
@@ -131,7 +132,20 @@ struct vm_area_struct {
 
 struct scratch {
 	__u64 ips[MAX_STACK_DEPTH];
+	__u64 files[MAX_STACK_DEPTH]; /* struct file pointers of the frames, never sent */
 	struct stack stack;
+};
+
+struct file_key {
+	__u64 ino;
+	__u32 dev;
+	__u32 pad;
+};
+
+/* What bpf_find_vma's callback fills for one address. */
+struct resolve {
+	struct frame f;
+	__u64 file;
 };
 
 struct cgroup_filter {
@@ -242,6 +256,13 @@ struct {
 } exec_scratch SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_FILES);
+	__type(key, struct file_key);
+	__type(value, __u8);
+} files SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
@@ -298,22 +319,122 @@ static __always_inline int traced(__u32 tgid)
 	return 0;
 }
 
+/* The state of a walk up a path, between steps of bpf_loop; pointers are kernel addresses. */
+struct path_walk {
+	__u64 dentry, vfsmount, mount;
+	__u32 n;
+	__u32 pad;
+};
+
+/*
+ * walk_step is one step of the walk from a file up through its directories
+ * and the mounts they sit on, to the root of its mount tree, writing each
+ * name into the per-CPU exec_scratch record. Kernel memory only: dentry
+ * names. bpf_loop verifies it once, however many steps are taken.
+ */
+static long walk_step(__u32 i, void *ctx)
+{
+	struct path_walk *w = ctx;
+	struct dentry *d = (void *)w->dentry, *parent;
+	struct vfsmount *vm = (void *)w->vfsmount;
+	struct mount *m = (void *)w->mount;
+	struct exec_event *x;
+	__u32 zero = 0;
+
+	if (d == BPF_CORE_READ(vm, mnt_root)) {
+		struct mount *up = BPF_CORE_READ(m, mnt_parent);
+
+		if (up == m)
+			return 1;
+		w->dentry = (__u64)BPF_CORE_READ(m, mnt_mountpoint);
+		w->mount = (__u64)up;
+		w->vfsmount = (__u64)up + bpf_core_field_offset(struct mount, mnt);
+		return 0;
+	}
+	parent = BPF_CORE_READ(d, d_parent);
+	x = bpf_map_lookup_elem(&exec_scratch, &zero);
+	if (parent == d || w->n >= PATH_NAMES || !x)
+		return 1;
+	bpf_probe_read_kernel_str(x->name[w->n & (PATH_NAMES - 1)], PATH_NAME_LEN, BPF_CORE_READ(d, d_name.name));
+	w->n++;
+	w->dentry = (__u64)parent;
+	return 0;
+}
+
+/*
+ * emit_path sends user space a record naming file f (identity and path),
+ * which it may no longer be able to find through /proc when it reads it.
+ */
+static __always_inline void emit_path(__u32 tgid, __u8 op, struct file *f, __u64 aux)
+{
+	__u32 zero = 0;
+	struct path_walk w = {};
+	struct exec_event *x = bpf_map_lookup_elem(&exec_scratch, &zero);
+
+	if (!x)
+		return;
+	x->e.stack = BPF_CORE_READ(f, f_inode, i_ino);
+	x->e.size = BPF_CORE_READ(f, f_inode, i_sb, s_dev);
+	x->e.ts = bpf_ktime_get_ns();
+	x->e.age = aux;
+	x->e.pid = tgid;
+	x->e.probe = 0;
+	x->e.op = op;
+	x->e.flags = 0;
+	x->e.weight = 1;
+	x->e.pad = 0;
+	w.dentry = (__u64)BPF_CORE_READ(f, f_path.dentry);
+	w.vfsmount = (__u64)BPF_CORE_READ(f, f_path.mnt);
+	w.mount = w.vfsmount - bpf_core_field_offset(struct mount, mnt);
+	bpf_loop(PATH_NAMES + 8, walk_step, &w, 0);
+	x->names = w.n;
+	if (bpf_ringbuf_output(&events, x, sizeof(*x), BPF_RB_FORCE_WAKEUP))
+		count(COUNTER_LOST_EVENTS);
+}
+
+/*
+ * announce_step sends the path of frame i's file the first time any stack
+ * runs through it, so a library that is unloaded (dlclose) or a process
+ * that exits before user space looks is still symbolized.
+ */
+static long announce_step(__u32 i, void *ctx)
+{
+	__u32 tgid = *(__u32 *)ctx, zero = 0;
+	struct scratch *s = bpf_map_lookup_elem(&scratch, &zero);
+	struct file_key k = {};
+	__u8 one = 1;
+
+	if (!s)
+		return 1;
+	barrier_var(i);
+	i &= MAX_STACK_DEPTH - 1;
+	if (!s->files[i])
+		return 0;
+	k.ino = s->stack.frames[i].ino;
+	k.dev = s->stack.frames[i].dev;
+	if (bpf_map_lookup_elem(&files, &k) || bpf_map_update_elem(&files, &k, &one, BPF_NOEXIST))
+		return 0;
+	emit_path(tgid, OP_FILE, (struct file *)s->files[i], 0);
+	return 0;
+}
+
 /*
  * resolve_frame is bpf_find_vma's callback: it fills the frame of one
- * address, which comes in through f->ino (the inode goes out the same way).
+ * address, which comes in through f.ino (the inode goes out the same way).
  */
 static long resolve_frame(struct task_struct *task, struct vm_area_struct *vma, void *data)
 {
-	struct frame *f = data;
+	struct resolve *r = data;
 	struct file *file = BPF_CORE_READ(vma, vm_file);
-	__u64 ip = f->ino;
+	__u64 ip = r->f.ino;
 
-	f->ino = 0;
+	r->f.ino = 0;
 	if (!file)
 		return 0;
-	f->ino = BPF_CORE_READ(file, f_inode, i_ino);
-	f->dev = BPF_CORE_READ(file, f_inode, i_sb, s_dev);
-	f->off = ip - BPF_CORE_READ(vma, vm_start) + (BPF_CORE_READ(vma, vm_pgoff) << PAGE_SHIFT);
+	r->file = (__u64)file;
+	r->f.ino = BPF_CORE_READ(file, f_inode, i_ino);
+	r->f.dev = BPF_CORE_READ(file, f_inode, i_sb, s_dev);
+	r->f.off = ip - BPF_CORE_READ(vma, vm_start) + (BPF_CORE_READ(vma, vm_pgoff) << PAGE_SHIFT);
 	return 0;
 }
 
@@ -326,7 +447,7 @@ static long resolve_step(__u32 i, void *ctx)
 {
 	__u32 *busy = ctx, zero = 0;
 	struct scratch *s = bpf_map_lookup_elem(&scratch, &zero);
-	struct frame f;
+	struct resolve r = {};
 	__u64 ip;
 
 	if (!s)
@@ -335,16 +456,15 @@ static long resolve_step(__u32 i, void *ctx)
 	barrier_var(i);
 	i &= MAX_STACK_DEPTH - 1;
 	ip = s->ips[i];
-	f.ino = ip;
-	f.dev = 0;
-	f.off = 0;
-	if (bpf_find_vma(bpf_get_current_task_btf(), ip, resolve_frame, &f, 0) == -16 /* EBUSY */) {
+	r.f.ino = ip;
+	if (bpf_find_vma(bpf_get_current_task_btf(), ip, resolve_frame, &r, 0) == -16 /* EBUSY */) {
 		*busy = 1;
 		return 1;
 	}
-	if (f.ino == ip)
-		f.ino = 0; /* no mapping at all */
-	s->stack.frames[i] = f;
+	if (r.f.ino == ip)
+		r.f.ino = 0; /* no mapping at all */
+	s->stack.frames[i] = r.f;
+	s->files[i] = r.f.ino ? r.file : 0;
 	return 0;
 }
 
@@ -393,6 +513,7 @@ static __always_inline __u64 capture_stack(void *ctx, __u32 tgid)
 		count(COUNTER_STACKS_FULL);
 		return 0;
 	}
+	bpf_loop(len, announce_step, &tgid, 0);
 	return h;
 }
 
@@ -664,48 +785,6 @@ int BPF_PROG(process_fork, struct task_struct *parent, struct task_struct *child
 	return 0;
 }
 
-/* The state of a walk up a path, between steps of bpf_loop; pointers are kernel addresses. */
-struct path_walk {
-	__u64 dentry, vfsmount, mount;
-	__u32 n;
-	__u32 pad;
-};
-
-/*
- * walk_step is one step of the walk from a file up through its directories
- * and the mounts they sit on, to the root of its mount tree, writing each
- * name into the per-CPU exec_scratch record. Kernel memory only: dentry
- * names. bpf_loop verifies it once, however many steps are taken.
- */
-static long walk_step(__u32 i, void *ctx)
-{
-	struct path_walk *w = ctx;
-	struct dentry *d = (void *)w->dentry, *parent;
-	struct vfsmount *vm = (void *)w->vfsmount;
-	struct mount *m = (void *)w->mount;
-	struct exec_event *x;
-	__u32 zero = 0;
-
-	if (d == BPF_CORE_READ(vm, mnt_root)) {
-		struct mount *up = BPF_CORE_READ(m, mnt_parent);
-
-		if (up == m)
-			return 1;
-		w->dentry = (__u64)BPF_CORE_READ(m, mnt_mountpoint);
-		w->mount = (__u64)up;
-		w->vfsmount = (__u64)up + bpf_core_field_offset(struct mount, mnt);
-		return 0;
-	}
-	parent = BPF_CORE_READ(d, d_parent);
-	x = bpf_map_lookup_elem(&exec_scratch, &zero);
-	if (parent == d || w->n >= PATH_NAMES || !x)
-		return 1;
-	bpf_probe_read_kernel_str(x->name[w->n & (PATH_NAMES - 1)], PATH_NAME_LEN, BPF_CORE_READ(d, d_name.name));
-	w->n++;
-	w->dentry = (__u64)parent;
-	return 0;
-}
-
 /*
  * The new executable's identity, path and cgroup go with the event: the
  * process may be gone before user space looks at it.
@@ -713,34 +792,12 @@ static long walk_step(__u32 i, void *ctx)
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(process_exec, struct task_struct *p, __u32 old_pid, struct linux_binprm *bprm)
 {
-	__u32 tgid = p->tgid, zero = 0;
-	struct file *f = BPF_CORE_READ(bprm, file);
-	struct path_walk w = {};
-	struct exec_event *x;
+	__u32 tgid = p->tgid;
 
 	if (!traced(tgid))
 		return 0;
 	new_generation(tgid);
-	x = bpf_map_lookup_elem(&exec_scratch, &zero);
-	if (!x)
-		return 0;
-	x->e.stack = BPF_CORE_READ(f, f_inode, i_ino);
-	x->e.size = BPF_CORE_READ(f, f_inode, i_sb, s_dev);
-	x->e.ts = bpf_ktime_get_ns();
-	x->e.age = bpf_get_current_cgroup_id();
-	x->e.pid = tgid;
-	x->e.probe = 0;
-	x->e.op = OP_EXEC;
-	x->e.flags = 0;
-	x->e.weight = 1;
-	x->e.pad = 0;
-	w.dentry = (__u64)BPF_CORE_READ(f, f_path.dentry);
-	w.vfsmount = (__u64)BPF_CORE_READ(f, f_path.mnt);
-	w.mount = w.vfsmount - bpf_core_field_offset(struct mount, mnt);
-	bpf_loop(PATH_NAMES + 8, walk_step, &w, 0);
-	x->names = w.n;
-	if (bpf_ringbuf_output(&events, x, sizeof(*x), BPF_RB_FORCE_WAKEUP))
-		count(COUNTER_LOST_EVENTS);
+	emit_path(tgid, OP_EXEC, BPF_CORE_READ(bprm, file), bpf_get_current_cgroup_id());
 	return 0;
 }
 

@@ -72,6 +72,13 @@ type AllocExecEvent struct {
 	Name  [16][64]int8
 }
 
+type AllocFileKey struct {
+	_   structs.HostLayout
+	Ino uint64
+	Dev uint32
+	Pad uint32
+}
+
 type AllocFrame struct {
 	_   structs.HostLayout
 	Ino uint64
@@ -116,6 +123,7 @@ const (
 	AllocOpOP_EXEC  AllocOp = 3
 	AllocOpOP_EXIT  AllocOp = 4
 	AllocOpOP_FORK  AllocOp = 5
+	AllocOpOP_FILE  AllocOp = 6
 )
 
 type AllocRate struct {
@@ -127,6 +135,7 @@ type AllocRate struct {
 type AllocScratch struct {
 	_     structs.HostLayout
 	Ips   [128]uint64
+	Files [128]uint64
 	Stack AllocStack
 }
 
@@ -147,6 +156,7 @@ const (
 	AllocMapEvents             = "events"
 	AllocMapExcluded           = "excluded"
 	AllocMapExecScratch        = "exec_scratch"
+	AllocMapFiles              = "files"
 	AllocMapGens               = "gens"
 	AllocMapLive               = "live"
 	AllocMapRates              = "rates"
@@ -237,6 +247,7 @@ type AllocMapSpecs struct {
 	Events      *ebpf.MapSpec `ebpf:"events"`
 	Excluded    *ebpf.MapSpec `ebpf:"excluded"`
 	ExecScratch *ebpf.MapSpec `ebpf:"exec_scratch"`
+	Files       *ebpf.MapSpec `ebpf:"files"`
 	Gens        *ebpf.MapSpec `ebpf:"gens"`
 	Live        *ebpf.MapSpec `ebpf:"live"`
 	Rates       *ebpf.MapSpec `ebpf:"rates"`
@@ -291,6 +302,7 @@ type AllocMaps struct {
 	Events      *ebpf.Map `ebpf:"events"`
 	Excluded    *ebpf.Map `ebpf:"excluded"`
 	ExecScratch *ebpf.Map `ebpf:"exec_scratch"`
+	Files       *ebpf.Map `ebpf:"files"`
 	Gens        *ebpf.Map `ebpf:"gens"`
 	Live        *ebpf.Map `ebpf:"live"`
 	Rates       *ebpf.Map `ebpf:"rates"`
@@ -307,6 +319,7 @@ func (m *AllocMaps) Close() error {
 		m.Events,
 		m.Excluded,
 		m.ExecScratch,
+		m.Files,
 		m.Gens,
 		m.Live,
 		m.Rates,

@@ -20,6 +20,7 @@
 #define MAX_TARGETS 4096
 #define MAX_CALLS 16384
 #define MAX_GENS 65536
+#define MAX_FILES 16384
 #define MAX_LIVE (1 << 20)
 #define MAX_STACKS 16384
 #define RINGBUF_BYTES (8 << 20)
@@ -34,6 +35,8 @@ enum op {
 		      * stack holds the new executable's inode, size its device, age its cgroup v2 id */
 	OP_EXIT = 4, /* the last thread of the process exited */
 	OP_FORK = 5, /* a traced process forked the process pid; size holds the parent's tgid */
+	OP_FILE = 6, /* a stack ran through a file not announced before: an exec_event record
+		      * with the file's inode in stack, its device in size, and its path */
 };
 
 /*

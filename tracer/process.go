@@ -54,7 +54,6 @@ type process struct {
 	uid                int
 	exeInode           uint64
 	denied             bool // the policy does not allow tracing it: its events are dropped
-	learned            bool // its files were looked at after its first allocation event
 	exited             bool
 	totals             *Counts // of its executable, across its processes, for metrics
 	stacks             map[stackKey]*Counts

@@ -122,13 +122,11 @@ func (t *Tracer) handle(e *bpf.AllocEvent, raw []byte) {
 		p := t.live[e.Pid]
 		if p == nil {
 			p = t.track(e.Pid)
-			p.learned = true
-		} else if !p.learned {
-			// Files mapped since it was tracked (by the loader after exec, or dlopen) become known.
-			p.learned = true
-			t.sym.Learn(int(e.Pid))
 		}
-		if !p.denied && !p.add(e) {
+		if p.denied {
+			break
+		}
+		if !p.add(e) {
 			t.malformed++
 		}
 		if e.Op == uint8(bpf.AllocOpOP_ALLOC) {
@@ -156,6 +154,13 @@ func (t *Tracer) handle(e *bpf.AllocEvent, raw []byte) {
 		}
 		t.pending[e.Pid] = discoveryTries
 		t.discover(int(e.Pid))
+	case uint8(bpf.AllocOpOP_FILE):
+		// A file a stack runs through, named by the kernel: learn it by that
+		// path, or if the path is not ours (a container's), through the process.
+		id := location(bpf.AllocFrame{Ino: e.Stack, Dev: uint32(e.Size)}).File
+		if _, _, err := t.sym.File(decodeExecPath(raw), id); err != nil {
+			t.sym.Learn(int(e.Pid))
+		}
 	case uint8(bpf.AllocOpOP_FORK):
 		// The child runs its parent's image: it has the same names and files.
 		t.retire(e.Pid, false)

@@ -116,7 +116,8 @@ func parseTallies(t *testing.T, out string) map[int]map[string]tally {
 
 // expect says what a testdata program's stacks must look like.
 type expect struct {
-	bin       string            // executable the tallied functions live in
+	bin       string            // module the tallied functions live in
+	exe       string            // executable of the process, if not bin
 	callees   map[string]string // tallied function -> prefix of the allocation function it calls
 	allocator string            // module the allocation functions must be in; "" for the C library
 }
@@ -168,8 +169,12 @@ func checkTallies(t *testing.T, r *sink.Report, programOut string, want expect) 
 			if total != proc.Totals {
 				t.Errorf("pid %d: totals %+v, sum of stacks %+v", pid, proc.Totals, total)
 			}
-			if strings.TrimSuffix(proc.Exe, " (deleted)") != want.bin && len(got) > 0 {
-				t.Errorf("pid %d: exe %q, want %q", pid, proc.Exe, want.bin)
+			exe := want.exe
+			if exe == "" {
+				exe = want.bin
+			}
+			if strings.TrimSuffix(proc.Exe, " (deleted)") != exe && len(got) > 0 {
+				t.Errorf("pid %d: exe %q, want %q", pid, proc.Exe, exe)
 			}
 		}
 		if !found {

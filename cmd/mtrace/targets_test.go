@@ -345,3 +345,14 @@ func TestRecordPidsInOtherMountNamespace(t *testing.T) {
 		t.Errorf("probes attached to %d files at %s, want 2:\n%s", n, libc, b.stderr.String())
 	}
 }
+
+// TestRecordDlclose traces allocations made by a plugin loaded with dlopen,
+// unloaded, and loaded again: counted exactly, and named after the plugin
+// is gone.
+func TestRecordDlclose(t *testing.T) {
+	requireBPF(t)
+	plugin := buildC(t, "plugin.c", "-shared", "-fPIC")
+	bin := buildC(t, "dlopen.c", "-ldl")
+	r, out := recordJSON(t, "--", bin, plugin)
+	checkTallies(t, r, out, expect{bin: plugin, exe: bin, callees: map[string]string{"plugin_alloc": "malloc"}})
+}

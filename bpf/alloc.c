@@ -17,7 +17,9 @@
  *   live     {tgid, gen, addr} -> struct live  allocations not freed yet; the free probe, realloc
  *   gens     tgid -> u32                the process image's generation, set at fork and exec;
  *                                       exit deletes it (with the tgid's targets entry)
- *   stacks   hash -> struct stack       user stacks seen, as file offsets; never deleted while tracing
+ *   stacks   hash -> struct stack       user stacks seen, as file offsets, hashed with their image's
+ *                                       tgid and generation; user space deletes an image's stacks
+ *                                       once it has exec'd or exited
  *   scratch  0 -> struct scratch        per-CPU buffers for walking and resolving a stack
  *   files    {ino, dev} -> u8           files whose path user space was sent; never deleted while tracing
  *   exec_scratch 0 -> struct exec_event per-CPU buffer for an exec event and its path
@@ -469,13 +471,14 @@ static long resolve_step(__u32 i, void *ctx)
 }
 
 /*
- * Walk the user stack and return its hash. A stack not seen before is
- * resolved to files and offsets and stored under its hash; 0 if it could
- * not be stored (it is then reported as unknown, and tried again next time). Called at a
- * uretprobe: the instruction pointer is then the return address in the
- * allocation's direct caller, so the walk starts with that caller.
+ * Walk the user stack of image {tgid, gen} and return its hash. A stack not
+ * seen before is resolved to files and offsets and stored under its hash; 0
+ * if it could not be stored (it is then reported as unknown, and tried again
+ * next time). Called at a uretprobe: the instruction pointer is then the
+ * return address in the allocation's direct caller, so the walk starts with
+ * that caller.
  */
-static __always_inline __u64 capture_stack(void *ctx, __u32 tgid)
+static __always_inline __u64 capture_stack(void *ctx, __u32 tgid, __u32 gen)
 {
 	__u32 zero = 0;
 	struct scratch *s = bpf_map_lookup_elem(&scratch, &zero);
@@ -491,7 +494,7 @@ static __always_inline __u64 capture_stack(void *ctx, __u32 tgid)
 		return 0;
 	}
 	len = n / sizeof(__u64);
-	h = 0x9e3779b97f4a7c15ULL ^ tgid;
+	h = 0x9e3779b97f4a7c15ULL ^ ((__u64)gen << 32 | tgid);
 	for (int i = 0; i < MAX_STACK_DEPTH; i++) {
 		if (i >= len)
 			break;
@@ -611,7 +614,7 @@ static __always_inline void record_alloc(void *ctx, __u32 tgid, __u64 addr, __u6
 		return;
 	e->weight = v.weight;
 	v.ts = e->ts;
-	v.stack = capture_stack(ctx, tgid);
+	v.stack = capture_stack(ctx, tgid, k.gen);
 	e->stack = v.stack;
 	e->size = size;
 	e->probe = probe;

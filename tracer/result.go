@@ -5,8 +5,6 @@ import (
 	"sort"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/mtrace/mtrace/bpf"
 	"github.com/mtrace/mtrace/symbolize"
 )
@@ -114,38 +112,6 @@ func (t *Tracer) result() (*Result, error) {
 	}
 	sort.SliceStable(r.Processes, func(i, j int) bool { return r.Processes[i].Pid < r.Processes[j].Pid })
 	return r, nil
-}
-
-// stack returns the frames stored under hash, reading each stack from the
-// kernel once.
-func (t *Tracer) stack(hash uint64, cache map[uint64][]symbolize.Location) []symbolize.Location {
-	if hash == 0 {
-		return nil
-	}
-	if locs, ok := cache[hash]; ok {
-		return locs
-	}
-	var rec bpf.AllocStack
-	var locs []symbolize.Location
-	if err := t.objs.Stacks.Lookup(hash, &rec); err == nil && int(rec.Len) <= len(rec.Frames) {
-		for _, f := range rec.Frames[:rec.Len] {
-			locs = append(locs, location(f))
-		}
-	}
-	cache[hash] = locs
-	return locs
-}
-
-// location converts a frame the kernel resolved, whose device number is in
-// the kernel's internal encoding (major << 20 | minor).
-func location(f bpf.AllocFrame) symbolize.Location {
-	if f.Ino == 0 {
-		return symbolize.Location{}
-	}
-	return symbolize.Location{
-		File:   symbolize.FileID{Dev: unix.Mkdev(f.Dev>>20, f.Dev&0xfffff), Inode: f.Ino},
-		Offset: uint64(f.Off),
-	}
 }
 
 // readCounters sums the kernel's per-CPU drop counters.

@@ -46,8 +46,7 @@ type stats struct {
 	mu    sync.Mutex
 	last  Stats
 	taken time.Time
-	byExe map[string]*Counts              // updated by the reader loop only
-	locs  map[uint64][]symbolize.Location // stacks read from the kernel, by hash
+	byExe map[string]*Counts // updated by the reader loop only
 }
 
 // Stats returns the latest snapshot; Run refreshes it every second. It is
@@ -125,12 +124,10 @@ func (t *Tracer) topStacks() []TopStack {
 		}
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].c.AllocBytes > all[j].c.AllocBytes })
-	if t.stats.locs == nil {
-		t.stats.locs = make(map[uint64][]symbolize.Location)
-	}
+	locs := make(map[uint64][]symbolize.Location)
 	var out []TopStack
 	for _, r := range all[:min(len(all), topStacks)] {
-		s := Stack{Function: "[unknown]", Counts: *r.c, Locations: t.stack(r.k.stack, t.stats.locs)}
+		s := Stack{Function: "[unknown]", Counts: *r.c, Locations: t.stack(r.k.stack, locs)}
 		if int(r.k.probe) < len(t.probes) {
 			s.Function, s.Module = t.probes[r.k.probe].function, t.probes[r.k.probe].module
 		}

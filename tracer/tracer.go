@@ -37,6 +37,7 @@ type Tracer struct {
 	probed    map[symbolize.FileID]bool // files whose allocation functions are probed (false: attaching failed)
 	live      map[uint32]*process       // the current image of each process seen
 	done      []*process                // images that exec'd or exited
+	retired   retiredStacks             // stacks of the images in done
 	pending   map[uint32]int            // new images that may still map an allocator: tries left
 	cgroupsV1 []cgroupTarget            // polled for new members
 	cgroupIDs map[uint64]string         // cgroup v2 paths by id, as found
@@ -338,6 +339,7 @@ func (t *Tracer) retire(pid uint32, exited bool) {
 		p.exited = exited
 		p.sample(time.Since(t.started).Seconds())
 		if len(p.stacks) > 0 {
+			t.retireStacks(p)
 			t.done = append(t.done, p)
 		}
 		delete(t.live, pid)

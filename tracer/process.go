@@ -173,7 +173,8 @@ func readUID(path string) int {
 const maxArgv0 = 4096
 
 // readArgv0 reads /proc/PID/cmdline a byte at a time up to the first NUL,
-// so that not one byte of the arguments after argv[0] is read.
+// so that not one byte of the arguments after argv[0] is read. A process
+// that exits during the read leaves a prefix: then argv[0] is unknown ("").
 func readArgv0(path string) string {
 	f, err := os.Open(path)
 	if err != nil {
@@ -183,7 +184,19 @@ func readArgv0(path string) string {
 	var b strings.Builder
 	var c [1]byte
 	for b.Len() < maxArgv0 {
-		if n, err := f.Read(c[:]); n == 0 || err != nil || c[0] == 0 {
+		n, err := f.Read(c[:])
+		if err != nil && err != io.EOF {
+			return ""
+		}
+		if n == 0 {
+			// The end without a NUL: a process that rewrote its title, or one
+			// that is gone, whose cmdline now reads as empty.
+			if n, _ := f.ReadAt(c[:], 0); n == 0 {
+				return ""
+			}
+			break
+		}
+		if c[0] == 0 {
 			break
 		}
 		b.WriteByte(c[0])

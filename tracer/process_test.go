@@ -84,6 +84,22 @@ func TestIdentifyReadsArgv0Only(t *testing.T) {
 	}
 }
 
+func TestReadArgv0(t *testing.T) {
+	for _, tc := range []struct{ cmdline, want string }{
+		{"/usr/bin/app\x00-v\x00", "/usr/bin/app"},
+		{"nginx: master process", "nginx: master process"}, // a rewritten title has no NUL
+		{"", ""}, // a kernel thread, or a process that is gone
+	} {
+		path := filepath.Join(t.TempDir(), "cmdline")
+		if err := os.WriteFile(path, []byte(tc.cmdline), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if got := readArgv0(path); got != tc.want {
+			t.Errorf("cmdline %q: argv0 %q, want %q", tc.cmdline, got, tc.want)
+		}
+	}
+}
+
 func TestReadCgroupPrefersUnitPathOnHybridHosts(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "cgroup")
 	os.WriteFile(path, []byte("9:name=systemd:/system.slice/db.service\n4:memory:/x\n0::/\n"), 0o644)

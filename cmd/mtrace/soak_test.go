@@ -61,6 +61,11 @@ func TestChurn(t *testing.T) {
 			missing++
 		}
 	}
+	for _, p := range r.Processes {
+		if p.Argv0 != "" && p.Argv0 != bin {
+			t.Errorf("pid %d: argv0 %q, want %q or unknown", p.Pid, p.Argv0, bin)
+		}
+	}
 	if missing > 0 {
 		t.Errorf("%d of %d processes missing from the report", missing, len(tallies))
 	}

@@ -374,3 +374,52 @@ func describe(r *sink.Report, pid int) string {
 	}
 	return b.String()
 }
+
+// terminal is a tmux session running a shell command on a terminal of its own.
+type terminal struct {
+	t       *testing.T
+	session string
+}
+
+// startTerminal runs cmd in a new tmux session of 200 columns and rows rows,
+// killed when the test ends; the test skips without tmux.
+func startTerminal(t *testing.T, cmd string, rows int) *terminal {
+	t.Helper()
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("needs tmux")
+	}
+	term := &terminal{t: t, session: fmt.Sprintf("mtrace-%s-%d", t.Name(), os.Getpid())}
+	if err := exec.Command("tmux", "new-session", "-d", "-s", term.session, "-x", "200", "-y", strconv.Itoa(rows), cmd).Run(); err != nil {
+		t.Fatalf("tmux: %v", err)
+	}
+	t.Cleanup(func() { exec.Command("tmux", "kill-session", "-t", term.session).Run() })
+	return term
+}
+
+// screen returns what the terminal shows.
+func (term *terminal) screen() []byte {
+	out, _ := exec.Command("tmux", "capture-pane", "-p", "-t", term.session).Output()
+	return out
+}
+
+// waitFor waits until the terminal shows want and returns the screen, failing
+// the test if it does not within 20 s.
+func (term *terminal) waitFor(want string) []byte {
+	term.t.Helper()
+	var screen []byte
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if screen = term.screen(); bytes.Contains(screen, []byte(want)) {
+			return screen
+		}
+	}
+	term.t.Fatalf("the screen never showed %q:\n%s", want, screen)
+	return nil
+}
+
+// keys types keys on the terminal.
+func (term *terminal) keys(keys string) {
+	term.t.Helper()
+	if err := exec.Command("tmux", "send-keys", "-t", term.session, keys).Run(); err != nil {
+		term.t.Fatal(err)
+	}
+}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -10,7 +9,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestMain lets a test run this test binary as the mtrace command itself
@@ -47,24 +45,10 @@ func TestRecordWithoutCapabilities(t *testing.T) {
 // traces, stderr shows a one-line status.
 func TestProgressLineOnTerminal(t *testing.T) {
 	requireBPF(t)
-	if _, err := exec.LookPath("tmux"); err != nil {
-		t.Skip("needs tmux")
-	}
 	spin := buildC(t, "spin.c")
-	session := fmt.Sprintf("mtrace-test-%d", os.Getpid())
 	out := filepath.Join(t.TempDir(), "r.json")
-	cmd := fmt.Sprintf("MTRACE_TEST_MAIN=1 %s record --duration 4s --output %s -- %s 1000000000; sleep 30", os.Args[0], out, spin)
-	if err := exec.Command("tmux", "new-session", "-d", "-s", session, "-x", "200", "-y", "20", cmd).Run(); err != nil {
-		t.Fatalf("tmux: %v", err)
-	}
-	defer exec.Command("tmux", "kill-session", "-t", session).Run()
-	var screen []byte
-	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-		screen, _ = exec.Command("tmux", "capture-pane", "-p", "-t", session).Output()
-		if bytes.Contains(screen, []byte("events/s")) {
-			break
-		}
-	}
+	term := startTerminal(t, fmt.Sprintf("MTRACE_TEST_MAIN=1 %s record --duration 4s --output %s -- %s 1000000000; sleep 30", os.Args[0], out, spin), 20)
+	screen := term.waitFor("events/s")
 	if !regexp.MustCompile(`mtrace: \d+s, \d+ events/s, \d+ processes, \d+ lost events`).Match(screen) {
 		t.Fatalf("no progress line on the terminal:\n%s", screen)
 	}

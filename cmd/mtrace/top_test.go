@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestTopSnapshots runs mtrace top off a terminal: it prints plain-text
@@ -35,35 +33,11 @@ func TestTopSnapshots(t *testing.T) {
 // TestTopInTmux drives mtrace top on a terminal: the view is drawn, and q quits.
 func TestTopInTmux(t *testing.T) {
 	requireBPF(t)
-	if _, err := exec.LookPath("tmux"); err != nil {
-		t.Skip("needs tmux")
-	}
 	spin := buildC(t, "spin.c")
-	session := fmt.Sprintf("mtrace-top-%d", os.Getpid())
-	cmd := fmt.Sprintf("MTRACE_TEST_MAIN=1 %s top --interval 500ms --duration 60s -- %s 1000000000; echo top-exited-$?; sleep 30", os.Args[0], spin)
-	if err := exec.Command("tmux", "new-session", "-d", "-s", session, "-x", "200", "-y", "30", cmd).Run(); err != nil {
-		t.Fatalf("tmux: %v", err)
+	term := startTerminal(t, fmt.Sprintf("MTRACE_TEST_MAIN=1 %s top --interval 500ms --duration 60s -- %s 1000000000; echo top-exited-$?; sleep 30", os.Args[0], spin), 30)
+	if screen := term.waitFor("malloc < churn"); !bytes.Contains(screen, []byte("(q to quit)")) {
+		t.Errorf("no quit hint on the terminal:\n%s", screen)
 	}
-	defer exec.Command("tmux", "kill-session", "-t", session).Run()
-	screen := func() []byte {
-		out, _ := exec.Command("tmux", "capture-pane", "-p", "-t", session).Output()
-		return out
-	}
-	waitScreen := func(want string) {
-		t.Helper()
-		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-			if bytes.Contains(screen(), []byte(want)) {
-				return
-			}
-		}
-		t.Fatalf("the screen never showed %q:\n%s", want, screen())
-	}
-	waitScreen("malloc < churn")
-	if !bytes.Contains(screen(), []byte("(q to quit)")) {
-		t.Errorf("no quit hint on the terminal:\n%s", screen())
-	}
-	if err := exec.Command("tmux", "send-keys", "-t", session, "q").Run(); err != nil {
-		t.Fatal(err)
-	}
-	waitScreen("top-exited-0")
+	term.keys("q")
+	term.waitFor("top-exited-0")
 }

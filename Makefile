@@ -12,6 +12,7 @@ TARGET_CFLAGS := -O2 -g -fno-omit-frame-pointer -Wall
 
 # How long each fuzz target runs in `make fuzz`.
 FUZZTIME ?= 30s
+BENCHTIME ?= 1s
 
 # Pinned generator of the CycloneDX SBOM.
 CYCLONEDX := github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod@v1.10.0
@@ -31,7 +32,7 @@ test: ## run every test; the BPF tests need root (MTRACE_REQUIRE_BPF=1 makes the
 	$(GO) test -count=1 ./...
 
 bench: ## run the Go benchmarks (decoder, aggregator, symbolizer cold and warm)
-	$(GO) test -run='^$$' -bench=. -benchmem ./...
+	$(GO) test -run='^$$' -bench=. -benchtime=$(BENCHTIME) -benchmem ./...
 
 fuzz: ## run each fuzz target for FUZZTIME (ELF/DWARF, /proc/PID/maps, saved profiles)
 	$(GO) test -run='^$$' -fuzz='^FuzzOpenModule$$' -fuzztime=$(FUZZTIME) ./symbolize
@@ -48,8 +49,7 @@ man: build ## write the manual page bin/mtrace.1, made from the command-line def
 reproducible: ## build twice and check the two binaries are byte for byte the same
 	mkdir -p $(BIN)
 	$(GO) build -trimpath -o $(BIN)/repro-a ./cmd/mtrace
-	$(GO) clean -cache
-	$(GO) build -trimpath -o $(BIN)/repro-b ./cmd/mtrace
+	cache=$$(mktemp -d) && GOCACHE=$$cache $(GO) build -trimpath -o $(BIN)/repro-b ./cmd/mtrace; status=$$?; rm -rf $$cache; exit $$status
 	cmp $(BIN)/repro-a $(BIN)/repro-b
 	@sha256sum $(BIN)/repro-a | cut -d' ' -f1
 	@rm -f $(BIN)/repro-a $(BIN)/repro-b

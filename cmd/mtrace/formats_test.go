@@ -80,12 +80,14 @@ func TestPprofProfile(t *testing.T) {
 	if err != nil || !strings.Contains(string(diff), "Showing nodes accounting for 0, 0% of") {
 		t.Errorf("go tool pprof -diff_base: %v\n%s", err, diff)
 	}
-	// mtrace report reads the profile back into the same counts.
-	again := runMtrace(t.Context(), nil, "report", "--format", "json", out)
+	// mtrace report reads the profile back into the same counts, as JSON
+	// because the output's extension says so.
+	json := filepath.Join(t.TempDir(), "again.json")
+	again := runMtrace(t.Context(), nil, "report", "--output", json, out)
 	if again.code != 0 {
 		t.Fatalf("report: exit %d: %s", again.code, again.stderr)
 	}
-	checkTallies(t, readReport(t, writeFile(t, "again.json", again.stdout)), res.stdout, expect{bin: bin, callees: allocsProgram})
+	checkTallies(t, readReport(t, json), res.stdout, expect{bin: bin, callees: allocsProgram})
 }
 
 // TestFoldedStacks writes folded stacks: each line ends in the bytes of a

@@ -73,13 +73,13 @@ func record(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if format == "pprof" && c.String("output") == "" && c.String("output-dir") == "" {
-		return usagef("record: a pprof profile needs --output FILE")
-	}
 	log, pol, sym := tr.log, tr.pol, tr.cfg.Symbolizer
 	out, dir, err := outputPath(c.String("output"), c.String("output-dir"), format, pol)
 	if err != nil {
 		return err
+	}
+	if format == "pprof" && out == "" {
+		return usagef("record: a pprof profile needs --output FILE")
 	}
 	recipients, err := pol.Recipients(c.StringSlice("encrypt-to"))
 	if err != nil {

@@ -31,7 +31,7 @@ Examples:
    mtrace report --diff-base yesterday.pb.gz today.pb.gz`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "identity", Aliases: []string{"i"}, Usage: "decrypt with the age identities in `FILE`"},
-			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "text", Usage: "output `FORMAT`: text, json, html, pprof or folded"},
+			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Usage: "output `FORMAT`: text, json, html, pprof or folded; without it, the --output extension decides (.json, .html, .pb.gz, .folded, else text)"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write to `FILE` (mode 0600) instead of stdout"},
 			&cli.IntFlag{Name: "top", Value: 10, Usage: "show the top `N` stacks in the text report"},
 			&cli.StringFlag{Name: "diff-base", Usage: "show only what grew since the saved report `OLD` (same executables and stacks)"},
@@ -108,12 +108,18 @@ func readLimited(path string) ([]byte, error) {
 		return nil, fmt.Errorf("read report: %w", err)
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxReport+1))
+	return readAtMost(f, "read report "+path)
+}
+
+// readAtMost reads all of r, refusing more than maxReport bytes; what names
+// the read in errors.
+func readAtMost(r io.Reader, what string) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, maxReport+1))
 	if err != nil {
-		return nil, fmt.Errorf("read report %s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	if len(data) > maxReport {
-		return nil, fmt.Errorf("read report %s: larger than %d bytes", path, maxReport)
+		return nil, fmt.Errorf("%s: larger than %d bytes", what, maxReport)
 	}
 	return data, nil
 }
@@ -135,9 +141,5 @@ func decrypt(data []byte, identityFile, path string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("decrypt report %s: %w", path, err)
 	}
-	plain, err := io.ReadAll(io.LimitReader(r, maxReport))
-	if err != nil {
-		return nil, fmt.Errorf("decrypt report %s: %w", path, err)
-	}
-	return plain, nil
+	return readAtMost(r, "decrypt report "+path)
 }

@@ -301,11 +301,9 @@ static __always_inline void count(__u32 which)
 		(*c)++;
 }
 
-/* traced reports whether the current process is traced. */
-static __always_inline int traced(__u32 tgid)
+/* selected reports whether the targets, cgroups or --all select tgid. */
+static __always_inline int selected(__u32 tgid)
 {
-	if (tgid == self_tgid || bpf_map_lookup_elem(&excluded, &tgid))
-		return 0;
 	if (trace_all || bpf_map_lookup_elem(&targets, &tgid))
 		return 1;
 	for (__u32 i = 0; i < MAX_CGROUPS; i++) {
@@ -319,6 +317,16 @@ static __always_inline int traced(__u32 tgid)
 			return 1;
 	}
 	return 0;
+}
+
+/*
+ * traced reports whether the current process is traced: selected and not
+ * excluded by the policy. Every process that maps a probed library gets
+ * here, so the exclusions are looked up only for the few selected.
+ */
+static __always_inline int traced(__u32 tgid)
+{
+	return tgid != self_tgid && selected(tgid) && !bpf_map_lookup_elem(&excluded, &tgid);
 }
 
 /* The state of a walk up a path, between steps of bpf_loop; pointers are kernel addresses. */
@@ -603,12 +611,12 @@ static __always_inline __u32 admit(void)
 
 static __always_inline void record_alloc(void *ctx, __u32 tgid, __u64 addr, __u64 size, __u16 probe)
 {
-	struct live_key k = { .tgid = tgid, .gen = generation(tgid), .addr = addr };
 	struct live v = { .size = size, .probe = probe, .weight = admit() };
 	struct event *e;
 
 	if (!v.weight)
 		return;
+	struct live_key k = { .tgid = tgid, .gen = generation(tgid), .addr = addr };
 	e = reserve(tgid, OP_ALLOC);
 	if (!e)
 		return;

@@ -94,6 +94,9 @@ func matchPath(patterns []string, path string) (string, bool) {
 
 // matchUser matches a uid against user names and numeric ids.
 func matchUser(users []string, uid int) (string, bool) {
+	if len(users) == 0 {
+		return "", false // no user rules: no need to look the user up
+	}
 	name := ""
 	if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
 		name = u.Username

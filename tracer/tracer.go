@@ -351,10 +351,8 @@ func (t *Tracer) retire(pid uint32, exited bool) {
 func (t *Tracer) cgroupPath(id uint64) string {
 	path, ok := t.cgroupIDs[id]
 	if !ok {
-		path = cgroupByID(id)
-		if path != "" {
-			t.cgroupIDs[id] = path
-		}
+		path = cgroupByID(id) // "" is kept too: a cgroup v2 id is never reused
+		t.cgroupIDs[id] = path
 	}
 	return path
 }

@@ -260,8 +260,7 @@ func buildReport(res *tracer.Result, sym *symbolize.Symbolizer) *sink.Report {
 				},
 			}
 			for _, f := range sym.Frames(s.Locations) {
-				st.Frames = append(st.Frames, sink.Frame{Function: f.Function, Module: f.Module, BuildID: f.BuildID,
-					File: f.File, Line: f.Line, Inlined: f.Inlined, Offset: f.Offset})
+				st.Frames = append(st.Frames, sink.Frame(f))
 			}
 			sp.Totals.Add(st.Counts)
 			sp.Stacks = append(sp.Stacks, st)

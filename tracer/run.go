@@ -121,7 +121,7 @@ func (t *Tracer) handle(e *bpf.AllocEvent, raw []byte) {
 	case uint8(bpf.AllocOpOP_ALLOC), uint8(bpf.AllocOpOP_FREE):
 		p := t.live[e.Pid]
 		if p == nil {
-			p = t.track(e.Pid)
+			p = t.learn(e.Pid)
 		}
 		if p.denied {
 			break
@@ -135,6 +135,7 @@ func (t *Tracer) handle(e *bpf.AllocEvent, raw []byte) {
 	case uint8(bpf.AllocOpOP_EXEC):
 		t.retire(e.Pid, false)
 		p := t.track(e.Pid)
+		judged := true
 		if p.exeInode != e.Stack {
 			// Gone, or exec'd again, before it was looked at: name it, and
 			// learn its symbols, by the file and path the kernel saw.
@@ -145,11 +146,13 @@ func (t *Tracer) handle(e *bpf.AllocEvent, raw []byte) {
 			if _, _, err := t.sym.File(path, id); err != nil {
 				t.log.Debug("learn executable", "pid", e.Pid, "err", err)
 			}
+			judged = false
 		}
 		if p.cgroup == "" {
 			p.cgroup = t.cgroupPath(e.Age)
+			judged = false
 		}
-		if p.denied || t.deny(p) {
+		if p.denied || (!judged && t.deny(p)) {
 			break
 		}
 		t.pending[e.Pid] = discoveryTries
@@ -170,7 +173,7 @@ func (t *Tracer) handle(e *bpf.AllocEvent, raw []byte) {
 			p.denied, p.totals = parent.denied, parent.totals
 			t.live[e.Pid] = p
 		} else {
-			t.track(e.Pid)
+			t.learn(e.Pid)
 		}
 	case uint8(bpf.AllocOpOP_EXIT):
 		t.retire(e.Pid, true)

@@ -298,19 +298,28 @@ func (t *Tracer) register(pid int) error {
 	return nil
 }
 
-// track starts the record of pid's current image: its names, and the files
-// it maps for the symbolizer, read while the process still runs. An image
-// the policy denies is excluded in the kernel and its events dropped.
+// track starts the record of pid's current image: its names, read while the
+// process still runs. An image the policy denies is excluded in the kernel
+// and its events dropped. The callers then read the files it maps, for the
+// symbolizer, with discover or learn.
 func (t *Tracer) track(pid uint32) *process {
 	p := newProcess(pid)
 	p.identify(t.cfg.ProcRoot)
 	t.live[pid] = p
-	if t.deny(p) {
-		return p
+	if !t.deny(p) {
+		p.totals = t.exeTotals(p.exe)
 	}
-	p.totals = t.exeTotals(p.exe)
-	if err := t.sym.Learn(int(pid)); err != nil {
-		t.log.Debug("read mappings", "pid", pid, "err", err)
+	return p
+}
+
+// learn tracks a process first seen by its events, where nothing attaches
+// to it: the symbolizer reads the files it maps now, while it runs.
+func (t *Tracer) learn(pid uint32) *process {
+	p := t.track(pid)
+	if !p.denied {
+		if err := t.sym.Learn(int(pid)); err != nil {
+			t.log.Debug("read mappings", "pid", pid, "err", err)
+		}
 	}
 	return p
 }

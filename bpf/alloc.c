@@ -24,7 +24,7 @@
  *   files    {ino, dev} -> u8           files whose path user space was sent; never deleted while tracing
  *   exec_scratch 0 -> struct exec_event per-CPU buffer for an exec event and its path
  *   counters enum counter -> u64        per-CPU counts of what was dropped
- *   rates    0 -> struct rate           per-CPU allocation count of the current second
+ *   rates    0 -> struct rate           per-CPU allocation counts of the current rate window
  *   events   ring buffer of struct event
  *
  * Only metadata is read: argument registers, return values, the return
@@ -51,9 +51,11 @@ const volatile __u8 follow_forks = 0;
 const volatile __u32 cgroup_count = 0;
 /*
  * Allocation events each CPU may send per second at full fidelity (0: no
- * limit). Beyond it, sampling takes over in tiers: in the k-th budget past
- * the limit, one allocation in 2^k is kept and weighted 2^k, so a CPU sends
- * at most about twice its budget and the weighted counts stay unbiased.
+ * limit), spent per tenth of a second. Beyond it, each allocation is kept
+ * with the chance that would have kept a budget's worth of the last
+ * window's allocations, and a burst past that pace halves the chance for
+ * each further budget kept; a kept allocation is weighted by the inverse of
+ * its chance, so the weighted counts stay unbiased.
  * Not const: user space lowers it while tracing to keep within its CPU budget.
  */
 volatile __u64 rate_budget = 0;
@@ -176,9 +178,14 @@ struct live {
 	__u32 weight;
 };
 
+/* The event-rate budget is spent per tenth of a second. */
+#define RATE_WINDOWS 10
+
 struct rate {
-	__u64 window; /* start of the current second */
+	__u64 window; /* start of the current window */
 	__u64 count;  /* allocations seen in it */
+	__u64 kept;   /* allocations kept in it */
+	__u64 keep;   /* chance of keeping one, in 2^-32 (0: all), from the last window's count */
 };
 
 struct call {
@@ -584,29 +591,45 @@ static __always_inline __u32 admit(void)
 {
 	__u32 zero = 0;
 	struct rate *r;
-	__u64 now, tier;
+	__u64 now, budget, w, tier = 0;
 
 	if (!rate_budget)
 		return 1;
 	r = bpf_map_lookup_elem(&rates, &zero);
 	if (!r)
 		return 1;
+	budget = rate_budget / RATE_WINDOWS ?: 1;
 	now = bpf_ktime_get_ns();
-	if (now - r->window >= 1000000000ULL) {
+	if (now - r->window >= 1000000000ULL / RATE_WINDOWS) {
+		/* Keep about budget of as many as the last window saw. */
+		r->keep = r->count <= budget ? 0 : (budget << 32) / r->count;
 		r->window = now;
 		r->count = 0;
+		r->kept = 0;
 	}
 	r->count++;
-	if (r->count <= rate_budget)
-		return 1;
-	tier = (r->count - rate_budget) / rate_budget + 1;
-	if (tier > 20)
-		tier = 20;
-	if (r->count & ((1ULL << tier) - 1)) {
-		count(COUNTER_SAMPLED_OUT);
-		return 0;
+	w = 1ULL << 16;
+	if (r->keep) {
+		if (bpf_get_prandom_u32() >= r->keep)
+			goto out;
+		w = (1ULL << 48) / r->keep;
 	}
-	return 1U << tier;
+	/* A burst past the last window's pace: each further budget kept halves the chance. */
+	if (r->kept >= budget) {
+		tier = (r->kept - budget) / budget + 1;
+		if (tier > 16)
+			tier = 16;
+		if (bpf_get_prandom_u32() & ((1U << tier) - 1))
+			goto out;
+	}
+	r->kept++;
+	w <<= tier;
+	/* A whole weight whose mean is w / 2^16: the estimates stay unbiased. */
+	w = (w >> 16) + ((bpf_get_prandom_u32() & 0xffff) < (w & 0xffff));
+	return w > 0xffffffffULL ? 0xffffffffU : w;
+out:
+	count(COUNTER_SAMPLED_OUT);
+	return 0;
 }
 
 static __always_inline void record_alloc(void *ctx, __u32 tgid, __u64 addr, __u64 size, __u16 probe)

@@ -130,6 +130,8 @@ type AllocRate struct {
 	_      structs.HostLayout
 	Window uint64
 	Count  uint64
+	Kept   uint64
+	Keep   uint64
 }
 
 type AllocScratch struct {

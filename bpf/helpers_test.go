@@ -25,6 +25,7 @@ var allowedHelpers = map[asm.BuiltinFunc]string{
 	asm.FnGetStack:                   "user stacks: return addresses from the kernel's frame-pointer walk",
 	asm.FnFindVma:                    "which file and offset a return address is in (kernel VMA metadata)",
 	asm.FnLoop:                       "bounded loops",
+	asm.FnGetPrandomU32:              "sampling draws",
 	asm.FnProbeReadKernel:            "kernel structures (CO-RE): inodes, dentries, mounts",
 	asm.FnProbeReadKernelStr:         "file names of executables, from dentries (kernel memory)",
 	asm.FnProbeReadUser:              "see userMemory: posix_memalign's result pointer only",

@@ -215,6 +215,35 @@ func (m *Module) Address(name string) (uint64, bool) {
 	return a, ok
 }
 
+// Code reads from r, the module's file, the machine code of the function
+// name: from its address to its end as its symbol gives it, cut at the next
+// function's start and at limit bytes.
+func (m *Module) Code(r io.ReaderAt, name string, limit uint64) ([]byte, error) {
+	addr, ok := m.named[name]
+	if !ok {
+		return nil, fmt.Errorf("no function %s", name)
+	}
+	i := sort.Search(len(m.syms), func(i int) bool { return m.syms[i].value >= addr })
+	size := uint64(0)
+	for ; i < len(m.syms) && m.syms[i].value == addr; i++ {
+		size = max(size, m.syms[i].size)
+	}
+	if i < len(m.syms) && size > m.syms[i].value-addr {
+		size = m.syms[i].value - addr
+	}
+	size = min(size, limit)
+	for _, p := range m.loads {
+		if addr >= p.Vaddr && addr+size <= p.Vaddr+p.Filesz {
+			code := make([]byte, size)
+			if _, err := r.ReadAt(code, int64(addr-p.Vaddr+p.Off)); err != nil {
+				return nil, fmt.Errorf("read %s: %w", name, err)
+			}
+			return code, nil
+		}
+	}
+	return nil, fmt.Errorf("%s is not in a loaded segment", name)
+}
+
 // Dynamic reports whether the module names a program interpreter (ld.so),
 // which maps the shared objects it needs after exec.
 func (m *Module) Dynamic() bool { return m.interp }

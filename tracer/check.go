@@ -205,7 +205,7 @@ func allocatorCheck(procRoot string, pid int) Check {
 	var found []string
 	for _, m := range maps {
 		if mod, err := sym.Module(pid, m); err == nil && isAllocator(mod) {
-			found = append(found, m.Path)
+			found = append(found, m.Path+" "+describeSites(procRoot, pid, m, mod))
 		}
 	}
 	c.OK = len(found) > 0
@@ -214,4 +214,25 @@ func allocatorCheck(procRoot string, pid int) Check {
 		c.Detail = "would probe " + strings.Join(found, ", ")
 	}
 	return c
+}
+
+// describeSites says where in the file behind mapping m the probes would go:
+// the functions probed past their symbol, where the kernel emulates the
+// instruction, and how many are probed at the symbol.
+func describeSites(procRoot string, pid int, m symbolize.Mapping, mod *symbolize.Module) string {
+	f, err := symbolize.OpenMapped(procRoot, pid, m)
+	if err != nil {
+		return "(sites unknown: " + err.Error() + ")"
+	}
+	defer f.Close()
+	var moved []string
+	atSymbol := 0
+	for _, p := range planProbes(f, mod) {
+		if p.site.Offset == 0 {
+			atSymbol++
+			continue
+		}
+		moved = append(moved, fmt.Sprintf("%s+%d", p.symbol, p.site.Offset))
+	}
+	return fmt.Sprintf("(probe sites: %s; %d at the symbol)", strings.Join(moved, " "), atSymbol)
 }

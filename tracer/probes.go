@@ -3,6 +3,8 @@ package tracer
 import (
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"sync"
 
 	"github.com/cilium/ebpf"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/mtrace/mtrace/bpf"
 	"github.com/mtrace/mtrace/symbolize"
+	"github.com/mtrace/mtrace/tracer/probesite"
 )
 
 // allocFunc is one function mtrace probes and how it takes its arguments.
@@ -79,6 +82,47 @@ type probeInfo struct {
 // maxProbes is the number of probe ids the 16-bit event field can carry.
 const maxProbes = 1 << 16
 
+// plannedProbe is an allocation function to probe, and where in it.
+type plannedProbe struct {
+	allocFunc
+	site probesite.Site
+}
+
+// maxCode bounds the machine code read from one function to plan its site.
+const maxCode = 64 << 10
+
+// planProbes lists the allocation functions mod defines, once per address
+// (an alias probed twice would count its calls twice), each with the site
+// its probe goes to, planned from its code in file.
+func planProbes(file io.ReaderAt, mod *symbolize.Module) []plannedProbe {
+	var planned []plannedProbe
+	seen := make(map[uint64]bool)
+	for _, f := range allocFuncs {
+		addr, ok := mod.Address(f.symbol)
+		if !ok || seen[addr] {
+			continue
+		}
+		seen[addr] = true
+		site := probesite.Site{Reason: "at the symbol"}
+		if code, err := mod.Code(file, f.symbol, maxCode); err != nil {
+			site.Reason += ": " + err.Error()
+		} else {
+			site = probesite.Plan(code, f.needs())
+		}
+		planned = append(planned, plannedProbe{f, site})
+	}
+	return planned
+}
+
+// needs is what the programs read at the function's probe: its arguments,
+// and for an allocation the stack pointer and the return address, because
+// a uretprobe shares the site.
+func (f allocFunc) needs() probesite.Needs {
+	args := map[bpf.AllocKind]int{kindMalloc: 1, kindCalloc: 2, kindRealloc: 2, kindReallocarray: 3,
+		kindMemalign: 2, kindPosixMemalign: 3, kindFree: 1}[f.kind]
+	return probesite.Needs{Args: args, Stack: f.kind != kindFree}
+}
+
 // attachModule attaches the entry and return programs to every allocation
 // function mod defines, reaching the file by path; module names it in reports.
 // Each function gets a probe id, carried in its attach cookie with its kind.
@@ -89,23 +133,24 @@ func (t *Tracer) attachModule(path, module string, mod *symbolize.Module) (err e
 			t.probes = t.probes[:first] // the ids of a failed attach are not in use
 		}
 	}()
+	file, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", module, err)
+	}
+	planned := planProbes(file, mod)
+	file.Close()
 	var enter, exit probeSet
-	seen := make(map[uint64]bool)
-	for _, f := range allocFuncs {
-		addr, ok := mod.Address(f.symbol)
-		if !ok || seen[addr] {
-			continue // an alias of a function already probed would count its calls twice
-		}
-		seen[addr] = true
+	for _, p := range planned {
 		if len(t.probes) == maxProbes {
 			return fmt.Errorf("attach to %s: more than %d probes", module, maxProbes)
 		}
-		cookie := uint64(f.kind)<<16 | uint64(len(t.probes))
-		t.probes = append(t.probes, probeInfo{function: f.name, module: module})
-		enter.add(f.symbol, cookie)
-		if f.kind != kindFree {
-			exit.add(f.symbol, cookie)
+		cookie := uint64(p.kind)<<16 | uint64(len(t.probes))
+		t.probes = append(t.probes, probeInfo{function: p.name, module: module})
+		enter.add(p.symbol, p.site.Offset, cookie)
+		if p.kind != kindFree {
+			exit.add(p.symbol, p.site.Offset, cookie)
 		}
+		t.log.Debug("probe site", "module", module, "function", p.symbol, "offset", p.site.Offset, "why", p.site.Reason)
 	}
 	ex, err := link.OpenExecutable(path)
 	if err != nil {
@@ -124,13 +169,16 @@ func (t *Tracer) attachModule(path, module string, mod *symbolize.Module) (err e
 	return nil
 }
 
+// probeSet is what one program is attached to: symbols, an offset into each, and their cookies.
 type probeSet struct {
 	symbols []string
+	offsets []uint64
 	cookies []uint64
 }
 
-func (s *probeSet) add(symbol string, cookie uint64) {
+func (s *probeSet) add(symbol string, offset, cookie uint64) {
 	s.symbols = append(s.symbols, symbol)
+	s.offsets = append(s.offsets, offset)
 	s.cookies = append(s.cookies, cookie)
 }
 
@@ -141,7 +189,7 @@ func (t *Tracer) attachSet(ex *link.Executable, set probeSet, prog *ebpf.Program
 		return nil, nil
 	}
 	if t.multi {
-		opts := &link.UprobeMultiOptions{Cookies: set.cookies}
+		opts := &link.UprobeMultiOptions{Offsets: set.offsets, Cookies: set.cookies}
 		attach := ex.UprobeMulti
 		if ret {
 			attach = ex.UretprobeMulti
@@ -158,7 +206,7 @@ func (t *Tracer) attachSet(ex *link.Executable, set probeSet, prog *ebpf.Program
 	}
 	var links []link.Link
 	for i, sym := range set.symbols {
-		l, err := attach(sym, prog, &link.UprobeOptions{Cookie: set.cookies[i]})
+		l, err := attach(sym, prog, &link.UprobeOptions{Offset: set.offsets[i], Cookie: set.cookies[i]})
 		if err != nil {
 			return nil, errors.Join(fmt.Errorf("attach %s: %w", sym, err), closeAll(links))
 		}

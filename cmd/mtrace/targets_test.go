@@ -100,7 +100,7 @@ func TestRecordAll(t *testing.T) {
 		"cxx":      runTarget(t, cxx),
 	}
 	target := startWaiting(t, static, "--wait")
-	waitFor(t, &b.stderr, "module="+static, b.done)
+	waitFor(t, &b.stderr, `msg="probes attached" module=`+static, b.done)
 	outputs["static"] = target.release(t)
 	b.stop(t)
 	r := readReport(t, out)

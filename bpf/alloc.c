@@ -59,6 +59,16 @@ const volatile __u32 cgroup_count = 0;
  * Not const: user space lowers it while tracing to keep within its CPU budget.
  */
 volatile __u64 rate_budget = 0;
+/*
+ * Byte sampling (--sample-bytes, 0: off): an allocation of S bytes is kept
+ * with chance 1 - e^(-S/sample_bytes), as if a Poisson process marked one
+ * byte in sample_bytes, and weighted by the inverse of that chance. A left
+ * out allocation costs no stack walk and no event. sample_bytes is at most
+ * 2^28, so that S < 16 * sample_bytes fits S << 32.
+ */
+const volatile __u64 sample_bytes = 0;
+/* (1 - e^-x) / x at x = i/64, in 2^-31: set by user space with sample_bytes. */
+const volatile __u32 sample_g[SAMPLE_STEPS + 1];
 /* mtrace's own process, never traced. */
 const volatile __u32 self_tgid = 0;
 /* Probe id 0 is reserved for anonymous mmap/munmap (--mmap); user space numbers the uprobes from 1. */
@@ -586,18 +596,49 @@ static __always_inline void new_generation(__u32 tgid)
 	bpf_map_update_elem(&gens, &tgid, &g, BPF_ANY);
 }
 
-/* admit returns the weight an allocation is recorded with, 0 to leave it out. */
-static __always_inline __u32 admit(void)
+/*
+ * byte_weight returns the weight, in 2^-16, of an allocation of size bytes
+ * under byte sampling: the inverse of its chance, or 0 if it is left out.
+ */
+static __always_inline __u64 byte_weight(__u64 size)
+{
+	__u64 x, i, frac, g, p;
+
+	if (!sample_bytes || size >= 16 * sample_bytes)
+		return 1ULL << 16; /* kept: the chance is 1 - e^-16 or more */
+	x = (size << 32) / sample_bytes; /* S/N in 2^-32, below 16 */
+	i = x >> 26;                     /* in steps of 1/64 */
+	frac = x & ((1ULL << 26) - 1);
+	if (i >= SAMPLE_STEPS)
+		return 1ULL << 16;
+	g = sample_g[i] - (((__u64)(sample_g[i] - sample_g[i + 1]) * frac) >> 26);
+	p = ((x >> 4) * g) >> 28; /* the chance, in 2^-31 */
+	if (p >= 1ULL << 31)
+		return 1ULL << 16;
+	if (p == 0)
+		p = 1;
+	if ((bpf_get_prandom_u32() >> 1) >= p) {
+		count(COUNTER_UNSAMPLED);
+		return 0;
+	}
+	return (1ULL << 47) / p;
+}
+
+/* admit returns the weight an allocation of size bytes is recorded with, 0 to leave it out. */
+static __always_inline __u32 admit(__u64 size)
 {
 	__u32 zero = 0;
 	struct rate *r;
-	__u64 now, budget, w, tier = 0;
+	__u64 now, budget, m, w, tier = 0;
 
+	w = byte_weight(size);
+	if (!w)
+		return 0;
 	if (!rate_budget)
-		return 1;
+		goto weigh;
 	r = bpf_map_lookup_elem(&rates, &zero);
 	if (!r)
-		return 1;
+		goto weigh;
 	budget = rate_budget / RATE_WINDOWS ?: 1;
 	now = bpf_ktime_get_ns();
 	if (now - r->window >= 1000000000ULL / RATE_WINDOWS) {
@@ -608,11 +649,17 @@ static __always_inline __u32 admit(void)
 		r->kept = 0;
 	}
 	r->count++;
-	w = 1ULL << 16;
 	if (r->keep) {
 		if (bpf_get_prandom_u32() >= r->keep)
 			goto out;
-		w = (1ULL << 48) / r->keep;
+		/*
+		 * times 2^32 / keep. w is below 2^44 (a byte-sampled chance is at least
+		 * 2^-28), and a CPU cannot allocate 2^19 times its budget in a window.
+		 */
+		m = (1ULL << 40) / r->keep;
+		if (m > 1ULL << 27)
+			m = 1ULL << 27;
+		w = (w >> 8) * m;
 	}
 	/* A burst past the last window's pace: each further budget kept halves the chance. */
 	if (r->kept >= budget) {
@@ -623,7 +670,8 @@ static __always_inline __u32 admit(void)
 			goto out;
 	}
 	r->kept++;
-	w <<= tier;
+	w = w >> (63 - tier) ? ~0ULL : w << tier;
+weigh:
 	/* A whole weight whose mean is w / 2^16: the estimates stay unbiased. */
 	w = (w >> 16) + ((bpf_get_prandom_u32() & 0xffff) < (w & 0xffff));
 	return w > 0xffffffffULL ? 0xffffffffU : w;
@@ -634,7 +682,7 @@ out:
 
 static __always_inline void record_alloc(void *ctx, __u32 tgid, __u64 addr, __u64 size, __u16 probe)
 {
-	struct live v = { .size = size, .probe = probe, .weight = admit() };
+	struct live v = { .size = size, .probe = probe, .weight = admit(size) };
 	struct event *e;
 
 	if (!v.weight)

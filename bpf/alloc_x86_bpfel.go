@@ -41,7 +41,8 @@ const (
 	AllocCounterCOUNTER_STACK_ERRORS AllocCounter = 3
 	AllocCounterCOUNTER_CALLS_FULL   AllocCounter = 4
 	AllocCounterCOUNTER_SAMPLED_OUT  AllocCounter = 5
-	AllocCounterCOUNTER_MAX          AllocCounter = 6
+	AllocCounterCOUNTER_UNSAMPLED    AllocCounter = 6
+	AllocCounterCOUNTER_MAX          AllocCounter = 7
 )
 
 type AllocEvent struct {
@@ -175,6 +176,8 @@ const (
 	AllocVarCgroupCount        = "cgroup_count"
 	AllocVarFollowForks        = "follow_forks"
 	AllocVarRateBudget         = "rate_budget"
+	AllocVarSampleBytes        = "sample_bytes"
+	AllocVarSampleG            = "sample_g"
 	AllocVarSelfTgid           = "self_tgid"
 	AllocVarTraceAll           = "trace_all"
 	AllocVarUnusedCgroupFilter = "unused_cgroup_filter"
@@ -265,6 +268,8 @@ type AllocVariableSpecs struct {
 	CgroupCount        *ebpf.VariableSpec `ebpf:"cgroup_count"`
 	FollowForks        *ebpf.VariableSpec `ebpf:"follow_forks"`
 	RateBudget         *ebpf.VariableSpec `ebpf:"rate_budget"`
+	SampleBytes        *ebpf.VariableSpec `ebpf:"sample_bytes"`
+	SampleG            *ebpf.VariableSpec `ebpf:"sample_g"`
 	SelfTgid           *ebpf.VariableSpec `ebpf:"self_tgid"`
 	TraceAll           *ebpf.VariableSpec `ebpf:"trace_all"`
 	UnusedCgroupFilter *ebpf.VariableSpec `ebpf:"unused_cgroup_filter"`
@@ -338,6 +343,8 @@ type AllocVariables struct {
 	CgroupCount        *ebpf.Variable `ebpf:"cgroup_count"`
 	FollowForks        *ebpf.Variable `ebpf:"follow_forks"`
 	RateBudget         *ebpf.Variable `ebpf:"rate_budget"`
+	SampleBytes        *ebpf.Variable `ebpf:"sample_bytes"`
+	SampleG            *ebpf.Variable `ebpf:"sample_g"`
 	SelfTgid           *ebpf.Variable `ebpf:"self_tgid"`
 	TraceAll           *ebpf.Variable `ebpf:"trace_all"`
 	UnusedCgroupFilter *ebpf.Variable `ebpf:"unused_cgroup_filter"`

@@ -24,6 +24,8 @@
 #define MAX_LIVE (1 << 20)
 #define MAX_STACKS 16384
 #define RINGBUF_BYTES (8 << 20)
+/* Byte sampling's table of (1 - e^-x)/x: x in steps of 1/64 up to 16. */
+#define SAMPLE_STEPS 1024
 /* cgroups (v2) whose processes, and their descendants', are traced */
 #define MAX_CGROUPS 8
 
@@ -67,7 +69,8 @@ enum counter {
 	COUNTER_STACK_ERRORS = 3,/* user stack could not be walked */
 	COUNTER_CALLS_FULL = 4,  /* in-flight call map full: call not traced */
 	COUNTER_SAMPLED_OUT = 5, /* allocation left out by sampling above the event-rate limit */
-	COUNTER_MAX = 6,
+	COUNTER_UNSAMPLED = 6,   /* allocation left out by byte sampling (--sample-bytes) */
+	COUNTER_MAX = 7,
 };
 
 /* One ring-buffer record: 48 bytes, fixed size, metadata only. */

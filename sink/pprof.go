@@ -26,6 +26,8 @@ const (
 	commentSchema  = "mtrace schema "
 	commentLost    = "mtrace lost_events "
 	commentSampled = "mtrace sampled_out "
+	commentRate    = "mtrace sample_bytes "
+	commentUnsampl = "mtrace unsampled "
 	commentEvents  = "mtrace allocation_events "
 	commentSkipped = "mtrace skipped_processes "
 )
@@ -46,6 +48,8 @@ func WritePprof(w io.Writer, r *Report) error {
 			commentSchema + strconv.Itoa(r.Schema),
 			commentLost + strconv.FormatUint(r.LostEvents, 10),
 			commentSampled + strconv.FormatUint(r.SampledOut, 10),
+			commentRate + strconv.FormatUint(r.SampleBytes, 10),
+			commentUnsampl + strconv.FormatUint(r.Unsampled, 10),
 			commentEvents + strconv.FormatUint(r.AllocationEvents, 10),
 			commentSkipped + strconv.Itoa(r.SkippedProcesses),
 		},
@@ -168,7 +172,8 @@ func ReadPprof(rd io.Reader) (*Report, error) {
 	}
 	r := &Report{DurationSeconds: float64(p.DurationNanos) / float64(time.Second), Processes: []Process{}}
 	for _, c := range p.Comments {
-		for prefix, dst := range map[string]*uint64{commentLost: &r.LostEvents, commentSampled: &r.SampledOut, commentEvents: &r.AllocationEvents} {
+		for prefix, dst := range map[string]*uint64{commentLost: &r.LostEvents, commentSampled: &r.SampledOut,
+			commentRate: &r.SampleBytes, commentUnsampl: &r.Unsampled, commentEvents: &r.AllocationEvents} {
 			if v, ok := strings.CutPrefix(c, prefix); ok {
 				*dst, _ = strconv.ParseUint(v, 10, 64)
 			}

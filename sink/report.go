@@ -15,6 +15,12 @@ type Report struct {
 	// SampledOut counts allocations left out above the event-rate limit; when
 	// it is not 0, counts are estimates from the weighted allocations kept.
 	SampledOut uint64 `json:"sampled_out"`
+	// SampleBytes is the byte-sampling rate (--sample-bytes), 0 if off: an
+	// allocation of S bytes was kept with chance 1 - e^(-S/SampleBytes), and
+	// counts are estimates weighted by the inverse. Unsampled counts the
+	// allocations it left out.
+	SampleBytes uint64 `json:"sample_bytes,omitempty"`
+	Unsampled   uint64 `json:"unsampled,omitempty"`
 	// LeakMinAgeSeconds is the --min-age of a run with --leaks: live
 	// allocations at least this old at the end count as leaked.
 	LeakMinAgeSeconds float64 `json:"leak_min_age_seconds,omitempty"`

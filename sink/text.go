@@ -15,6 +15,9 @@ func WriteText(w io.Writer, r *Report, top int) error {
 	if r.SampledOut > 0 {
 		p.printf("sampled: %d allocations left out above the event-rate limit; counts are estimates\n", r.SampledOut)
 	}
+	if r.SampleBytes > 0 {
+		p.printf("sampled by bytes, one in %d on average: %d allocations left out; counts are estimates\n", r.SampleBytes, r.Unsampled)
+	}
 	if r.SkippedProcesses > 0 {
 		p.printf("skipped %d process(es) the policy does not allow tracing\n", r.SkippedProcesses)
 	}

@@ -4,10 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"time"
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
+
+	"github.com/mtrace/mtrace/bpf"
 )
 
 // ErrCPUBudget means mtrace stopped because it could not stay within its CPU
@@ -49,12 +52,27 @@ func (t *Tracer) cpuUsed() time.Duration {
 	var ru unix.Rusage
 	unix.Getrusage(unix.RUSAGE_SELF, &ru)
 	used := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-	for _, p := range []*ebpf.Program{t.objs.AllocEnter, t.objs.AllocExit, t.objs.ProcessExec, t.objs.ProcessFork, t.objs.ProcessExit, t.objs.MmapExit, t.objs.MunmapEnter} {
-		if s, err := p.Stats(); err == nil {
-			used += s.Runtime
-		}
+	for _, p := range t.programStats() {
+		used += p.Runtime
 	}
 	return used
+}
+
+// programStats reads the kernel's statistics of the programs that ran.
+func (t *Tracer) programStats() []ProgramStats {
+	var out []ProgramStats
+	for name, p := range map[string]*ebpf.Program{
+		bpf.AllocProgAllocEnter: t.objs.AllocEnter, bpf.AllocProgAllocExit: t.objs.AllocExit,
+		bpf.AllocProgProcessExec: t.objs.ProcessExec, bpf.AllocProgProcessFork: t.objs.ProcessFork,
+		bpf.AllocProgProcessExit: t.objs.ProcessExit, bpf.AllocProgMmapExit: t.objs.MmapExit,
+		bpf.AllocProgMunmapEnter: t.objs.MunmapEnter,
+	} {
+		if s, err := p.Stats(); err == nil && s.RunCount > 0 {
+			out = append(out, ProgramStats{Name: name, Runs: s.RunCount, Runtime: s.Runtime})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
 }
 
 // checkBudget weighs the last window's CPU use: over budget, the event rate

@@ -23,6 +23,9 @@ type Config struct {
 	FollowForks bool
 	// Mmap also counts anonymous mmap/munmap, as a separate kind of allocation.
 	Mmap bool
+	// SampleBytes, if not 0, samples allocations by bytes: one of S bytes is
+	// kept with chance 1 - e^(-S/SampleBytes) and weighted by its inverse.
+	SampleBytes uint64
 	// Leaks reports, at the end, the allocations still live and older than LeakAge.
 	Leaks   bool
 	LeakAge time.Duration
@@ -38,6 +41,9 @@ type Config struct {
 	// ProcRoot is where /proc is mounted; tests may point it elsewhere.
 	ProcRoot string
 }
+
+// MaxSampleBytes is the largest mean distance between sampled bytes.
+const MaxSampleBytes = 1 << 28
 
 // waitsForTargets reports whether the run ends by itself when its pids and
 // command have exited; cgroups and the whole host are traced until stopped.

@@ -19,6 +19,19 @@ type Result struct {
 	Allocs    uint64 // allocation events received (each may stand for several when sampled)
 	// LeakAge is the age past which live allocations were reported as leaked; 0 without leaks.
 	LeakAge time.Duration
+	// SampleBytes is Config.SampleBytes: counts are estimates if it is not 0.
+	SampleBytes uint64
+	// Programs are the BPF programs that ran, with how often and for how long.
+	Programs []ProgramStats
+}
+
+// ProgramStats is how often one of mtrace's BPF programs ran, and its total
+// run time, from the kernel's BPF statistics (on while mtrace traces, if it
+// may turn them on).
+type ProgramStats struct {
+	Name    string
+	Runs    uint64
+	Runtime time.Duration
 }
 
 // Dropped counts what the tracer could not record. LostEvents are events the
@@ -33,6 +46,8 @@ type Dropped struct {
 	// SampledOut counts allocations left out above the event-rate limit;
 	// the weights of those kept stand for them.
 	SampledOut uint64
+	// Unsampled counts allocations byte sampling left out, likewise.
+	Unsampled uint64
 }
 
 // Process is one traced process image and its allocation stacks, largest first.
@@ -68,6 +83,8 @@ func (t *Tracer) result() (*Result, error) {
 	r.Dropped.Malformed = t.malformed
 	r.Skipped = t.skipped
 	r.Allocs = t.allocs
+	r.Programs = t.programStats()
+	r.SampleBytes = t.cfg.SampleBytes
 	if t.cfg.Leaks {
 		r.LeakAge = t.cfg.LeakAge
 	}
@@ -123,6 +140,7 @@ func (t *Tracer) readCounters(d *Dropped) error {
 		bpf.AllocCounterCOUNTER_STACK_ERRORS: &d.StackErrors,
 		bpf.AllocCounterCOUNTER_CALLS_FULL:   &d.CallsFull,
 		bpf.AllocCounterCOUNTER_SAMPLED_OUT:  &d.SampledOut,
+		bpf.AllocCounterCOUNTER_UNSAMPLED:    &d.Unsampled,
 	} {
 		var perCPU []uint64
 		if err := t.objs.Counters.Lookup(uint32(idx), &perCPU); err != nil {

@@ -65,6 +65,9 @@ func New(ctx context.Context, cfg Config) (t *Tracer, err error) {
 	if err := cfg.Limits.Validate(); err != nil {
 		return nil, err
 	}
+	if cfg.SampleBytes > MaxSampleBytes {
+		return nil, fmt.Errorf("sample every %d bytes: at most %d", cfg.SampleBytes, MaxSampleBytes)
+	}
 	if err := Preflight(); err != nil {
 		return nil, err
 	}
@@ -185,6 +188,8 @@ func (t *Tracer) load(cgroups []cgroupTarget) error {
 		bpf.AllocVarCgroupCount: uint32(len(v2)),
 		bpf.AllocVarSelfTgid:    uint32(os.Getpid()),
 		bpf.AllocVarRateBudget:  rateBudget(l.MaxEventsPerSecond),
+		bpf.AllocVarSampleBytes: t.cfg.SampleBytes,
+		bpf.AllocVarSampleG:     sampleTable(),
 	} {
 		if err := spec.Variables[name].Set(v); err != nil {
 			return fmt.Errorf("set %s: %w", name, err)

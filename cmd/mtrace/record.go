@@ -135,6 +135,11 @@ func record(c *cli.Context) error {
 		if final && report.SampledOut > 0 {
 			log.Warn("the event-rate limit was reached: counts are sampled estimates", "sampled_out", report.SampledOut)
 		}
+		if final {
+			for _, p := range res.Programs {
+				log.Info("BPF program run time", "program", p.Name, "runs", p.Runs, "ns_per_run", uint64(p.Runtime)/p.Runs)
+			}
+		}
 		if final && report.SkippedProcesses > 0 {
 			log.Info("skipped processes the policy does not allow tracing", "count", report.SkippedProcesses)
 		}
@@ -235,6 +240,8 @@ func buildReport(res *tracer.Result, sym *symbolize.Symbolizer) *sink.Report {
 		},
 		SkippedProcesses:  res.Skipped,
 		SampledOut:        res.Dropped.SampledOut,
+		SampleBytes:       res.SampleBytes,
+		Unsampled:         res.Dropped.Unsampled,
 		LeakMinAgeSeconds: res.LeakAge.Seconds(),
 		AllocationEvents:  res.Allocs,
 		Processes:         []sink.Process{},

@@ -25,6 +25,7 @@ func traceFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "all", Usage: "trace every process on the host"},
 		&cli.BoolFlag{Name: "follow-forks", Usage: "also trace children and exec'd programs of traced processes (default: on for a command, off for --pid)"},
 		&cli.BoolFlag{Name: "mmap", Usage: "also count anonymous mmap/munmap, as their own kind of allocation (off by default)"},
+		&cli.Uint64Flag{Name: "sample-bytes", Usage: "sample allocations by size, one in `N` bytes on average: an allocation of S bytes is kept with chance 1-e^(-S/N) and weighted by its inverse, so counts are unbiased estimates; the others cost no stack walk and no event (off by default)"},
 		&cli.DurationFlag{Name: "duration", Aliases: []string{"d"}, Usage: "stop after `DURATION` (e.g. 10s); 0 traces until the targets exit (at most the policy's max_duration)"},
 		&cli.StringFlag{Name: "policy", Usage: "trace within the policy `FILE` (TOML; see mtrace policy check); without one, the built-in deny list and default limits apply"},
 		&cli.Uint64Flag{Name: "max-events-per-second", Usage: "trace at most `N` allocations a second at full fidelity, then sample (default from the policy: 500000; may only lower it)"},
@@ -77,6 +78,9 @@ func newTrace(c *cli.Context, cmd string) (*trace, error) {
 		}
 		pol.Limits.MaxCPUPercent = p
 	}
+	if n := c.Uint64("sample-bytes"); c.IsSet("sample-bytes") && (n == 0 || n > tracer.MaxSampleBytes) {
+		return nil, usagef("%s: --sample-bytes %d: want 1 to %d", cmd, n, tracer.MaxSampleBytes)
+	}
 	duration := c.Duration("duration")
 	if duration > pol.Limits.MaxDuration {
 		return nil, usagef("%s: --duration %v is longer than the policy allows (%v)", cmd, duration, pol.Limits.MaxDuration)
@@ -106,6 +110,7 @@ func newTrace(c *cli.Context, cmd string) (*trace, error) {
 		All:         c.Bool("all"),
 		FollowForks: follow,
 		Mmap:        c.Bool("mmap"),
+		SampleBytes: c.Uint64("sample-bytes"),
 		Stdin:       c.App.Reader,
 		Stdout:      c.App.Writer,
 		Stderr:      c.App.ErrWriter,

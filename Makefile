@@ -12,7 +12,10 @@ TARGET_CFLAGS := -O2 -g -fno-omit-frame-pointer -Wall
 
 # How long each fuzz target runs in `make fuzz`.
 FUZZTIME ?= 30s
+# How long each Go benchmark runs in `make bench`, and the size of its overhead table's runs.
 BENCHTIME ?= 1s
+ROUNDS ?= 5
+OPS ?= 200000
 
 # Pinned generator of the CycloneDX SBOM.
 CYCLONEDX := github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod@v1.10.0
@@ -31,8 +34,10 @@ build: ## build bin/mtrace
 test: ## run every test; the BPF tests need root (MTRACE_REQUIRE_BPF=1 makes their skips failures)
 	$(GO) test -count=1 ./...
 
-bench: ## run the Go benchmarks (decoder, aggregator, symbolizer cold and warm)
+bench: build ## run the Go benchmarks, then the overhead table on testdata/bench.c (needs root)
 	$(GO) test -run='^$$' -bench=. -benchtime=$(BENCHTIME) -benchmem ./...
+	cc $(TARGET_CFLAGS) -o $(BIN)/bench testdata/bench.c
+	./$(BIN)/mtrace check --overhead --rounds $(ROUNDS) --ops $(OPS) -- ./$(BIN)/bench
 
 fuzz: ## run each fuzz target for FUZZTIME (ELF/DWARF, /proc/PID/maps, saved profiles)
 	$(GO) test -run='^$$' -fuzz='^FuzzOpenModule$$' -fuzztime=$(FUZZTIME) ./symbolize

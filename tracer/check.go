@@ -189,24 +189,14 @@ func programsCheck() Check {
 // allocatorCheck lists the allocator objects mtrace would probe in pid.
 func allocatorCheck(procRoot string, pid int) Check {
 	c := Check{Name: fmt.Sprintf("pid %d", pid), Required: true, Fix: "a process that maps a C library, libstdc++ or another allocator"}
-	fs, err := procfs.NewFS(procRoot)
-	var maps []symbolize.Mapping
-	if err == nil {
-		maps, err = symbolize.ReadMaps(fs, pid)
-	}
-	var sym *symbolize.Symbolizer
-	if err == nil {
-		sym, err = symbolize.New(procRoot)
-	}
+	allocs, err := allocatorsOf(procRoot, pid)
 	if err != nil {
 		c.Detail = err.Error()
 		return c
 	}
 	var found []string
-	for _, m := range maps {
-		if mod, err := sym.Module(pid, m); err == nil && isAllocator(mod) {
-			found = append(found, m.Path+" "+describeSites(procRoot, pid, m, mod))
-		}
+	for _, a := range allocs {
+		found = append(found, a.mapping.Path+" "+describeSites(procRoot, pid, a))
 	}
 	c.OK = len(found) > 0
 	c.Detail = "no allocator mapped"
@@ -216,18 +206,47 @@ func allocatorCheck(procRoot string, pid int) Check {
 	return c
 }
 
-// describeSites says where in the file behind mapping m the probes would go:
+// mappedAllocator is an allocator a process maps.
+type mappedAllocator struct {
+	mapping symbolize.Mapping
+	mod     *symbolize.Module
+}
+
+// allocatorsOf lists the allocators pid maps.
+func allocatorsOf(procRoot string, pid int) ([]mappedAllocator, error) {
+	fs, err := procfs.NewFS(procRoot)
+	if err != nil {
+		return nil, err
+	}
+	maps, err := symbolize.ReadMaps(fs, pid)
+	if err != nil {
+		return nil, err
+	}
+	sym, err := symbolize.New(procRoot)
+	if err != nil {
+		return nil, err
+	}
+	var found []mappedAllocator
+	for _, m := range maps {
+		if mod, err := sym.Module(pid, m); err == nil && isAllocator(mod) {
+			found = append(found, mappedAllocator{m, mod})
+		}
+	}
+	return found, nil
+}
+
+// describeSites says where in the allocator a the probes would go:
 // the functions probed past their symbol, where the kernel emulates the
 // instruction, and how many are probed at the symbol.
-func describeSites(procRoot string, pid int, m symbolize.Mapping, mod *symbolize.Module) string {
-	f, err := symbolize.OpenMapped(procRoot, pid, m)
+func describeSites(procRoot string, pid int, a mappedAllocator) string {
+	f, err := symbolize.OpenMapped(procRoot, pid, a.mapping)
 	if err != nil {
 		return "(sites unknown: " + err.Error() + ")"
 	}
 	defer f.Close()
 	var moved []string
 	atSymbol := 0
-	for _, p := range planProbes(f, mod) {
+	for _, p := range planProbes(f, a.mod) {
 		if p.site.Offset == 0 {
 			atSymbol++
 			continue

@@ -139,34 +139,52 @@ func (t *Tracer) attachModule(path, module string, mod *symbolize.Module) (err e
 	}
 	planned := planProbes(file, mod)
 	file.Close()
-	var enter, exit probeSet
+	var sites siteSets
 	for _, p := range planned {
 		if len(t.probes) == maxProbes {
 			return fmt.Errorf("attach to %s: more than %d probes", module, maxProbes)
 		}
-		cookie := uint64(p.kind)<<16 | uint64(len(t.probes))
+		sites.add(p, p.site.Offset, uint64(p.kind)<<16|uint64(len(t.probes)))
 		t.probes = append(t.probes, probeInfo{function: p.name, module: module})
-		enter.add(p.symbol, p.site.Offset, cookie)
-		if p.kind != kindFree {
-			exit.add(p.symbol, p.site.Offset, cookie)
-		}
 		t.log.Debug("probe site", "module", module, "function", p.symbol, "offset", p.site.Offset, "why", p.site.Reason)
 	}
+	links, err := attachSites(path, sites, t.objs.AllocEnter, t.objs.AllocExit, t.multi, 0)
+	if err != nil {
+		return fmt.Errorf("attach to %s: %w", module, err)
+	}
+	t.links = append(t.links, links...)
+	t.log.Debug("probes attached", "module", module, "functions", len(sites.enter.symbols))
+	return nil
+}
+
+// siteSets are the sites of one file's entry probes and of its return probes.
+type siteSets struct{ enter, exit probeSet }
+
+// add adds a function's probe at offset with cookie: an entry probe, and
+// for an allocation a return probe at the same site.
+func (s *siteSets) add(p plannedProbe, offset, cookie uint64) {
+	s.enter.add(p.symbol, offset, cookie)
+	if p.kind != kindFree {
+		s.exit.add(p.symbol, offset, cookie)
+	}
+}
+
+// attachSites attaches enter at the entry sites and exit at the return sites
+// of the file at path, in every process or only in pid.
+func attachSites(path string, sites siteSets, enter, exit *ebpf.Program, multi bool, pid int) ([]link.Link, error) {
 	ex, err := link.OpenExecutable(path)
 	if err != nil {
-		return fmt.Errorf("open %s: %w", module, err)
+		return nil, err
 	}
-	in, err := t.attachSet(ex, enter, t.objs.AllocEnter, false)
+	in, err := attachSet(ex, sites.enter, enter, false, multi, pid)
 	if err != nil {
-		return fmt.Errorf("attach uprobes in %s: %w", module, err)
+		return nil, fmt.Errorf("uprobes: %w", err)
 	}
-	out, err := t.attachSet(ex, exit, t.objs.AllocExit, true)
+	out, err := attachSet(ex, sites.exit, exit, true, multi, pid)
 	if err != nil {
-		return errors.Join(fmt.Errorf("attach uretprobes in %s: %w", module, err), closeAll(in))
+		return nil, errors.Join(fmt.Errorf("uretprobes: %w", err), closeAll(in))
 	}
-	t.links = append(append(t.links, out...), in...)
-	t.log.Debug("probes attached", "module", module, "functions", len(enter.symbols))
-	return nil
+	return append(out, in...), nil
 }
 
 // probeSet is what one program is attached to: symbols, an offset into each, and their cookies.
@@ -182,14 +200,15 @@ func (s *probeSet) add(symbol string, offset, cookie uint64) {
 	s.cookies = append(s.cookies, cookie)
 }
 
-// attachSet attaches prog to every symbol of set: with one uprobe_multi link
-// where the kernel has them (Linux 6.6), else one link per symbol.
-func (t *Tracer) attachSet(ex *link.Executable, set probeSet, prog *ebpf.Program, ret bool) ([]link.Link, error) {
+// attachSet attaches prog to every symbol of set, in every process or only
+// in pid: with one uprobe_multi link where the kernel has them (Linux 6.6),
+// else one link per symbol.
+func attachSet(ex *link.Executable, set probeSet, prog *ebpf.Program, ret, multi bool, pid int) ([]link.Link, error) {
 	if len(set.symbols) == 0 {
 		return nil, nil
 	}
-	if t.multi {
-		opts := &link.UprobeMultiOptions{Offsets: set.offsets, Cookies: set.cookies}
+	if multi {
+		opts := &link.UprobeMultiOptions{Offsets: set.offsets, Cookies: set.cookies, PID: uint32(pid)}
 		attach := ex.UprobeMulti
 		if ret {
 			attach = ex.UretprobeMulti
@@ -206,7 +225,7 @@ func (t *Tracer) attachSet(ex *link.Executable, set probeSet, prog *ebpf.Program
 	}
 	var links []link.Link
 	for i, sym := range set.symbols {
-		l, err := attach(sym, prog, &link.UprobeOptions{Offset: set.offsets[i], Cookie: set.cookies[i]})
+		l, err := attach(sym, prog, &link.UprobeOptions{Offset: set.offsets[i], Cookie: set.cookies[i], PID: pid})
 		if err != nil {
 			return nil, errors.Join(fmt.Errorf("attach %s: %w", sym, err), closeAll(links))
 		}

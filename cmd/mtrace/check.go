@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
+	"strconv"
 
 	"github.com/urfave/cli/v2"
 
@@ -15,14 +17,31 @@ func checkCommand() *cli.Command {
 		Description: `Checks, one line each, the kernel version, BTF, uprobes, the BPF ring
 buffer, uprobe_multi links, the capabilities mtrace holds, lockdown,
 perf_event_paranoid, cgroup v2, that mtrace's BPF programs load, and with
---pid the allocators mtrace would probe in that process. Exits 0 only when
-every required check passes; a failing check names its fix.
+--pid the allocators mtrace would probe in that process and where (the
+planned probe sites). Exits 0 only when every required check passes; a
+failing check names its fix.
+
+With --overhead it then measures what tracing costs per allocation on
+this host: a workload doing malloc and free in a loop runs untraced, under
+empty probes at the symbols, under empty probes at the planned sites (the
+floor any eBPF allocation tracer pays), under mtrace with every allocation
+and with --sample-bytes, and under bcc's memleak and bpftrace if they are
+installed, interleaved over --rounds rounds; the table gives the median ns
+per op and its ratio to the floor. The workload is built into mtrace, or
+the command after --, which must take the op count as its last argument,
+print "ready", wait for a line on stdin, then print ns_per_op=N
+(testdata/bench.c is one).
 
 Examples:
    mtrace check
-   mtrace check --pid 1234`,
+   mtrace check --pid 1234
+   mtrace check --overhead
+   mtrace check --overhead --rounds 5 --ops 200000 -- ./bin/bench`,
 		Flags: []cli.Flag{
 			&cli.IntSliceFlag{Name: "pid", Aliases: []string{"p"}, Usage: "also list the allocators mtrace would probe in `PID` (repeatable)"},
+			&cli.BoolFlag{Name: "overhead", Usage: "also measure the cost per allocation of empty probes, of mtrace and of other tracers on this host"},
+			&cli.IntFlag{Name: "ops", Value: 100000, Usage: "with --overhead, `N` allocations per run of the workload"},
+			&cli.IntFlag{Name: "rounds", Value: 3, Usage: "with --overhead, run every configuration `N` times, interleaved, and take the median"},
 		},
 		Action: func(c *cli.Context) error {
 			failed := 0
@@ -44,6 +63,39 @@ Examples:
 			if failed > 0 {
 				return fmt.Errorf("check: %d required check(s) failed", failed)
 			}
+			if !c.Bool("overhead") {
+				return nil
+			}
+			if c.Int("ops") < 1 || c.Int("rounds") < 1 {
+				return usagef("check: --ops and --rounds must be at least 1")
+			}
+			fmt.Fprintln(c.App.Writer)
+			return measureOverhead(c.Context, c.App.Writer, c.Args().Slice(), c.Int("ops"), c.Int("rounds"))
+		},
+	}
+}
+
+// benchWorkloadCommand is the built-in workload of check --overhead.
+func benchWorkloadCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "bench-workload",
+		Usage:     "the built-in workload of mtrace check --overhead",
+		ArgsUsage: "OPS",
+		Hidden:    true,
+		Action: func(c *cli.Context) error {
+			ops, err := strconv.ParseInt(c.Args().First(), 10, 64)
+			if err != nil || ops < 1 {
+				return usagef("bench-workload: give the number of ops")
+			}
+			fmt.Fprintln(c.App.Writer, "ready")
+			if _, err := bufio.NewReader(c.App.Reader).ReadString('\n'); err != nil {
+				return fmt.Errorf("bench-workload: wait for the start: %w", err)
+			}
+			ns, err := benchRun(ops)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "ns_per_op=%.1f\n", ns)
 			return nil
 		},
 	}

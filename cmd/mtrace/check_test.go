@@ -2,6 +2,7 @@ package main
 
 import (
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -45,4 +46,39 @@ func TestMissingFeatures(t *testing.T) {
 	t.Setenv(tracer.PretendMissingEnv, "uprobe_multi")
 	r, out := recordJSON(t, "--log-level", "debug", "--", bin)
 	checkTallies(t, r, out, expect{bin: bin, callees: allocsProgram})
+}
+
+// TestCheckOverhead runs the overhead calibration briefly, with the built-in
+// workload and with testdata/bench.c, and reads its table back: every row
+// is there with a time per op, and the floor row is the unit of the ratios.
+// The times themselves are measured by make bench, not asserted here.
+func TestCheckOverhead(t *testing.T) {
+	requireBPF(t)
+	t.Setenv("MTRACE_TEST_MAIN", "1") // the calibration runs this binary as mtrace
+	bench := buildC(t, "bench.c")
+	for name, workload := range map[string][]string{"built-in": nil, "bench.c": {"--", bench}} {
+		t.Run(name, func(t *testing.T) {
+			res := runMtrace(t.Context(), nil, append([]string{"check", "--overhead", "--ops", "2000", "--rounds", "1"}, workload...)...)
+			if res.code != exitOK {
+				t.Fatalf("exit %d: %s", res.code, res.stderr)
+			}
+			row := regexp.MustCompile(`(?m)^(\S.*?) +(\d+) +(\d+\.\d\d)$`)
+			rows := map[string][2]float64{}
+			for _, m := range row.FindAllStringSubmatch(res.stdout, -1) {
+				ns, _ := strconv.ParseFloat(m[2], 64)
+				ratio, _ := strconv.ParseFloat(m[3], 64)
+				rows[m[1]] = [2]float64{ns, ratio}
+			}
+			for _, want := range []string{"untraced", "empty probes at the symbols", "empty probes at the planned sites (the floor)",
+				"mtrace record (every allocation, with stacks)", "mtrace record --sample-bytes 524288"} {
+				r, ok := rows[want]
+				if !ok || r[0] <= 0 {
+					t.Errorf("no row %q with a time per op in:\n%s", want, res.stdout)
+				}
+			}
+			if r := rows["empty probes at the planned sites (the floor)"]; r[1] != 1 {
+				t.Errorf("the floor's ratio is %v, want 1:\n%s", r[1], res.stdout)
+			}
+		})
+	}
 }

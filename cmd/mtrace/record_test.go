@@ -128,8 +128,3 @@ func symlinkPath(t *testing.T) string {
 	}
 	return link
 }
-
-func lastLine(s string) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	return lines[len(lines)-1]
-}

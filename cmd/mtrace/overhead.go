@@ -1,0 +1,255 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/mtrace/mtrace/tracer"
+)
+
+// An overhead calibration runs an allocation-bound workload untraced, under
+// empty probes (at the symbols, then at the planned sites: the floor any
+// eBPF allocation tracer pays), under mtrace, and under the other tracers
+// installed, interleaved over several rounds, and prints ns per op with the
+// ratio of each to the floor measured in the same run.
+//
+// A workload is a command that, given OPS as its last argument, prints
+// "ready", waits for a line on stdin, does OPS allocations and frees, and
+// prints ns_per_op=N: testdata/bench.c, or mtrace's own built-in one.
+
+// overheadRow is one way of running the workload.
+type overheadRow struct {
+	name string
+	run  func(ctx context.Context, workload []string) (float64, error)
+}
+
+// overheadPolicy lifts the rate and CPU limits, so that mtrace's rows trace
+// every allocation.
+const overheadPolicy = "[limits]\nmax_events_per_second = 1000000000\nmax_cpu_percent = 1000\n"
+
+// sampleBytes is the byte-sampling rate of mtrace's sampled row.
+const sampleBytes = 524288
+
+// measureOverhead prints the calibration table to w.
+func measureOverhead(ctx context.Context, w io.Writer, workload []string, ops, rounds int) error {
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find mtrace's executable: %w", err)
+	}
+	if len(workload) == 0 {
+		workload = []string{self, "bench-workload"}
+	}
+	workload = append(slices.Clone(workload), strconv.Itoa(ops))
+	dir, err := os.MkdirTemp("", "mtrace-overhead-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	pol := filepath.Join(dir, "policy.toml")
+	if err := os.WriteFile(pol, []byte(overheadPolicy), 0o600); err != nil {
+		return err
+	}
+	record := func(extra ...string) func(context.Context, []string) (float64, error) {
+		return func(ctx context.Context, workload []string) (float64, error) {
+			args := append([]string{"record", "--policy", pol, "--output", filepath.Join(dir, "report.json")}, extra...)
+			return runUnder(ctx, append(append([]string{self}, args...), append([]string{"--"}, workload...)...))
+		}
+	}
+	rows := []overheadRow{
+		{"untraced", runAlone},
+		{"empty probes at the symbols", emptyProbes(true)},
+		{"empty probes at the planned sites (the floor)", emptyProbes(false)},
+		{"mtrace record (every allocation, with stacks)", record()},
+		{fmt.Sprintf("mtrace record --sample-bytes %d", sampleBytes), record("--sample-bytes", strconv.Itoa(sampleBytes))},
+	}
+	rows = append(rows, otherTracers()...)
+	times := make([][]float64, len(rows))
+	for round := 0; round < rounds; round++ {
+		for i, r := range rows {
+			ns, err := r.run(ctx, workload)
+			if err != nil {
+				return fmt.Errorf("overhead of %s: %w", r.name, err)
+			}
+			times[i] = append(times[i], ns)
+		}
+	}
+	floor := median(times[2])
+	fmt.Fprintf(w, "%-50s %10s %8s\n", "configuration", "ns/op", "x floor")
+	for i, r := range rows {
+		ns := median(times[i])
+		fmt.Fprintf(w, "%-50s %10.0f %8.2f\n", r.name, ns, ns/floor)
+	}
+	fmt.Fprintf(w, "(%s, %d ops per run, median of %d rounds)\n", filepath.Base(workload[0]), ops, rounds)
+	return nil
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// runAlone runs the workload untraced.
+func runAlone(ctx context.Context, workload []string) (float64, error) {
+	return runUnder(ctx, workload)
+}
+
+// emptyProbes runs the workload under empty probes, for it only.
+func emptyProbes(atSymbol bool) func(context.Context, []string) (float64, error) {
+	return func(ctx context.Context, workload []string) (float64, error) {
+		var probes *tracer.EmptyProbes
+		defer func() {
+			if probes != nil {
+				probes.Close()
+			}
+		}()
+		return runWith(ctx, workload, func(pid int) (err error) {
+			probes, err = tracer.AttachEmpty("/proc", pid, atSymbol)
+			return err
+		})
+	}
+}
+
+// runUnder runs a command that runs the workload, and returns its ns per op.
+func runUnder(ctx context.Context, argv []string) (float64, error) {
+	return runWith(ctx, argv, nil)
+}
+
+var nsPerOp = regexp.MustCompile(`^ns_per_op=([0-9.]+)$`)
+
+// runWith starts argv, lets ready (if not nil) do its work on the workload's
+// pid once it said "ready", then starts the workload and reads its result.
+func runWith(ctx context.Context, argv []string, ready func(pid int) error) (float64, error) {
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return 0, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return 0, err
+	}
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	ns, err := drive(out, in, cmd.Process.Pid, ready)
+	in.Close()
+	io.Copy(io.Discard, out)
+	if werr := cmd.Wait(); werr != nil && err == nil {
+		err = fmt.Errorf("%s: %w: %s", filepath.Base(argv[0]), werr, lastLine(stderr.String()))
+	}
+	return ns, err
+}
+
+func drive(out io.Reader, in io.Writer, pid int, ready func(pid int) error) (float64, error) {
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "ready" {
+			if ready != nil {
+				if err := ready(pid); err != nil {
+					return 0, err
+				}
+			}
+			if _, err := io.WriteString(in, "go\n"); err != nil {
+				return 0, err
+			}
+		}
+		if m := nsPerOp.FindStringSubmatch(line); m != nil {
+			return strconv.ParseFloat(m[1], 64)
+		}
+	}
+	return 0, errors.New("the workload ended without saying ns_per_op")
+}
+
+// otherTracers are rows for the comparable tracers installed on this host:
+// bcc's memleak and bpftrace probing the same functions, each attached to
+// the workload's pid and given a second to attach.
+func otherTracers() []overheadRow {
+	var rows []overheadRow
+	if path, err := exec.LookPath("memleak-bpfcc"); err == nil {
+		rows = append(rows, overheadRow{"bcc memleak-bpfcc -p", external(func(pid int) []string {
+			return []string{path, "-p", strconv.Itoa(pid)}
+		})})
+	}
+	if path, err := exec.LookPath("bpftrace"); err == nil {
+		rows = append(rows, overheadRow{"bpftrace (empty malloc, uretprobe malloc, free)", external(func(pid int) []string {
+			return []string{path, "-p", strconv.Itoa(pid), "-e",
+				"uprobe:libc:malloc {} uretprobe:libc:malloc {} uprobe:libc:free {}"}
+		})})
+	}
+	return rows
+}
+
+// external runs the workload under a tool started on its pid, once the
+// tool says it is attaching and a second more has passed.
+func external(argv func(pid int) []string) func(context.Context, []string) (float64, error) {
+	return func(ctx context.Context, workload []string) (float64, error) {
+		var tool *exec.Cmd
+		defer func() {
+			if tool != nil {
+				tool.Process.Signal(syscall.SIGINT)
+				tool.Wait()
+			}
+		}()
+		return runWith(ctx, workload, func(pid int) error {
+			args := argv(pid)
+			attaching := &watch{word: []byte("Attaching"), seen: make(chan struct{})}
+			tool = exec.CommandContext(ctx, args[0], args[1:]...)
+			tool.Stdout = attaching
+			if err := tool.Start(); err != nil {
+				tool = nil
+				return err
+			}
+			select {
+			case <-attaching.seen:
+			case <-time.After(time.Minute):
+				return fmt.Errorf("%s did not say it was attaching", args[0])
+			}
+			time.Sleep(time.Second)
+			return nil
+		})
+	}
+}
+
+// watch is a writer that closes seen once word was written to it.
+type watch struct {
+	word []byte
+	seen chan struct{}
+	buf  []byte
+}
+
+func (w *watch) Write(p []byte) (int, error) {
+	if w.word == nil {
+		return len(p), nil
+	}
+	w.buf = append(w.buf, p...)
+	if bytes.Contains(w.buf, w.word) {
+		close(w.seen)
+		w.word, w.buf = nil, nil
+	} else {
+		w.buf = w.buf[max(0, len(w.buf)-len(w.word)):]
+	}
+	return len(p), nil
+}
+
+// lastLine is the last line of s, the one-line error of a command that failed.
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return lines[len(lines)-1]
+}

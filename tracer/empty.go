@@ -1,0 +1,91 @@
+package tracer
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/features"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/rlimit"
+
+	"github.com/mtrace/mtrace/symbolize"
+)
+
+// EmptyProbes are programs that return at once, attached where mtrace would
+// probe the allocators of one process, for that process only: what probing
+// costs before mtrace does any work, the floor its overhead is measured from.
+type EmptyProbes struct {
+	prog  *ebpf.Program
+	links []link.Link
+}
+
+// AttachEmpty attaches empty probes to every allocator pid maps, at the sites
+// the planner chooses or, with atSymbol, at the functions' symbols.
+func AttachEmpty(procRoot string, pid int, atSymbol bool) (e *EmptyProbes, err error) {
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, fmt.Errorf("raise the locked-memory limit: %w", err)
+	}
+	allocs, err := allocatorsOf(procRoot, pid)
+	if err != nil {
+		return nil, err
+	}
+	if len(allocs) == 0 {
+		return nil, fmt.Errorf("pid %d: %w", pid, errNoAllocator)
+	}
+	multi := features.HaveBPFLinkUprobeMulti() == nil
+	spec := &ebpf.ProgramSpec{
+		Name:         "mtrace_empty",
+		Type:         ebpf.Kprobe,
+		License:      "Dual BSD/GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
+	}
+	if multi {
+		spec.AttachType = ebpf.AttachTraceUprobeMulti
+	}
+	e = &EmptyProbes{}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, e.Close())
+		}
+	}()
+	if e.prog, err = ebpf.NewProgram(spec); err != nil {
+		return nil, fmt.Errorf("load an empty program: %w", err)
+	}
+	for _, a := range allocs {
+		if err := e.attach(procRoot, pid, a, atSymbol, multi); err != nil {
+			return nil, fmt.Errorf("attach empty probes to %s: %w", a.mapping.Path, err)
+		}
+	}
+	return e, nil
+}
+
+func (e *EmptyProbes) attach(procRoot string, pid int, a mappedAllocator, atSymbol, multi bool) error {
+	f, err := symbolize.OpenMapped(procRoot, pid, a.mapping)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var sites siteSets
+	for _, p := range planProbes(f, a.mod) {
+		offset := p.site.Offset
+		if atSymbol {
+			offset = 0
+		}
+		sites.add(p, offset, 0)
+	}
+	links, err := attachSites("/proc/self/fd/"+strconv.Itoa(int(f.Fd())), sites, e.prog, e.prog, multi, pid)
+	e.links = append(e.links, links...)
+	return err
+}
+
+// Close detaches the probes and unloads the program.
+func (e *EmptyProbes) Close() error {
+	err := closeAll(e.links)
+	if e.prog != nil {
+		err = errors.Join(err, e.prog.Close())
+	}
+	return err
+}

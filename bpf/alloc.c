@@ -13,7 +13,9 @@
  *   targets  tgid -> u8                 traced processes; user space, and fork for children
  *   excluded tgid -> u8                 processes the policy denies; user space, exit deletes
  *   cgroups  index -> struct cgroup_filter  traced cgroup subtrees; user space, before tracing
- *   calls    pid_tgid -> struct call    a call in flight from entry to return; the return probe
+ *   tasks    task -> struct task_state  per thread: its process's verdict and generation, cached
+ *                                       until the epoch changes, and its call in flight; the
+ *                                       kernel frees it with the thread
  *   live     {tgid, gen, addr} -> struct live  allocations not freed yet; the free probe, realloc
  *   gens     tgid -> u32                the process image's generation, set at fork and exec;
  *                                       exit deletes it (with the tgid's targets entry)
@@ -69,6 +71,12 @@ volatile __u64 rate_budget = 0;
 const volatile __u64 sample_bytes = 0;
 /* (1 - e^-x) / x at x = i/64, in 2^-31: set by user space with sample_bytes. */
 const volatile __u32 sample_g[SAMPLE_STEPS + 1];
+/*
+ * Bumped by user space whenever it changes which processes are traced
+ * (targets, excluded) and every poll, for moves between cgroups: a thread's
+ * cached verdict from an older epoch is made again.
+ */
+volatile __u64 epoch = 1;
 /* mtrace's own process, never traced. */
 const volatile __u32 self_tgid = 0;
 /* Probe id 0 is reserved for anonymous mmap/munmap (--mmap); user space numbers the uprobes from 1. */
@@ -209,6 +217,16 @@ struct call {
 	__u8 has_old;
 };
 
+/* What a thread knows about itself between probes. */
+struct task_state {
+	__u64 epoch;     /* the epoch traced and gen were found in; 0: find them again */
+	__u32 gen;       /* its process image's generation */
+	__u8 traced;     /* its process is traced */
+	__u8 in_call;    /* call holds a call in flight */
+	__u16 pad;
+	struct call call;
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, MAX_TARGETS);
@@ -238,11 +256,11 @@ struct {
 } gens SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, MAX_CALLS);
-	__type(key, __u64);
-	__type(value, struct call);
-} calls SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct task_state);
+} tasks SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -597,6 +615,29 @@ static __always_inline void new_generation(__u32 tgid)
 }
 
 /*
+ * state returns the calling thread's state, with its process's verdict and
+ * generation as of the current epoch: one lookup in the task instead of
+ * three hash lookups per probe. NULL if it cannot be stored (no memory).
+ */
+static __always_inline struct task_state *state(__u32 tgid)
+{
+	struct task_state *ts = bpf_task_storage_get(&tasks, bpf_get_current_task_btf(), 0,
+						     BPF_LOCAL_STORAGE_GET_F_CREATE);
+	__u64 now = epoch;
+
+	if (!ts) {
+		count(COUNTER_CALLS_FULL);
+		return NULL;
+	}
+	if (ts->epoch != now) {
+		ts->traced = traced(tgid);
+		ts->gen = generation(tgid);
+		ts->epoch = now;
+	}
+	return ts;
+}
+
+/*
  * byte_weight returns the weight, in 2^-16, of an allocation of size bytes
  * under byte sampling: the inverse of its chance, or 0 if it is left out.
  */
@@ -680,14 +721,14 @@ out:
 	return 0;
 }
 
-static __always_inline void record_alloc(void *ctx, __u32 tgid, __u64 addr, __u64 size, __u16 probe)
+static __always_inline void record_alloc(void *ctx, __u32 tgid, __u32 gen, __u64 addr, __u64 size, __u16 probe)
 {
 	struct live v = { .size = size, .probe = probe, .weight = admit(size) };
 	struct event *e;
 
 	if (!v.weight)
 		return;
-	struct live_key k = { .tgid = tgid, .gen = generation(tgid), .addr = addr };
+	struct live_key k = { .tgid = tgid, .gen = gen, .addr = addr };
 	e = reserve(tgid, OP_ALLOC);
 	if (!e)
 		return;
@@ -724,9 +765,9 @@ static __always_inline void emit_free(__u32 tgid, struct live *a)
  * entry owns the free, so a free seen twice (operator delete calling free, a
  * racing double free) counts once.
  */
-static __always_inline int take(__u32 tgid, __u64 addr, struct live *a)
+static __always_inline int take(__u32 tgid, __u32 gen, __u64 addr, struct live *a)
 {
-	struct live_key k = { .tgid = tgid, .gen = generation(tgid), .addr = addr };
+	struct live_key k = { .tgid = tgid, .gen = gen, .addr = addr };
 	struct live *v = bpf_map_lookup_elem(&live, &k);
 
 	if (!v)
@@ -739,30 +780,31 @@ SEC("uprobe")
 int alloc_enter(struct pt_regs *ctx)
 {
 	__u64 cookie = bpf_get_attach_cookie(ctx);
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tgid = id >> 32;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	__u8 kind = cookie >> 16;
 	struct call nc = { .probe = cookie, .kind = kind, .sp = PT_REGS_SP(ctx) };
-	struct call *c;
+	struct task_state *ts;
 
-	if (!traced(tgid))
+	if (tgid == self_tgid)
+		return 0;
+	ts = state(tgid);
+	if (!ts || !ts->traced)
 		return 0;
 	if (kind == KIND_FREE) {
 		struct live a;
 		__u64 addr = PT_REGS_PARM1(ctx);
 
-		if (addr && take(tgid, addr, &a))
+		if (addr && take(tgid, ts->gen, addr, &a))
 			emit_free(tgid, &a);
 		return 0;
 	}
-	c = bpf_map_lookup_elem(&calls, &id);
 	/*
 	 * A call at or below the recorded call's stack pointer is nested in it (a tail
 	 * call, as realloc(NULL, n) makes to malloc, reuses the frame); a call above
-	 * it means that record is stale, left by a thread that never returned.
+	 * it means that record is stale, left by a call that never returned.
 	 */
-	if (c && nc.sp <= c->sp) {
-		c->depth++;
+	if (ts->in_call && nc.sp <= ts->call.sp) {
+		ts->call.depth++;
 		return 0;
 	}
 	switch (kind) {
@@ -792,36 +834,28 @@ int alloc_enter(struct pt_regs *ctx)
 	}
 	/* The old block of a realloc belongs to the call until it returns. */
 	if ((kind == KIND_REALLOC || kind == KIND_REALLOCARRAY) && nc.arg)
-		nc.has_old = take(tgid, nc.arg, &nc.old);
-	if (bpf_map_update_elem(&calls, &id, &nc, BPF_ANY)) {
-		count(COUNTER_CALLS_FULL);
-		if (nc.has_old) {
-			/* The call cannot be followed: its old block stays allocated as far as we know. */
-			struct live_key k = { .tgid = tgid, .gen = generation(tgid), .addr = nc.arg };
-
-			bpf_map_update_elem(&live, &k, &nc.old, BPF_ANY);
-		}
-	}
+		nc.has_old = take(tgid, ts->gen, nc.arg, &nc.old);
+	ts->call = nc;
+	ts->in_call = 1;
 	return 0;
 }
 
 SEC("uretprobe")
 int alloc_exit(struct pt_regs *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tgid = id >> 32;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	__u64 ret = PT_REGS_RC(ctx);
-	struct call *c = bpf_map_lookup_elem(&calls, &id);
+	struct task_state *ts = bpf_task_storage_get(&tasks, bpf_get_current_task_btf(), 0, 0);
 	struct call cl;
 
-	if (!c)
+	if (!ts || !ts->in_call)
 		return 0;
-	if (c->depth) {
-		c->depth--;
+	if (ts->call.depth) {
+		ts->call.depth--;
 		return 0;
 	}
-	cl = *c;
-	bpf_map_delete_elem(&calls, &id);
+	cl = ts->call;
+	ts->in_call = 0;
 
 	if (cl.kind == KIND_POSIX_MEMALIGN) {
 		/* Returns 0 and the block through its out-parameter; read only that pointer. */
@@ -836,13 +870,13 @@ int alloc_exit(struct pt_regs *ctx)
 		if (ret || cl.size == 0) {
 			emit_free(tgid, &cl.old);
 		} else {
-			struct live_key k = { .tgid = tgid, .gen = generation(tgid), .addr = cl.arg };
+			struct live_key k = { .tgid = tgid, .gen = ts->gen, .addr = cl.arg };
 
 			bpf_map_update_elem(&live, &k, &cl.old, BPF_ANY);
 		}
 	}
 	if (ret)
-		record_alloc(ctx, tgid, ret, cl.size, cl.probe);
+		record_alloc(ctx, tgid, ts->gen, ret, cl.size, cl.probe);
 	return 0;
 }
 
@@ -876,6 +910,10 @@ int BPF_PROG(process_exec, struct task_struct *p, __u32 old_pid, struct linux_bi
 {
 	__u32 tgid = p->tgid;
 
+	struct task_state *ts = bpf_task_storage_get(&tasks, p, 0, 0);
+
+	if (ts)
+		ts->epoch = 0; /* a new image: its verdict and generation are found again */
 	if (!traced(tgid))
 		return 0;
 	new_generation(tgid);
@@ -908,11 +946,14 @@ SEC("tp_btf/sys_exit")
 int BPF_PROG(mmap_exit, struct pt_regs *regs, long ret)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct task_state *ts;
 
 	if (regs->orig_rax != NR_MMAP || !(regs->r10 & MAP_ANONYMOUS) ||
-	    (unsigned long)ret >= (unsigned long)-MAX_ERRNO || !traced(tgid))
+	    (unsigned long)ret >= (unsigned long)-MAX_ERRNO || tgid == self_tgid)
 		return 0;
-	record_alloc(ctx, tgid, ret, regs->rsi, MMAP_PROBE);
+	ts = state(tgid);
+	if (ts && ts->traced)
+		record_alloc(ctx, tgid, ts->gen, ret, regs->rsi, MMAP_PROBE);
 	return 0;
 }
 
@@ -921,9 +962,13 @@ SEC("tp_btf/sys_enter")
 int BPF_PROG(munmap_enter, struct pt_regs *regs, long id)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct task_state *ts;
 	struct live a;
 
-	if (id == NR_MUNMAP && traced(tgid) && take(tgid, regs->rdi, &a))
+	if (id != NR_MUNMAP || tgid == self_tgid)
+		return 0;
+	ts = state(tgid);
+	if (ts && ts->traced && take(tgid, ts->gen, regs->rdi, &a))
 		emit_free(tgid, &a);
 	return 0;
 }

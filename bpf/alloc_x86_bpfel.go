@@ -13,18 +13,6 @@ import (
 	"github.com/cilium/ebpf"
 )
 
-type AllocCall struct {
-	_      structs.HostLayout
-	Size   uint64
-	Arg    uint64
-	Sp     uint64
-	Old    AllocLive
-	Depth  uint32
-	Probe  uint16
-	Kind   uint8
-	HasOld uint8
-}
-
 type AllocCgroupFilter struct {
 	_     structs.HostLayout
 	Id    uint64
@@ -149,11 +137,30 @@ type AllocStack struct {
 	Frames [128]AllocFrame
 }
 
+type AllocTaskState struct {
+	_      structs.HostLayout
+	Epoch  uint64
+	Gen    uint32
+	Traced uint8
+	InCall uint8
+	Pad    uint16
+	Call   struct {
+		_      structs.HostLayout
+		Size   uint64
+		Arg    uint64
+		Sp     uint64
+		Old    AllocLive
+		Depth  uint32
+		Probe  uint16
+		Kind   uint8
+		HasOld uint8
+	}
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	AllocMapCalls              = "calls"
 	AllocMapCgroups            = "cgroups"
 	AllocMapCounters           = "counters"
 	AllocMapEvents             = "events"
@@ -166,6 +173,7 @@ const (
 	AllocMapScratch            = "scratch"
 	AllocMapStacks             = "stacks"
 	AllocMapTargets            = "targets"
+	AllocMapTasks              = "tasks"
 	AllocProgAllocEnter        = "alloc_enter"
 	AllocProgAllocExit         = "alloc_exit"
 	AllocProgMmapExit          = "mmap_exit"
@@ -174,6 +182,7 @@ const (
 	AllocProgProcessExit       = "process_exit"
 	AllocProgProcessFork       = "process_fork"
 	AllocVarCgroupCount        = "cgroup_count"
+	AllocVarEpoch              = "epoch"
 	AllocVarFollowForks        = "follow_forks"
 	AllocVarRateBudget         = "rate_budget"
 	AllocVarSampleBytes        = "sample_bytes"
@@ -246,7 +255,6 @@ type AllocProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type AllocMapSpecs struct {
-	Calls       *ebpf.MapSpec `ebpf:"calls"`
 	Cgroups     *ebpf.MapSpec `ebpf:"cgroups"`
 	Counters    *ebpf.MapSpec `ebpf:"counters"`
 	Events      *ebpf.MapSpec `ebpf:"events"`
@@ -259,6 +267,7 @@ type AllocMapSpecs struct {
 	Scratch     *ebpf.MapSpec `ebpf:"scratch"`
 	Stacks      *ebpf.MapSpec `ebpf:"stacks"`
 	Targets     *ebpf.MapSpec `ebpf:"targets"`
+	Tasks       *ebpf.MapSpec `ebpf:"tasks"`
 }
 
 // AllocVariableSpecs contains global variables before they are loaded into the kernel.
@@ -266,6 +275,7 @@ type AllocMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type AllocVariableSpecs struct {
 	CgroupCount        *ebpf.VariableSpec `ebpf:"cgroup_count"`
+	Epoch              *ebpf.VariableSpec `ebpf:"epoch"`
 	FollowForks        *ebpf.VariableSpec `ebpf:"follow_forks"`
 	RateBudget         *ebpf.VariableSpec `ebpf:"rate_budget"`
 	SampleBytes        *ebpf.VariableSpec `ebpf:"sample_bytes"`
@@ -303,7 +313,6 @@ func (o *AllocObjects) Close() error {
 //
 // It can be passed to LoadAllocObjects or ebpf.CollectionSpec.LoadAndAssign.
 type AllocMaps struct {
-	Calls       *ebpf.Map `ebpf:"calls"`
 	Cgroups     *ebpf.Map `ebpf:"cgroups"`
 	Counters    *ebpf.Map `ebpf:"counters"`
 	Events      *ebpf.Map `ebpf:"events"`
@@ -316,11 +325,11 @@ type AllocMaps struct {
 	Scratch     *ebpf.Map `ebpf:"scratch"`
 	Stacks      *ebpf.Map `ebpf:"stacks"`
 	Targets     *ebpf.Map `ebpf:"targets"`
+	Tasks       *ebpf.Map `ebpf:"tasks"`
 }
 
 func (m *AllocMaps) Close() error {
 	return _AllocClose(
-		m.Calls,
 		m.Cgroups,
 		m.Counters,
 		m.Events,
@@ -333,6 +342,7 @@ func (m *AllocMaps) Close() error {
 		m.Scratch,
 		m.Stacks,
 		m.Targets,
+		m.Tasks,
 	)
 }
 
@@ -341,6 +351,7 @@ func (m *AllocMaps) Close() error {
 // It can be passed to LoadAllocObjects or ebpf.CollectionSpec.LoadAndAssign.
 type AllocVariables struct {
 	CgroupCount        *ebpf.Variable `ebpf:"cgroup_count"`
+	Epoch              *ebpf.Variable `ebpf:"epoch"`
 	FollowForks        *ebpf.Variable `ebpf:"follow_forks"`
 	RateBudget         *ebpf.Variable `ebpf:"rate_budget"`
 	SampleBytes        *ebpf.Variable `ebpf:"sample_bytes"`

@@ -26,6 +26,7 @@ var allowedHelpers = map[asm.BuiltinFunc]string{
 	asm.FnFindVma:                    "which file and offset a return address is in (kernel VMA metadata)",
 	asm.FnLoop:                       "bounded loops",
 	asm.FnGetPrandomU32:              "sampling draws",
+	asm.FnTaskStorageGet:             "mtrace's own per-thread state",
 	asm.FnProbeReadKernel:            "kernel structures (CO-RE): inodes, dentries, mounts",
 	asm.FnProbeReadKernelStr:         "file names of executables, from dentries (kernel memory)",
 	asm.FnProbeReadUser:              "see userMemory: posix_memalign's result pointer only",

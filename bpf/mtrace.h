@@ -18,7 +18,6 @@
 
 /* Default map sizes; the tracer may override them on the spec before load. */
 #define MAX_TARGETS 4096
-#define MAX_CALLS 16384
 #define MAX_GENS 65536
 #define MAX_FILES 16384
 #define MAX_LIVE (1 << 20)
@@ -67,7 +66,7 @@ enum counter {
 	COUNTER_LIVE_FULL = 1,   /* live-allocation map full */
 	COUNTER_STACKS_FULL = 2, /* stack map full: allocation kept without its stack */
 	COUNTER_STACK_ERRORS = 3,/* user stack could not be walked */
-	COUNTER_CALLS_FULL = 4,  /* in-flight call map full: call not traced */
+	COUNTER_CALLS_FULL = 4,  /* a thread's state could not be stored (no memory): call not traced */
 	COUNTER_SAMPLED_OUT = 5, /* allocation left out by sampling above the event-rate limit */
 	COUNTER_UNSAMPLED = 6,   /* allocation left out by byte sampling (--sample-bytes) */
 	COUNTER_MAX = 7,

@@ -184,7 +184,8 @@ func (t *Tracer) handle(e *bpf.AllocEvent, raw []byte) {
 }
 
 // poll attaches to allocators that new images mapped after their exec, and
-// to processes that joined a polled cgroup v1.
+// to processes that joined a polled cgroup v1; with cgroup v2 filters, it
+// has the kernel side look again at which processes are in them.
 func (t *Tracer) poll() {
 	for pid, tries := range t.pending {
 		if tries <= 1 {
@@ -204,6 +205,11 @@ func (t *Tracer) poll() {
 			if t.objs.Targets.Lookup(uint32(pid), &registered) != nil {
 				t.adopt(pid, true)
 			}
+		}
+	}
+	if len(t.cfg.Cgroups) > len(t.cgroupsV1) {
+		if err := t.rejudge(); err != nil {
+			t.log.Warn("look again at cgroup members", "err", err)
 		}
 	}
 }

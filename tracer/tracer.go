@@ -31,7 +31,8 @@ type Tracer struct {
 	objs   bpf.AllocObjects
 	reader *ringbuf.Reader
 	links  []link.Link
-	multi  bool // the kernel has uprobe_multi links
+	multi  bool   // the kernel has uprobe_multi links
+	epoch  uint64 // the kernel side's epoch (see rejudge)
 
 	probes    []probeInfo               // by probe id
 	probed    map[symbolize.FileID]bool // files whose allocation functions are probed (false: attaching failed)
@@ -102,6 +103,7 @@ func New(ctx context.Context, cfg Config) (t *Tracer, err error) {
 		cgroupIDs: make(map[uint64]string),
 		stop:      make(chan struct{}),
 		multi:     features.HaveBPFLinkUprobeMulti() == nil,
+		epoch:     1,
 		// Probe id 0 is anonymous mmap, which the kernel side reports as MMAP_PROBE.
 		probes: []probeInfo{{function: "mmap (anonymous)", module: "[kernel]"}},
 	}
@@ -300,6 +302,17 @@ func (t *Tracer) register(pid int) error {
 	if err := t.objs.Targets.Put(uint32(pid), uint8(1)); err != nil {
 		return fmt.Errorf("register pid %d: %w", pid, err)
 	}
+	return t.rejudge()
+}
+
+// rejudge makes the kernel side find again, at each thread's next probe,
+// whether its process is traced: after a change to the targets or
+// exclusions, and at each poll for processes that moved between cgroups.
+func (t *Tracer) rejudge() error {
+	t.epoch++
+	if err := t.objs.Epoch.Set(t.epoch); err != nil {
+		return fmt.Errorf("set epoch: %w", err)
+	}
 	return nil
 }
 
@@ -337,7 +350,7 @@ func (t *Tracer) deny(p *process) bool {
 	if err := t.cfg.Policy.Check(p.target()); err != nil {
 		p.denied = true
 		t.skipped++
-		if err := t.objs.Excluded.Put(p.pid, uint8(1)); err != nil {
+		if err := errors.Join(t.objs.Excluded.Put(p.pid, uint8(1)), t.rejudge()); err != nil {
 			t.log.Warn("exclude process", "pid", p.pid, "err", err)
 		}
 		t.log.Debug("skip process", "pid", p.pid, "exe", p.exe, "reason", err)

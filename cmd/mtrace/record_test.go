@@ -128,3 +128,19 @@ func symlinkPath(t *testing.T) string {
 	}
 	return link
 }
+
+// TestNoLossAtFullSpeed traces two copies of spin allocating flat out, one
+// per core, at full fidelity (no rate or CPU limit) with the default ring
+// buffer: no event may be lost, and every count is exact.
+func TestNoLossAtFullSpeed(t *testing.T) {
+	requireBPF(t)
+	spin := buildC(t, "spin.c")
+	pol := writeFile(t, "policy.toml", "[limits]\nmax_events_per_second = 1000000000\nmax_cpu_percent = 1000\n")
+	const n = "300000"
+	r, out := recordJSON(t, "--policy", pol, "--", "sh", "-c", spin+" "+n+" & "+spin+" "+n+"; wait")
+	if got := len(parseTallies(t, out)); got != 2 {
+		t.Fatalf("%d processes tallied, want 2:\n%s", got, out)
+	}
+	checkTallies(t, r, out, expect{bin: spin, callees: map[string]string{"churn": "malloc"}})
+	t.Logf("%d allocation events in %.2fs, %d lost", r.AllocationEvents, r.DurationSeconds, r.LostEvents)
+}

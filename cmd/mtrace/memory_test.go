@@ -1,0 +1,79 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestMillionLiveAllocations traces a program that keeps a million blocks
+// live for a second. The kernel remembers each one (they are all freed
+// in the end, and every free is matched), while mtrace keeps only per-stack
+// aggregates: its peak RSS stays under 100 MiB.
+func TestMillionLiveAllocations(t *testing.T) {
+	requireBPF(t)
+	hold := buildC(t, "hold.c")
+	pol := writeFile(t, "policy.toml", "[limits]\nmax_events_per_second = 1000000000\nmax_cpu_percent = 1000\n")
+	out := filepath.Join(t.TempDir(), "report.json")
+	const n = 1000000
+	cmd, stderr := startMtraceProcess(t, "record", "--policy", pol, "--format", "json", "--output", out, "--", hold, strconv.Itoa(n), "1")
+	var peak uint64
+	for {
+		if kib, err := peakRSS(cmd.Process.Pid); err == nil {
+			peak = kib
+		}
+		if strings.Contains(stderr.String(), "report written") {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("mtrace: %v: %s", err, stderr.String())
+	}
+	r := readReport(t, out)
+	if len(r.Processes) != 1 {
+		t.Fatalf("%d processes in the report, want 1", len(r.Processes))
+	}
+	for _, fn := range []string{"fill_even", "fill_odd"} {
+		var got uint64
+		for _, s := range r.Processes[0].Stacks {
+			if len(s.Frames) > 1 && s.Frames[1].Function == fn {
+				if s.Allocs != n/2 || s.AllocBytes != n/2*32 || s.Frees != n/2 || s.FreeBytes != n/2*32 {
+					t.Errorf("%s: %+v, want %d allocations and frees of 32 bytes", fn, s.Counts, n/2)
+				}
+				got++
+			}
+		}
+		if got != 1 {
+			t.Errorf("%s: %d stacks, want 1", fn, got)
+		}
+	}
+	if r.LostEvents != 0 || r.Dropped.LiveMapFull != 0 {
+		t.Errorf("%d events lost, %d allocations the live map had no room for", r.LostEvents, r.Dropped.LiveMapFull)
+	}
+	t.Logf("mtrace's peak RSS with %d allocations live: %d MiB", n, peak>>10)
+	if peak > 100<<10 {
+		t.Errorf("mtrace's peak RSS %d MiB, want at most 100 MiB", peak>>10)
+	}
+}
+
+// peakRSS reads a process's peak resident set size in KiB (VmHWM).
+func peakRSS(pid int) (uint64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			return strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
+}

@@ -59,10 +59,21 @@ func (t *Tracer) discover(pid int) (discovery, error) {
 	}
 }
 
-// probeMapped attaches the probes to the file behind mapping m of pid, once per file.
+// probeScope is a file probed for every process (pid 0) or for one.
+type probeScope struct {
+	file symbolize.FileID
+	pid  int
+}
+
+// probeMapped attaches the probes to the file behind mapping m of pid, once
+// per file, or once per file and pid when only the given pids are traced.
 // A file that failed is not tried again.
 func (t *Tracer) probeMapped(pid int, m symbolize.Mapping, mod *symbolize.Module) error {
-	if _, done := t.probed[m.ID()]; done {
+	scope := probeScope{file: m.ID()}
+	if t.onlyPids {
+		scope.pid = pid
+	}
+	if _, done := t.probed[scope]; done {
 		return nil
 	}
 	f, err := symbolize.OpenMapped(t.cfg.ProcRoot, pid, m)
@@ -71,8 +82,8 @@ func (t *Tracer) probeMapped(pid int, m symbolize.Mapping, mod *symbolize.Module
 	}
 	defer f.Close()
 	// Attach through the descriptor just checked: no path can be swapped meanwhile.
-	err = t.attachModule("/proc/self/fd/"+strconv.Itoa(int(f.Fd())), m.Path, mod)
-	t.probed[m.ID()] = err == nil
+	err = t.attachModule("/proc/self/fd/"+strconv.Itoa(int(f.Fd())), m.Path, mod, scope.pid)
+	t.probed[scope] = err == nil
 	return err
 }
 
@@ -96,13 +107,13 @@ func (t *Tracer) probeInstalled() error {
 				continue
 			}
 			mod, id, err := t.sym.File(path, symbolize.FileID{})
-			if _, done := t.probed[id]; err != nil || done || !isAllocator(mod) {
+			if _, done := t.probed[probeScope{file: id}]; err != nil || done || !isAllocator(mod) {
 				continue
 			}
-			if err := t.attachModule(path, path, mod); err != nil {
+			if err := t.attachModule(path, path, mod, 0); err != nil {
 				return fmt.Errorf("attach to installed allocator: %w", err)
 			}
-			t.probed[id] = true
+			t.probed[probeScope{file: id}] = true
 		}
 	}
 	return nil

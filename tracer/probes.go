@@ -124,9 +124,10 @@ func (f allocFunc) needs() probesite.Needs {
 }
 
 // attachModule attaches the entry and return programs to every allocation
-// function mod defines, reaching the file by path; module names it in reports.
-// Each function gets a probe id, carried in its attach cookie with its kind.
-func (t *Tracer) attachModule(path, module string, mod *symbolize.Module) (err error) {
+// function mod defines, reaching the file by path, in every process or (pid
+// not 0) in pid alone; module names the file in reports. Each function gets
+// a probe id, carried in its attach cookie with its kind.
+func (t *Tracer) attachModule(path, module string, mod *symbolize.Module, pid int) (err error) {
 	first := len(t.probes)
 	defer func() {
 		if err != nil {
@@ -148,12 +149,12 @@ func (t *Tracer) attachModule(path, module string, mod *symbolize.Module) (err e
 		t.probes = append(t.probes, probeInfo{function: p.name, module: module})
 		t.log.Debug("probe site", "module", module, "function", p.symbol, "offset", p.site.Offset, "why", p.site.Reason)
 	}
-	links, err := attachSites(path, sites, t.objs.AllocEnter, t.objs.AllocExit, t.multi, 0)
+	links, err := attachSites(path, sites, t.objs.AllocEnter, t.objs.AllocExit, t.multi, pid)
 	if err != nil {
 		return fmt.Errorf("attach to %s: %w", module, err)
 	}
 	t.links = append(t.links, links...)
-	t.log.Debug("probes attached", "module", module, "functions", len(sites.enter.symbols))
+	t.log.Debug("probes attached", "module", module, "pid", pid, "functions", len(sites.enter.symbols))
 	return nil
 }
 

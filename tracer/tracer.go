@@ -35,7 +35,8 @@ type Tracer struct {
 	epoch  uint64 // the kernel side's epoch (see rejudge)
 
 	probes    []probeInfo               // by probe id
-	probed    map[symbolize.FileID]bool // files whose allocation functions are probed (false: attaching failed)
+	probed    map[probeScope]bool       // files whose allocation functions are probed (false: attaching failed)
+	onlyPids  bool                      // only the given pids are traced: probes fire for them alone
 	live      map[uint32]*process       // the current image of each process seen
 	done      []*process                // images that exec'd or exited
 	retired   retiredStacks             // stacks of the images in done
@@ -96,7 +97,7 @@ func New(ctx context.Context, cfg Config) (t *Tracer, err error) {
 		log:       cfg.Logger,
 		fs:        fs,
 		sym:       sym,
-		probed:    make(map[symbolize.FileID]bool),
+		probed:    make(map[probeScope]bool),
 		live:      make(map[uint32]*process),
 		pending:   make(map[uint32]int),
 		requests:  make(chan chan *Result),
@@ -132,6 +133,9 @@ func New(ctx context.Context, cfg Config) (t *Tracer, err error) {
 			return t, err
 		}
 	}
+	// Probes in every process would make every process on the host trap;
+	// when the set of traced processes cannot grow, they fire for it alone.
+	t.onlyPids = len(cfg.Command) == 0 && len(cgroups) == 0 && !cfg.All && !cfg.FollowForks
 	for _, pid := range cfg.Pids {
 		if err := t.attachPid(pid); err != nil {
 			return t, err

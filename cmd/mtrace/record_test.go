@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -50,6 +51,11 @@ func TestRecordPid(t *testing.T) {
 	target := startWaiting(t, bin, "--wait")
 	checkFDs(t)
 	b := startMtrace(t, "record", "--pid", target.pid(), "--format", "json", "--output", out)
+	// A bystander allocating meanwhile does not even trap into the probes:
+	// they are attached for the target alone.
+	if err := exec.Command(buildC(t, "spin.c"), "100000").Run(); err != nil {
+		t.Fatal(err)
+	}
 	targetOut := target.release(t)
 	select {
 	case code := <-b.done:
@@ -60,6 +66,13 @@ func TestRecordPid(t *testing.T) {
 		t.Fatal("mtrace did not stop after its target exited")
 	}
 	checkTallies(t, readReport(t, out), targetOut, expect{bin: bin, callees: allocsProgram})
+	m := regexp.MustCompile(`program=alloc_enter runs=(\d+)`).FindStringSubmatch(b.stderr.String())
+	if m == nil {
+		t.Fatalf("no run count of alloc_enter in the log:\n%s", b.stderr.String())
+	}
+	if runs, _ := strconv.Atoi(m[1]); runs > 1000 {
+		t.Errorf("alloc_enter ran %d times for a target that allocates a few dozen times: other processes trap", runs)
+	}
 }
 
 // TestRecordDuration stops tracing a process that keeps running when --duration ends.

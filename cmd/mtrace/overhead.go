@@ -30,10 +30,13 @@ import (
 // "ready", waits for a line on stdin, does OPS allocations and frees, and
 // prints ns_per_op=N: testdata/bench.c, or mtrace's own built-in one.
 
-// overheadRow is one way of running the workload.
+// overheadRow is one way of running the workload. An optional row (another
+// tool) that fails is shown as unavailable, with why, instead of ending
+// the calibration.
 type overheadRow struct {
-	name string
-	run  func(ctx context.Context, workload []string) (float64, error)
+	name     string
+	run      func(ctx context.Context, workload []string) (float64, error)
+	optional bool
 }
 
 // overheadPolicy lifts the rate and CPU limits, so that mtrace's rows trace
@@ -69,26 +72,38 @@ func measureOverhead(ctx context.Context, w io.Writer, workload []string, ops, r
 		}
 	}
 	rows := []overheadRow{
-		{"untraced", runAlone},
-		{"empty probes at the symbols", emptyProbes(true)},
-		{"empty probes at the planned sites (the floor)", emptyProbes(false)},
-		{"mtrace record (every allocation, with stacks)", record()},
-		{fmt.Sprintf("mtrace record --sample-bytes %d", sampleBytes), record("--sample-bytes", strconv.Itoa(sampleBytes))},
+		{name: "untraced", run: runAlone},
+		{name: "empty probes at the symbols", run: emptyProbes(true)},
+		{name: "empty probes at the planned sites (the floor)", run: emptyProbes(false)},
+		{name: "mtrace record (every allocation, with stacks)", run: record()},
+		{name: fmt.Sprintf("mtrace record --sample-bytes %d", sampleBytes), run: record("--sample-bytes", strconv.Itoa(sampleBytes))},
 	}
 	rows = append(rows, otherTracers()...)
 	times := make([][]float64, len(rows))
+	failed := make([]error, len(rows))
 	for round := 0; round < rounds; round++ {
 		for i, r := range rows {
-			ns, err := r.run(ctx, workload)
-			if err != nil {
-				return fmt.Errorf("overhead of %s: %w", r.name, err)
+			if failed[i] != nil {
+				continue
 			}
-			times[i] = append(times[i], ns)
+			ns, err := r.run(ctx, workload)
+			switch {
+			case err != nil && r.optional:
+				failed[i] = err
+			case err != nil:
+				return fmt.Errorf("overhead of %s: %w", r.name, err)
+			default:
+				times[i] = append(times[i], ns)
+			}
 		}
 	}
 	floor := median(times[2])
 	fmt.Fprintf(w, "%-50s %10s %8s\n", "configuration", "ns/op", "x floor")
 	for i, r := range rows {
+		if failed[i] != nil {
+			fmt.Fprintf(w, "%-50s %19s (%v)\n", r.name, "unavailable", failed[i])
+			continue
+		}
 		ns := median(times[i])
 		fmt.Fprintf(w, "%-50s %10.0f %8.2f\n", r.name, ns, ns/floor)
 	}
@@ -183,12 +198,12 @@ func drive(out io.Reader, in io.Writer, pid int, ready func(pid int) error) (flo
 func otherTracers() []overheadRow {
 	var rows []overheadRow
 	if path, err := exec.LookPath("memleak-bpfcc"); err == nil {
-		rows = append(rows, overheadRow{"bcc memleak-bpfcc -p", external(func(pid int) []string {
+		rows = append(rows, overheadRow{name: "bcc memleak-bpfcc -p", optional: true, run: external(func(pid int) []string {
 			return []string{path, "-p", strconv.Itoa(pid)}
 		})})
 	}
 	if path, err := exec.LookPath("bpftrace"); err == nil {
-		rows = append(rows, overheadRow{"bpftrace (empty malloc, uretprobe malloc, free)", external(func(pid int) []string {
+		rows = append(rows, overheadRow{name: "bpftrace (empty malloc, uretprobe malloc, free)", optional: true, run: external(func(pid int) []string {
 			return []string{path, "-p", strconv.Itoa(pid), "-e",
 				"uprobe:libc:malloc {} uretprobe:libc:malloc {} uprobe:libc:free {}"}
 		})})
@@ -200,26 +215,32 @@ func otherTracers() []overheadRow {
 // tool says it is attaching and a second more has passed.
 func external(argv func(pid int) []string) func(context.Context, []string) (float64, error) {
 	return func(ctx context.Context, workload []string) (float64, error) {
+		var done chan error
 		var tool *exec.Cmd
 		defer func() {
-			if tool != nil {
+			if done != nil {
 				tool.Process.Signal(syscall.SIGINT)
-				tool.Wait()
+				<-done
 			}
 		}()
 		return runWith(ctx, workload, func(pid int) error {
 			args := argv(pid)
 			attaching := &watch{word: []byte("Attaching"), seen: make(chan struct{})}
+			var stderr strings.Builder
 			tool = exec.CommandContext(ctx, args[0], args[1:]...)
-			tool.Stdout = attaching
+			tool.Stdout, tool.Stderr = attaching, &stderr
 			if err := tool.Start(); err != nil {
-				tool = nil
 				return err
 			}
+			done = make(chan error, 1)
+			go func() { done <- tool.Wait() }()
 			select {
 			case <-attaching.seen:
+			case err := <-done:
+				done = nil
+				return fmt.Errorf("%s exited before attaching: %v: %s", filepath.Base(args[0]), err, lastLine(stderr.String()))
 			case <-time.After(time.Minute):
-				return fmt.Errorf("%s did not say it was attaching", args[0])
+				return fmt.Errorf("%s did not say it was attaching", filepath.Base(args[0]))
 			}
 			time.Sleep(time.Second)
 			return nil

@@ -7,11 +7,12 @@ import (
 	"testing"
 
 	"github.com/mtrace/mtrace/tracer"
+	"github.com/mtrace/mtrace/tracer/tracertest"
 )
 
 func TestCheckPassesHere(t *testing.T) {
-	requireBPF(t)
-	target := startWaiting(t, buildC(t, "allocs.c"), "--wait")
+	tracertest.RequireBPF(t)
+	target := startWaiting(t, tracertest.BuildC(t, "allocs.c"), "--wait")
 	res := runMtrace(t.Context(), nil, "check", "--pid", target.pid())
 	if res.code != 0 {
 		t.Fatalf("exit %d:\n%s%s", res.code, res.stdout, res.stderr)
@@ -31,8 +32,8 @@ func TestCheckPassesHere(t *testing.T) {
 // fix, record refuses in one line, and without uprobe_multi record degrades
 // to a link per function and stays exact.
 func TestMissingFeatures(t *testing.T) {
-	requireBPF(t)
-	bin := buildC(t, "allocs.c")
+	tracertest.RequireBPF(t)
+	bin := tracertest.BuildC(t, "allocs.c")
 	t.Setenv(tracer.PretendMissingEnv, "btf,uprobes")
 	res := runMtrace(t.Context(), nil, "check")
 	if res.code != exitRuntime || !strings.Contains(res.stdout, "FAIL btf") || !strings.Contains(res.stdout, "fix: a kernel built with CONFIG_UPROBE_EVENTS=y") {
@@ -53,9 +54,9 @@ func TestMissingFeatures(t *testing.T) {
 // is there with a time per op, and the floor row is the unit of the ratios.
 // The times themselves are measured by make bench, not asserted here.
 func TestCheckOverhead(t *testing.T) {
-	requireBPF(t)
+	tracertest.RequireBPF(t)
 	t.Setenv("MTRACE_TEST_MAIN", "1") // the calibration runs this binary as mtrace
-	bench := buildC(t, "bench.c")
+	bench := tracertest.BuildC(t, "bench.c")
 	for name, workload := range map[string][]string{"built-in": nil, "bench.c": {"--", bench}} {
 		t.Run(name, func(t *testing.T) {
 			res := runMtrace(t.Context(), nil, append([]string{"check", "--overhead", "--ops", "2000", "--rounds", "1"}, workload...)...)

@@ -10,13 +10,14 @@ import (
 	"testing"
 
 	"github.com/google/pprof/profile"
+	"github.com/mtrace/mtrace/tracer/tracertest"
 )
 
 // TestPprofProfile writes a pprof profile, reads it back with the profile
 // package and checks it against the program's own counts, then runs go tool
 // pprof -top on it.
 func TestPprofProfile(t *testing.T) {
-	requireBPF(t)
+	tracertest.RequireBPF(t)
 	bin, out, res := recordAllocsTo(t, "allocs.pb.gz")
 	f, err := os.Open(out)
 	if err != nil {
@@ -93,7 +94,7 @@ func TestPprofProfile(t *testing.T) {
 // TestFoldedStacks writes folded stacks: each line ends in the bytes of a
 // stack whose frames run from the executable to the allocation function.
 func TestFoldedStacks(t *testing.T) {
-	requireBPF(t)
+	tracertest.RequireBPF(t)
 	bin, out, res := recordAllocsTo(t, "allocs.folded")
 	f, err := os.Open(out)
 	if err != nil {
@@ -125,8 +126,8 @@ func TestFoldedStacks(t *testing.T) {
 // TestLeaks lists, per stack, the allocations the program never freed:
 // all of them with --min-age 0s, none with an age no allocation reaches.
 func TestLeaks(t *testing.T) {
-	requireBPF(t)
-	bin := buildC(t, "allocs.c")
+	tracertest.RequireBPF(t)
+	bin := tracertest.BuildC(t, "allocs.c")
 	for _, tc := range []struct {
 		minAge string
 		all    bool
@@ -157,8 +158,8 @@ func TestLeaks(t *testing.T) {
 // TestReportDiffBase compares a run with an earlier one of the same program
 // doing its work three times instead of once: the difference is twice the work.
 func TestReportDiffBase(t *testing.T) {
-	requireBPF(t)
-	bin := buildC(t, "allocs.c")
+	tracertest.RequireBPF(t)
+	bin := tracertest.BuildC(t, "allocs.c")
 	dir := t.TempDir()
 	base, grown := filepath.Join(dir, "base.pb.gz"), filepath.Join(dir, "grown.json")
 	once := runMtrace(t.Context(), nil, "record", "--output", base, "--", bin)
@@ -191,7 +192,7 @@ func TestReportDiffBase(t *testing.T) {
 // (its extension chooses the format) with extra record flags.
 func recordAllocsTo(t *testing.T, name string, flags ...string) (bin, out string, res mtraceRun) {
 	t.Helper()
-	bin = buildC(t, "allocs.c")
+	bin = tracertest.BuildC(t, "allocs.c")
 	out = filepath.Join(t.TempDir(), name)
 	res = runMtrace(t.Context(), nil, append(append([]string{"record", "--output", out}, flags...), "--", bin)...)
 	if res.code != 0 {

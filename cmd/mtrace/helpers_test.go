@@ -17,39 +17,7 @@ import (
 	"time"
 
 	"github.com/mtrace/mtrace/sink"
-	"github.com/mtrace/mtrace/tracer"
 )
-
-// requireBPF skips a test that needs root and a BPF-capable kernel, except in
-// CI (MTRACE_REQUIRE_BPF=1), where it fails instead: such tests must run there.
-func requireBPF(t *testing.T) {
-	t.Helper()
-	err := tracer.Preflight()
-	if err == nil {
-		return
-	}
-	if os.Getenv("MTRACE_REQUIRE_BPF") == "1" {
-		t.Fatalf("BPF tests must run here (MTRACE_REQUIRE_BPF=1): %v", err)
-	}
-	t.Skipf("needs root and BPF: %v", err)
-}
-
-// buildC compiles a testdata C or C++ program the way the tests expect
-// targets to be built: -O2, frame pointers on, debug info, and any extra flags.
-func buildC(t *testing.T, name string, flags ...string) string {
-	t.Helper()
-	compiler := "gcc"
-	if filepath.Ext(name) == ".cc" {
-		compiler = "g++"
-	}
-	bin := filepath.Join(t.TempDir(), strings.TrimSuffix(name, filepath.Ext(name)))
-	args := append([]string{"-O2", "-g", "-fno-omit-frame-pointer", "-Wall", "-o", bin}, flags...)
-	out, err := exec.Command(compiler, append(args, filepath.Join("..", "..", "testdata", name))...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("build %s: %v\n%s", name, err, out)
-	}
-	return bin
-}
 
 // syncBuffer is a bytes.Buffer safe to write from one goroutine and read from another.
 type syncBuffer struct {

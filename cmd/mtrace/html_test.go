@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/mtrace/mtrace/tracer/tracertest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,7 +28,7 @@ func chromium(t *testing.T, args ...string) []byte {
 // The page can make no network request: its policy forbids all, and it
 // names no other resource. A screenshot is kept in $MTRACE_ARTIFACTS.
 func TestHTMLReport(t *testing.T) {
-	requireBPF(t)
+	tracertest.RequireBPF(t)
 	_, page, res := recordAllocsTo(t, "report.html", "--leaks", "--min-age", "0s")
 	raw, err := os.ReadFile(page)
 	if err != nil {

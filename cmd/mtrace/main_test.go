@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/mtrace/mtrace/tracer/tracertest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,7 +24,7 @@ func TestMain(m *testing.M) {
 // TestRecordWithoutCapabilities runs mtrace as root stripped of every
 // capability: it must say which capabilities are missing, in one line, exit 1.
 func TestRecordWithoutCapabilities(t *testing.T) {
-	requireBPF(t)
+	tracertest.RequireBPF(t)
 	if _, err := exec.LookPath("setpriv"); err != nil {
 		t.Skip("needs setpriv (util-linux)")
 	}
@@ -44,8 +45,8 @@ func TestRecordWithoutCapabilities(t *testing.T) {
 // TestProgressLineOnTerminal runs mtrace in tmux, on a terminal: while it
 // traces, stderr shows a one-line status.
 func TestProgressLineOnTerminal(t *testing.T) {
-	requireBPF(t)
-	spin := buildC(t, "spin.c")
+	tracertest.RequireBPF(t)
+	spin := tracertest.BuildC(t, "spin.c")
 	out := filepath.Join(t.TempDir(), "r.json")
 	term := startTerminal(t, fmt.Sprintf("MTRACE_TEST_MAIN=1 %s record --duration 4s --output %s -- %s 1000000000; sleep 30", os.Args[0], out, spin), 20)
 	screen := term.waitFor("events/s")

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"github.com/mtrace/mtrace/tracer/tracertest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -16,8 +17,8 @@ import (
 // in the end, and every free is matched), while mtrace keeps only per-stack
 // aggregates: its peak RSS stays under 100 MiB.
 func TestMillionLiveAllocations(t *testing.T) {
-	requireBPF(t)
-	hold := buildC(t, "hold.c")
+	tracertest.RequireBPF(t)
+	hold := tracertest.BuildC(t, "hold.c")
 	pol := writeFile(t, "policy.toml", "[limits]\nmax_events_per_second = 1000000000\nmax_cpu_percent = 1000\n")
 	out := filepath.Join(t.TempDir(), "report.json")
 	const n = 1000000

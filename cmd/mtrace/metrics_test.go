@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mtrace/mtrace/tracer/tracertest"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -47,8 +48,8 @@ func metricValue(families map[string]*dto.MetricFamily, family, exe string) (flo
 // TestMetricsEndpoint scrapes the metrics of a run in progress and parses
 // them with Prometheus's own text parser.
 func TestMetricsEndpoint(t *testing.T) {
-	requireBPF(t)
-	bin := buildC(t, "spin.c")
+	tracertest.RequireBPF(t)
+	bin := tracertest.BuildC(t, "spin.c")
 	b := startMtrace(t, "record", "--metrics-listen", "127.0.0.1:0", "--duration", "20s", "--format", "json",
 		"--output", filepath.Join(t.TempDir(), "r.json"), "--", bin, "1000000000")
 	m := regexp.MustCompile(`msg="metrics listening" addr=(\S+)`).FindStringSubmatch(b.stderr.String())
@@ -91,8 +92,8 @@ func TestMetricsEndpoint(t *testing.T) {
 // TestMetricsTextfile writes the textfile collector format at the end of a
 // run: it parses, and its totals are the report's.
 func TestMetricsTextfile(t *testing.T) {
-	requireBPF(t)
-	bin := buildC(t, "allocs.c")
+	tracertest.RequireBPF(t)
+	bin := tracertest.BuildC(t, "allocs.c")
 	prom := filepath.Join(t.TempDir(), "mtrace.prom")
 	r, _ := recordJSON(t, "--metrics-textfile", prom, "--", bin)
 	f, err := os.Open(prom)

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"filippo.io/age"
+	"github.com/mtrace/mtrace/tracer/tracertest"
 )
 
 // copyAs copies a built program under another name.
@@ -34,8 +35,8 @@ func writeFile(t *testing.T, name, text string) string {
 // command and as a running pid, and a target outside a policy's scope, are
 // refused with one line naming the rule.
 func TestPolicyRefusesTargets(t *testing.T) {
-	requireBPF(t)
-	agent := copyAs(t, buildC(t, "allocs.c"), "ssh-agent")
+	tracertest.RequireBPF(t)
+	agent := copyAs(t, tracertest.BuildC(t, "allocs.c"), "ssh-agent")
 	running := startWaiting(t, agent, "--wait")
 	scoped := writeFile(t, "policy.toml", "[scope]\nallow_executables = [\"/opt/*\"]\n")
 	for _, tc := range []struct {
@@ -63,8 +64,8 @@ func TestPolicyRefusesTargets(t *testing.T) {
 // TestAllSkipsDeniedProcesses traces the host under a policy that denies one
 // executable: it is silently skipped and counted, the others are traced.
 func TestAllSkipsDeniedProcesses(t *testing.T) {
-	requireBPF(t)
-	bin := buildC(t, "allocs.c")
+	tracertest.RequireBPF(t)
+	bin := tracertest.BuildC(t, "allocs.c")
 	denied := copyAs(t, bin, "denied-allocs")
 	pol := writeFile(t, "policy.toml", "[scope]\ndeny_executables = [\"denied-*\"]\n")
 	out := filepath.Join(t.TempDir(), "report.json")
@@ -90,13 +91,13 @@ func TestAllSkipsDeniedProcesses(t *testing.T) {
 // file holds no plain text, mtrace report reads it back with the identity
 // and refuses without it.
 func TestEncryptedReportRoundTrips(t *testing.T) {
-	requireBPF(t)
+	tracertest.RequireBPF(t)
 	id, err := age.GenerateX25519Identity()
 	if err != nil {
 		t.Fatal(err)
 	}
 	key := writeFile(t, "key.txt", id.String()+"\n")
-	bin := buildC(t, "allocs.c")
+	bin := tracertest.BuildC(t, "allocs.c")
 	out := filepath.Join(t.TempDir(), "report.json.age")
 	res := runMtrace(t.Context(), nil, "record", "--encrypt-to", id.Recipient().String(), "--format", "json", "--output", out, "--", bin)
 	if res.code != 0 {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"github.com/mtrace/mtrace/tracer/tracertest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,8 +14,8 @@ import (
 )
 
 func TestRecordCommand(t *testing.T) {
-	requireBPF(t)
-	bin := buildC(t, "allocs.c")
+	tracertest.RequireBPF(t)
+	bin := tracertest.BuildC(t, "allocs.c")
 	out := filepath.Join(t.TempDir(), "report.json")
 	checkFDs(t)
 
@@ -45,15 +46,15 @@ func TestRecordCommand(t *testing.T) {
 }
 
 func TestRecordPid(t *testing.T) {
-	requireBPF(t)
-	bin := buildC(t, "allocs.c")
+	tracertest.RequireBPF(t)
+	bin := tracertest.BuildC(t, "allocs.c")
 	out := filepath.Join(t.TempDir(), "report.json")
 	target := startWaiting(t, bin, "--wait")
 	checkFDs(t)
 	b := startMtrace(t, "record", "--pid", target.pid(), "--format", "json", "--output", out)
 	// A bystander allocating meanwhile does not even trap into the probes:
 	// they are attached for the target alone.
-	if err := exec.Command(buildC(t, "spin.c"), "100000").Run(); err != nil {
+	if err := exec.Command(tracertest.BuildC(t, "spin.c"), "100000").Run(); err != nil {
 		t.Fatal(err)
 	}
 	targetOut := target.release(t)
@@ -77,8 +78,8 @@ func TestRecordPid(t *testing.T) {
 
 // TestRecordDuration stops tracing a process that keeps running when --duration ends.
 func TestRecordDuration(t *testing.T) {
-	requireBPF(t)
-	bin := buildC(t, "allocs.c")
+	tracertest.RequireBPF(t)
+	bin := tracertest.BuildC(t, "allocs.c")
 	target := startWaiting(t, bin, "--wait")
 
 	start := time.Now()
@@ -97,8 +98,8 @@ func TestRecordDuration(t *testing.T) {
 }
 
 func TestRecordErrors(t *testing.T) {
-	requireBPF(t)
-	noalloc := buildC(t, "noalloc.c", "-static", "-nostdlib")
+	tracertest.RequireBPF(t)
+	noalloc := tracertest.BuildC(t, "noalloc.c", "-static", "-nostdlib")
 	running := exec.Command(noalloc)
 	if err := running.Start(); err != nil {
 		t.Fatal(err)
@@ -146,8 +147,8 @@ func symlinkPath(t *testing.T) string {
 // per core, at full fidelity (no rate or CPU limit) with the default ring
 // buffer: no event may be lost, and every count is exact.
 func TestNoLossAtFullSpeed(t *testing.T) {
-	requireBPF(t)
-	spin := buildC(t, "spin.c")
+	tracertest.RequireBPF(t)
+	spin := tracertest.BuildC(t, "spin.c")
 	pol := writeFile(t, "policy.toml", "[limits]\nmax_events_per_second = 1000000000\nmax_cpu_percent = 1000\n")
 	const n = "300000"
 	r, out := recordJSON(t, "--policy", pol, "--", "sh", "-c", spin+" "+n+" & "+spin+" "+n+"; wait")

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/mtrace/mtrace/sink"
+	"github.com/mtrace/mtrace/tracer/tracertest"
 )
 
 // TestSampleBytes traces testdata/sizes.c, which makes many small, fewer
@@ -16,8 +17,8 @@ import (
 // frees, weighted like their allocations, must match the allocations
 // exactly; and every allocation is either an event or counted as left out.
 func TestSampleBytes(t *testing.T) {
-	requireBPF(t)
-	bin := buildC(t, "sizes.c")
+	tracertest.RequireBPF(t)
+	bin := tracertest.BuildC(t, "sizes.c")
 	const rate = 16384
 	r, out := recordJSON(t, "--sample-bytes", strconv.Itoa(rate), "--", bin)
 	if r.SampleBytes != rate {

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mtrace/mtrace/sink"
+	"github.com/mtrace/mtrace/tracer/tracertest"
 )
 
 // secret returns a fresh random secret and the forms it must never appear in.
@@ -37,8 +38,8 @@ func secret(t *testing.T) (string, []string) {
 // argv[0]. Nothing mtrace prints, logs (at debug level) or writes, in any
 // format, may hold them, nor any address inside the program's heap.
 func TestNoPayloadInOutputs(t *testing.T) {
-	requireBPF(t)
-	bin := buildC(t, "canary.c")
+	tracertest.RequireBPF(t)
+	bin := tracertest.BuildC(t, "canary.c")
 	argSecret, argForms := secret(t)
 	envSecret, envForms := secret(t)
 	t.Setenv("CANARY_SECRET", envSecret)
@@ -134,8 +135,8 @@ func TestNoDebugHandlers(t *testing.T) {
 // a small event-rate limit: mtrace receives about the limit, says it
 // sampled, and its weighted counts estimate the true ones.
 func TestEventRateLimitSamples(t *testing.T) {
-	requireBPF(t)
-	bin := buildC(t, "spin.c")
+	tracertest.RequireBPF(t)
+	bin := tracertest.BuildC(t, "spin.c")
 	const n, limit = 400000, 20000
 	r, out := recordJSON(t, "--max-events-per-second", strconv.Itoa(limit), "--", bin, strconv.Itoa(n))
 	if r.SampledOut == 0 {
@@ -169,8 +170,8 @@ func TestEventRateLimitSamples(t *testing.T) {
 // program allocating at full speed: it samples more, then stops with one
 // line saying why, and still writes the report of what it saw.
 func TestCPUBudgetStopsTracing(t *testing.T) {
-	requireBPF(t)
-	bin := buildC(t, "spin.c")
+	tracertest.RequireBPF(t)
+	bin := tracertest.BuildC(t, "spin.c")
 	out := filepath.Join(t.TempDir(), "report.json")
 	res := runMtrace(t.Context(), nil, "record", "--max-cpu-percent", "0.5", "--duration", "60s", "--format", "json", "--output", out, "--", bin, "1000000000")
 	if res.code != exitRuntime || !strings.Contains(lastLine(res.stderr), "CPU budget exceeded") {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/mtrace/mtrace/tracer/tracertest"
 )
 
 // startMtraceProcess runs mtrace in a process of its own (this test binary
@@ -32,8 +33,8 @@ func startMtraceProcess(t *testing.T, args ...string) (*exec.Cmd, *syncBuffer) {
 // TestSignals: SIGHUP writes an intermediate report and tracing goes on;
 // SIGTERM ends tracing, writes the final report and exits 0.
 func TestSignals(t *testing.T) {
-	requireBPF(t)
-	spin := buildC(t, "spin.c")
+	tracertest.RequireBPF(t)
+	spin := tracertest.BuildC(t, "spin.c")
 	out := filepath.Join(t.TempDir(), "report.json")
 	before := mtracePrograms(t)
 	cmd, stderr := startMtraceProcess(t, "record", "--duration", "60s", "--format", "json", "--output", out, "--", spin, "1000000000")
@@ -67,8 +68,8 @@ func TestSignals(t *testing.T) {
 // TestSecondSIGINTExitsAtOnce: the first SIGINT asks for the report, a
 // second one kills mtrace without waiting.
 func TestSecondSIGINTExitsAtOnce(t *testing.T) {
-	requireBPF(t)
-	spin := buildC(t, "spin.c")
+	tracertest.RequireBPF(t)
+	spin := tracertest.BuildC(t, "spin.c")
 	cmd, _ := startMtraceProcess(t, "record", "--duration", "60s", "--output", filepath.Join(t.TempDir(), "r.json"), "--", spin, "1000000000")
 	cmd.Process.Signal(syscall.SIGINT)
 	time.Sleep(20 * time.Millisecond)
@@ -104,9 +105,9 @@ func mtracePrograms(t *testing.T) int {
 // TestCleanDetachAfterSIGKILL kills mtrace outright while it traces: the
 // kernel drops every program and probe with it, and the target runs on.
 func TestCleanDetachAfterSIGKILL(t *testing.T) {
-	requireBPF(t)
+	tracertest.RequireBPF(t)
 	before := mtracePrograms(t)
-	target := startWaiting(t, buildC(t, "allocs.c"), "--wait")
+	target := startWaiting(t, tracertest.BuildC(t, "allocs.c"), "--wait")
 	cmd, _ := startMtraceProcess(t, "record", "--pid", target.pid(), "--duration", "60s")
 	if mtracePrograms(t) <= before {
 		t.Fatal("mtrace's programs are not loaded while it traces")

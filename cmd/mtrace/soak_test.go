@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/mtrace/mtrace/tracer/tracertest"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -18,12 +19,12 @@ import (
 // were. mtrace runs in the test's process here, so its CPU budget is lifted:
 // the test's own work of starting processes would count against it.
 func TestChurn(t *testing.T) {
-	requireBPF(t)
+	tracertest.RequireBPF(t)
 	seconds := 8
 	if v, err := strconv.Atoi(os.Getenv("MTRACE_SOAK_SECONDS")); err == nil && v > 0 {
 		seconds = v
 	}
-	bin := buildC(t, "allocs.c")
+	bin := tracertest.BuildC(t, "allocs.c")
 	out := filepath.Join(t.TempDir(), "report.json")
 	runtime.GC()
 	var before runtime.MemStats

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/mtrace/mtrace/sink"
+	"github.com/mtrace/mtrace/tracer/tracertest"
 )
 
 // addr2lineFrame is one line pair of addr2line -f -i -C output.
@@ -158,8 +159,8 @@ func vaddrOf(t *testing.T, module string, off uint64) uint64 {
 // TestSymbolsAgreeWithAddr2line symbolizes C and C++ programs (inlined
 // templates among them) and checks every frame against addr2line.
 func TestSymbolsAgreeWithAddr2line(t *testing.T) {
-	requireBPF(t)
-	inline, allocs, nonPIE := buildC(t, "inline.cc"), buildC(t, "allocs.c"), buildC(t, "allocs.c", "-no-pie")
+	tracertest.RequireBPF(t)
+	inline, allocs, nonPIE := tracertest.BuildC(t, "inline.cc"), tracertest.BuildC(t, "allocs.c"), tracertest.BuildC(t, "allocs.c", "-no-pie")
 	for _, bin := range []string{inline, allocs, nonPIE} {
 		r, out := recordJSON(t, "--", bin)
 		if n := checkAddr2line(t, r, nil); n < 3 {
@@ -194,8 +195,8 @@ func checkInlined(t *testing.T, r *sink.Report) {
 // TestSymbolsFromDebugDir strips a program, puts its debug file under a
 // build-id directory, and finds it there with --debug-dir.
 func TestSymbolsFromDebugDir(t *testing.T) {
-	requireBPF(t)
-	bin := buildC(t, "allocs.c", "-Wl,--build-id")
+	tracertest.RequireBPF(t)
+	bin := tracertest.BuildC(t, "allocs.c", "-Wl,--build-id")
 	dir := t.TempDir()
 	debug := filepath.Join(dir, "allocs.debug")
 	for _, args := range [][]string{{"objcopy", "--only-keep-debug", bin, debug}, {"strip", "--strip-all", bin}} {
@@ -244,8 +245,8 @@ func buildIDOf(t *testing.T, f *elf.File) string {
 // TestSymbolsOfDeletedBinary symbolizes a program whose file was deleted
 // while it ran: it is read through /proc/PID/map_files.
 func TestSymbolsOfDeletedBinary(t *testing.T) {
-	requireBPF(t)
-	bin := buildC(t, "allocs.c")
+	tracertest.RequireBPF(t)
+	bin := tracertest.BuildC(t, "allocs.c")
 	target := startWaiting(t, bin, "--wait")
 	if err := os.Remove(bin); err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/mtrace/mtrace/sink"
+	"github.com/mtrace/mtrace/tracer/tracertest"
 )
 
 var cxxProgram = map[string]string{
@@ -37,8 +38,8 @@ func recordJSON(t *testing.T, args ...string) (*sink.Report, string) {
 // TestRecordCxx counts every form of operator new once, attributed to the
 // C++ caller, not again for the malloc inside it.
 func TestRecordCxx(t *testing.T) {
-	requireBPF(t)
-	bin := buildC(t, "cxx.cc")
+	tracertest.RequireBPF(t)
+	bin := tracertest.BuildC(t, "cxx.cc")
 	r, out := recordJSON(t, "--", bin)
 	checkTallies(t, r, out, expect{bin: bin, callees: cxxProgram, allocator: requireFile(t, libDir+"/libstdc++.so.6")})
 	for _, p := range r.Processes {
@@ -51,8 +52,8 @@ func TestRecordCxx(t *testing.T) {
 }
 
 func TestRecordStatic(t *testing.T) {
-	requireBPF(t)
-	bin := buildC(t, "allocs.c", "-static")
+	tracertest.RequireBPF(t)
+	bin := tracertest.BuildC(t, "allocs.c", "-static")
 	r, out := recordJSON(t, "--", bin)
 	checkTallies(t, r, out, expect{bin: bin, callees: allocsProgram, allocator: bin})
 	if len(r.Processes) != 1 || r.Processes[0].Allocator != bin {
@@ -63,8 +64,8 @@ func TestRecordStatic(t *testing.T) {
 // TestRecordAllocators traces the same program under each packaged allocator,
 // chosen with LD_PRELOAD through env, which mtrace follows through its exec.
 func TestRecordAllocators(t *testing.T) {
-	requireBPF(t)
-	bin := buildC(t, "allocs.c")
+	tracertest.RequireBPF(t)
+	bin := tracertest.BuildC(t, "allocs.c")
 	for _, lib := range []string{"libjemalloc.so.2", "libtcmalloc.so.4", "libtcmalloc_minimal.so.4", "libmimalloc.so.2"} {
 		t.Run(lib, func(t *testing.T) {
 			path := requireFile(t, filepath.Join(libDir, lib))
@@ -75,8 +76,8 @@ func TestRecordAllocators(t *testing.T) {
 }
 
 func TestRecordFollowForks(t *testing.T) {
-	requireBPF(t)
-	bin := buildC(t, "allocs.c")
+	tracertest.RequireBPF(t)
+	bin := tracertest.BuildC(t, "allocs.c")
 	r, out := recordJSON(t, "--", bin, "--fork-exec")
 	if n := len(parseTallies(t, out)); n != 3 {
 		t.Fatalf("%d processes tallied, want 3 (child, exec'd child, parent)", n)
@@ -89,8 +90,8 @@ func TestRecordFollowForks(t *testing.T) {
 // new to mtrace is attached at its exec, so it waits for that before it
 // allocates.
 func TestRecordAll(t *testing.T) {
-	requireBPF(t)
-	allocs, static, cxx := buildC(t, "allocs.c"), buildC(t, "allocs.c", "-static"), buildC(t, "cxx.cc")
+	tracertest.RequireBPF(t)
+	allocs, static, cxx := tracertest.BuildC(t, "allocs.c"), tracertest.BuildC(t, "allocs.c", "-static"), tracertest.BuildC(t, "cxx.cc")
 	tcmalloc := requireFile(t, filepath.Join(libDir, "libtcmalloc_minimal.so.4"))
 	out := filepath.Join(t.TempDir(), "report.json")
 	b := startMtrace(t, "record", "--all", "--log-level", "debug", "--format", "json", "--output", out)
@@ -148,8 +149,8 @@ func runInCgroup(t *testing.T, cgroup, target string) string {
 // TestRecordUnit traces a unit's cgroup, made by the test the way systemd
 // lays it out, and a process that starts in it after mtrace attached.
 func TestRecordUnit(t *testing.T) {
-	requireBPF(t)
-	bin := buildC(t, "allocs.c")
+	tracertest.RequireBPF(t)
+	bin := tracertest.BuildC(t, "allocs.c")
 	unit := fmt.Sprintf("mtrace-test-%d", os.Getpid())
 	cg := makeCgroup(t, filepath.Join(cgroup2Mount(t), "mtrace-test.slice", unit+".service"))
 	out := filepath.Join(t.TempDir(), "report.json")
@@ -180,12 +181,12 @@ func TestRecordUnit(t *testing.T) {
 // TestRecordCgroupV1 traces a cgroup of a v1 hierarchy through its members:
 // one there before mtrace attached, and the children it forks later.
 func TestRecordCgroupV1(t *testing.T) {
-	requireBPF(t)
+	tracertest.RequireBPF(t)
 	root := "/sys/fs/cgroup/systemd"
 	if fi, err := os.Stat(filepath.Join(root, "cgroup.procs")); err != nil || fi.IsDir() {
 		t.Skip("no cgroup v1 name=systemd hierarchy")
 	}
-	bin := buildC(t, "allocs.c")
+	bin := tracertest.BuildC(t, "allocs.c")
 	cg := makeCgroup(t, filepath.Join(root, "mtrace-test.slice", fmt.Sprintf("mtrace-v1-%d", os.Getpid())))
 	// It joins the cgroup, says ready, and once released forks and execs.
 	target := startWaiting(t, "sh", "-c", fmt.Sprintf(`echo $$ > %s/cgroup.procs && echo ready && read line && %s --fork-exec`, cg, bin))
@@ -232,10 +233,10 @@ func glibcTrace(t *testing.T, path string) (allocs, allocBytes, frees uint64) {
 // difference is explained: mtrace(3) opens its trace file (one FILE
 // allocation) before it starts tracing, and mtrace sees that allocation.
 func TestRecordPythonAgainstGlibcTrace(t *testing.T) {
-	requireBPF(t)
+	tracertest.RequireBPF(t)
 	python := requireFile(t, "/usr/bin/python3")
 	debug := requireFile(t, filepath.Join(libDir, "libc_malloc_debug.so.0"))
-	on := buildC(t, "mtrace_on.c", "-shared", "-fPIC")
+	on := tracertest.BuildC(t, "mtrace_on.c", "-shared", "-fPIC")
 	trace := filepath.Join(t.TempDir(), "trace.txt")
 	workload := `import json; d = {str(i): [i] * 3 for i in range(2000)}; print(len(json.loads(json.dumps(d))))`
 	r, _ := recordJSON(t, "--", "env", "LD_PRELOAD="+debug+" "+on, "MALLOC_TRACE="+trace, "PYTHONHASHSEED=0", python, "-c", workload)
@@ -283,8 +284,8 @@ func TestRecordPythonAgainstGlibcTrace(t *testing.T) {
 // caller of mmap is not in those stacks (the system-call wrapper keeps no
 // frame), so the program's mappings are told apart by its module in them.
 func TestRecordMmap(t *testing.T) {
-	requireBPF(t)
-	bin := buildC(t, "allocs.c")
+	tracertest.RequireBPF(t)
+	bin := tracertest.BuildC(t, "allocs.c")
 	r, out := recordJSON(t, "--mmap", "--", bin, "--mmap")
 	for pid, tallies := range parseTallies(t, out) {
 		want := tallies["map_pages"]
@@ -317,11 +318,11 @@ func TestRecordMmap(t *testing.T) {
 // over the host's path, as a container would: mtrace must probe the copy it
 // really maps (through /proc/PID/map_files), not the host's file.
 func TestRecordPidsInOtherMountNamespace(t *testing.T) {
-	requireBPF(t)
+	tracertest.RequireBPF(t)
 	if _, err := exec.LookPath("unshare"); err != nil {
 		t.Skip("needs unshare (util-linux)")
 	}
-	bin := buildC(t, "allocs.c")
+	bin := tracertest.BuildC(t, "allocs.c")
 	libc := requireFile(t, filepath.Join(libDir, "libc.so.6"))
 	private := filepath.Join(t.TempDir(), "libc.so.6")
 	if out, err := exec.Command("cp", libc, private).CombinedOutput(); err != nil {
@@ -350,9 +351,9 @@ func TestRecordPidsInOtherMountNamespace(t *testing.T) {
 // unloaded, and loaded again: counted exactly, and named after the plugin
 // is gone.
 func TestRecordDlclose(t *testing.T) {
-	requireBPF(t)
-	plugin := buildC(t, "plugin.c", "-shared", "-fPIC")
-	bin := buildC(t, "dlopen.c", "-ldl")
+	tracertest.RequireBPF(t)
+	plugin := tracertest.BuildC(t, "plugin.c", "-shared", "-fPIC")
+	bin := tracertest.BuildC(t, "dlopen.c", "-ldl")
 	r, out := recordJSON(t, "--", bin, plugin)
 	checkTallies(t, r, out, expect{bin: plugin, exe: bin, callees: map[string]string{"plugin_alloc": "malloc"}})
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"github.com/mtrace/mtrace/tracer/tracertest"
 	"os"
 	"strings"
 	"testing"
@@ -11,8 +12,8 @@ import (
 // TestTopSnapshots runs mtrace top off a terminal: it prints plain-text
 // snapshots, each with the busy executable and its stack.
 func TestTopSnapshots(t *testing.T) {
-	requireBPF(t)
-	spin := buildC(t, "spin.c")
+	tracertest.RequireBPF(t)
+	spin := tracertest.BuildC(t, "spin.c")
 	res := runMtrace(t.Context(), nil, "top", "--interval", "500ms", "--duration", "3s", "--", spin, "1000000000")
 	if res.code != 0 {
 		t.Fatalf("exit %d: %s", res.code, res.stderr)
@@ -32,8 +33,8 @@ func TestTopSnapshots(t *testing.T) {
 
 // TestTopInTmux drives mtrace top on a terminal: the view is drawn, and q quits.
 func TestTopInTmux(t *testing.T) {
-	requireBPF(t)
-	spin := buildC(t, "spin.c")
+	tracertest.RequireBPF(t)
+	spin := tracertest.BuildC(t, "spin.c")
 	term := startTerminal(t, fmt.Sprintf("MTRACE_TEST_MAIN=1 %s top --interval 500ms --duration 60s -- %s 1000000000; echo top-exited-$?; sleep 30", os.Args[0], spin), 30)
 	if screen := term.waitFor("malloc < churn"); !bytes.Contains(screen, []byte("(q to quit)")) {
 		t.Errorf("no quit hint on the terminal:\n%s", screen)

@@ -24,8 +24,8 @@ const discoveryTries = 3
 // Run reads and aggregates events until the pid and command targets have
 // exited (never, when tracing cgroups or the host) or ctx is done, then
 // drains what is left in the ring buffer and returns the result. If mtrace
-// cannot stay within its CPU budget it stops early: it returns the result
-// so far and ErrCPUBudget.
+// cannot stay within its CPU budget, or the ring buffer cannot be read, it
+// stops early: it returns the result so far with the error.
 func (t *Tracer) Run(ctx context.Context) (*Result, error) {
 	if err := t.startBudget(); err != nil {
 		return nil, err
@@ -54,7 +54,8 @@ func (t *Tracer) Run(ctx context.Context) (*Result, error) {
 				break
 			}
 			if err != nil {
-				return nil, fmt.Errorf("read ring buffer: %w", err)
+				r, rerr := t.result()
+				return r, errors.Join(fmt.Errorf("read ring buffer: %w", err), rerr, stopErr)
 			}
 			if decodeEvent(rec.RawSample, &e) != nil {
 				t.malformed++

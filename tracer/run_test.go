@@ -1,0 +1,66 @@
+package tracer
+
+import (
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mtrace/mtrace/policy"
+	"github.com/mtrace/mtrace/tracer/tracertest"
+)
+
+// TestRunKeepsWhatItReadWhenTheRingFails closes the ring buffer under a run
+// whose target has made its allocations: Run must say why it stopped and
+// still return everything it had read.
+func TestRunKeepsWhatItReadWhenTheRingFails(t *testing.T) {
+	tracertest.RequireBPF(t)
+	hold := tracertest.BuildC(t, "hold.c")
+	const n = 1000
+	tr, err := New(t.Context(), Config{
+		Command: []string{hold, "1000", "30"},
+		Limits:  policy.Default().Limits,
+		Stdout:  io.Discard,
+		Stderr:  io.Discard,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	type ran struct {
+		r   *Result
+		err error
+	}
+	done := make(chan ran, 1)
+	go func() {
+		r, err := tr.Run(t.Context())
+		done <- ran{r, err}
+	}()
+	// The block array (calloc) and the n blocks are allocated before hold sleeps.
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		if s := tr.Snapshot(t.Context()); s != nil && s.Allocs >= n+1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the target's allocations were not seen")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	tr.reader.Close()
+	got := <-done
+	if got.err == nil || !strings.Contains(got.err.Error(), "read ring buffer") {
+		t.Errorf("Run returned %v, want the ring buffer's error", got.err)
+	}
+	if got.r == nil {
+		t.Fatal("Run returned no result")
+	}
+	var allocs uint64
+	for _, p := range got.r.Processes {
+		for _, s := range p.Stacks {
+			allocs += s.Allocs
+		}
+	}
+	if got.r.Allocs < n+1 || allocs != got.r.Allocs {
+		t.Errorf("result: %d allocation events, %d in stacks; want the %d seen before the failure", got.r.Allocs, allocs, n+1)
+	}
+}

@@ -730,8 +730,10 @@ static __always_inline void record_alloc(void *ctx, __u32 tgid, __u32 gen, __u64
 		return;
 	struct live_key k = { .tgid = tgid, .gen = gen, .addr = addr };
 	e = reserve(tgid, OP_ALLOC);
-	if (!e)
+	if (!e) {
+		count(COUNTER_LOST_ALLOCS);
 		return;
+	}
 	e->weight = v.weight;
 	v.ts = e->ts;
 	v.stack = capture_stack(ctx, tgid, k.gen);

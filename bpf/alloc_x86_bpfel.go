@@ -30,7 +30,8 @@ const (
 	AllocCounterCOUNTER_CALLS_FULL   AllocCounter = 4
 	AllocCounterCOUNTER_SAMPLED_OUT  AllocCounter = 5
 	AllocCounterCOUNTER_UNSAMPLED    AllocCounter = 6
-	AllocCounterCOUNTER_MAX          AllocCounter = 7
+	AllocCounterCOUNTER_LOST_ALLOCS  AllocCounter = 7
+	AllocCounterCOUNTER_MAX          AllocCounter = 8
 )
 
 type AllocEvent struct {

@@ -69,7 +69,8 @@ enum counter {
 	COUNTER_CALLS_FULL = 4,  /* a thread's state could not be stored (no memory): call not traced */
 	COUNTER_SAMPLED_OUT = 5, /* allocation left out by sampling above the event-rate limit */
 	COUNTER_UNSAMPLED = 6,   /* allocation left out by byte sampling (--sample-bytes) */
-	COUNTER_MAX = 7,
+	COUNTER_LOST_ALLOCS = 7, /* of the lost events, allocations (not remembered either) */
+	COUNTER_MAX = 8,
 };
 
 /* One ring-buffer record: 48 bytes, fixed size, metadata only. */

@@ -25,6 +25,7 @@ var sampleTypes = []*profile.ValueType{
 const (
 	commentSchema  = "mtrace schema "
 	commentLost    = "mtrace lost_events "
+	commentLostA   = "mtrace lost_allocations "
 	commentSampled = "mtrace sampled_out "
 	commentRate    = "mtrace sample_bytes "
 	commentUnsampl = "mtrace unsampled "
@@ -47,6 +48,7 @@ func WritePprof(w io.Writer, r *Report) error {
 		Comments: []string{
 			commentSchema + strconv.Itoa(r.Schema),
 			commentLost + strconv.FormatUint(r.LostEvents, 10),
+			commentLostA + strconv.FormatUint(r.LostAllocations, 10),
 			commentSampled + strconv.FormatUint(r.SampledOut, 10),
 			commentRate + strconv.FormatUint(r.SampleBytes, 10),
 			commentUnsampl + strconv.FormatUint(r.Unsampled, 10),
@@ -172,7 +174,7 @@ func ReadPprof(rd io.Reader) (*Report, error) {
 	}
 	r := &Report{DurationSeconds: float64(p.DurationNanos) / float64(time.Second), Processes: []Process{}}
 	for _, c := range p.Comments {
-		for prefix, dst := range map[string]*uint64{commentLost: &r.LostEvents, commentSampled: &r.SampledOut,
+		for prefix, dst := range map[string]*uint64{commentLost: &r.LostEvents, commentLostA: &r.LostAllocations, commentSampled: &r.SampledOut,
 			commentRate: &r.SampleBytes, commentUnsampl: &r.Unsampled, commentEvents: &r.AllocationEvents} {
 			if v, ok := strings.CutPrefix(c, prefix); ok {
 				*dst, _ = strconv.ParseUint(v, 10, 64)

@@ -9,6 +9,10 @@ type Report struct {
 	Schema          int     `json:"schema"`
 	DurationSeconds float64 `json:"duration_seconds"`
 	LostEvents      uint64  `json:"lost_events"`
+	// LostAllocations are the allocation events among LostEvents: allocation
+	// events, lost allocations, sampled out and unsampled add up to every
+	// allocation the targets made.
+	LostAllocations uint64  `json:"lost_allocations"`
 	Dropped         Dropped `json:"dropped"`
 	// AllocationEvents counts the allocation events mtrace received.
 	AllocationEvents uint64 `json:"allocation_events"`

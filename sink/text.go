@@ -11,7 +11,11 @@ import (
 // the top stacks by bytes and by count.
 func WriteText(w io.Writer, r *Report, top int) error {
 	p := &printer{w: w}
-	p.printf("mtrace: %d process(es) traced for %.2fs, lost events: %d\n", len(r.Processes), r.DurationSeconds, r.LostEvents)
+	p.printf("mtrace: %d process(es) traced for %.2fs, lost events: %d", len(r.Processes), r.DurationSeconds, r.LostEvents)
+	if r.LostEvents > 0 {
+		p.printf(" (%d of them allocations)", r.LostAllocations)
+	}
+	p.printf("\n")
 	if r.SampledOut > 0 {
 		p.printf("sampled: %d allocations left out above the event-rate limit; counts are estimates\n", r.SampledOut)
 	}

@@ -38,6 +38,7 @@ type ProgramStats struct {
 // kernel had to drop because the ring buffer was full.
 type Dropped struct {
 	LostEvents  uint64 // ring buffer full
+	LostAllocs  uint64 // of LostEvents, allocations
 	LiveFull    uint64 // live-allocation map full: a later free cannot be matched
 	StacksFull  uint64 // stack map full: allocations kept without their stack
 	StackErrors uint64 // user stack could not be walked
@@ -135,6 +136,7 @@ func (t *Tracer) result() (*Result, error) {
 func (t *Tracer) readCounters(d *Dropped) error {
 	for idx, dst := range map[bpf.AllocCounter]*uint64{
 		bpf.AllocCounterCOUNTER_LOST_EVENTS:  &d.LostEvents,
+		bpf.AllocCounterCOUNTER_LOST_ALLOCS:  &d.LostAllocs,
 		bpf.AllocCounterCOUNTER_LIVE_FULL:    &d.LiveFull,
 		bpf.AllocCounterCOUNTER_STACKS_FULL:  &d.StacksFull,
 		bpf.AllocCounterCOUNTER_STACK_ERRORS: &d.StackErrors,

@@ -64,3 +64,35 @@ func TestRunKeepsWhatItReadWhenTheRingFails(t *testing.T) {
 		t.Errorf("result: %d allocation events, %d in stacks; want the %d seen before the failure", got.r.Allocs, allocs, n+1)
 	}
 }
+
+// TestLossAccounting traces a program that makes 5,001 allocations with a
+// ring buffer of one page that nobody reads until the program has exited:
+// most events are lost, and every allocation is accounted for all the same,
+// as an event received, a lost allocation, or one sampled out.
+func TestLossAccounting(t *testing.T) {
+	tracertest.RequireBPF(t)
+	hold := tracertest.BuildC(t, "hold.c")
+	const made = 5000 + 1 // the blocks and the array holding them
+	limits := policy.Default().Limits
+	limits.RingBufferBytes = 4096
+	tr, err := New(t.Context(), Config{Command: []string{hold, "5000", "0"}, Limits: limits, Stdout: io.Discard, Stderr: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	<-tr.cmdDone // the consumer starts only now
+	r, err := tr.Run(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := r.Dropped
+	t.Logf("%d allocation events, %d lost (of %d events lost), %d sampled out, %d unsampled",
+		r.Allocs, d.LostAllocs, d.LostEvents, d.SampledOut, d.Unsampled)
+	if d.LostAllocs == 0 || d.LostEvents < d.LostAllocs {
+		t.Errorf("%d allocations lost of %d events lost: a page of ring cannot hold %d allocations", d.LostAllocs, d.LostEvents, made)
+	}
+	if got := r.Allocs + d.LostAllocs + d.SampledOut + d.Unsampled; got != made {
+		t.Errorf("events %d + lost %d + sampled out %d + unsampled %d = %d, want the %d allocations made",
+			r.Allocs, d.LostAllocs, d.SampledOut, d.Unsampled, got, made)
+	}
+}

@@ -130,7 +130,7 @@ func record(c *cli.Context) error {
 		defer emitting.Unlock()
 		report := buildReport(res, sym)
 		if final && report.LostEvents > 0 {
-			log.Warn("events lost: the ring buffer was full", "lost", report.LostEvents)
+			log.Warn("events lost: the ring buffer was full", "lost", report.LostEvents, "allocations", report.LostAllocations)
 		}
 		if final && report.SampledOut > 0 {
 			log.Warn("the event-rate limit was reached: counts are sampled estimates", "sampled_out", report.SampledOut)
@@ -231,6 +231,7 @@ func buildReport(res *tracer.Result, sym *symbolize.Symbolizer) *sink.Report {
 		Schema:          sink.Schema,
 		DurationSeconds: res.Duration.Seconds(),
 		LostEvents:      res.Dropped.LostEvents,
+		LostAllocations: res.Dropped.LostAllocs,
 		Dropped: sink.Dropped{
 			LiveMapFull:  res.Dropped.LiveFull,
 			StackMapFull: res.Dropped.StacksFull,

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/google/pprof/profile"
+
 	"github.com/mtrace/mtrace/tracer/tracertest"
 )
 

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"github.com/mtrace/mtrace/tracer/tracertest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/mtrace/mtrace/tracer/tracertest"
 )
 
 // chromium runs headless Chromium with the flags a test needs.

@@ -3,13 +3,14 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/mtrace/mtrace/tracer/tracertest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/mtrace/mtrace/tracer/tracertest"
 )
 
 // TestMain lets a test run this test binary as the mtrace command itself

@@ -10,10 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mtrace/mtrace/tracer/tracertest"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/mtrace/mtrace/tracer/tracertest"
 )
 
 func parseMetrics(t *testing.T, r io.Reader) map[string]*dto.MetricFamily {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"filippo.io/age"
+
 	"github.com/mtrace/mtrace/tracer/tracertest"
 )
 

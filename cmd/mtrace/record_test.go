@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"github.com/mtrace/mtrace/tracer/tracertest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mtrace/mtrace/tracer/tracertest"
 )
 
 func TestRecordCommand(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+
 	"github.com/mtrace/mtrace/tracer/tracertest"
 )
 

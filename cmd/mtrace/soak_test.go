@@ -1,7 +1,6 @@
 package main
 
 import (
-	"github.com/mtrace/mtrace/tracer/tracertest"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -9,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mtrace/mtrace/tracer/tracertest"
 )
 
 // TestChurn runs many short-lived processes while mtrace traces the whole

@@ -3,10 +3,11 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"github.com/mtrace/mtrace/tracer/tracertest"
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/mtrace/mtrace/tracer/tracertest"
 )
 
 // TestTopSnapshots runs mtrace top off a terminal: it prints plain-text

@@ -410,7 +410,7 @@ static long walk_step(__u32 i, void *ctx)
  * emit_path sends user space a record naming file f (identity and path),
  * which it may no longer be able to find through /proc when it reads it.
  */
-static __always_inline void emit_path(__u32 tgid, __u8 op, struct file *f, __u64 aux)
+static __always_inline void emit_path(__u32 tgid, __u8 op, struct file *f, __u64 aux, __u32 gen)
 {
 	__u32 zero = 0;
 	struct path_walk w = {};
@@ -427,7 +427,7 @@ static __always_inline void emit_path(__u32 tgid, __u8 op, struct file *f, __u64
 	x->e.op = op;
 	x->e.flags = 0;
 	x->e.weight = 1;
-	x->e.pad = 0;
+	x->e.gen = gen;
 	w.dentry = (__u64)BPF_CORE_READ(f, f_path.dentry);
 	w.vfsmount = (__u64)BPF_CORE_READ(f, f_path.mnt);
 	w.mount = w.vfsmount - bpf_core_field_offset(struct mount, mnt);
@@ -459,7 +459,7 @@ static long announce_step(__u32 i, void *ctx)
 	k.dev = s->stack.frames[i].dev;
 	if (bpf_map_lookup_elem(&files, &k) || bpf_map_update_elem(&files, &k, &one, BPF_NOEXIST))
 		return 0;
-	emit_path(tgid, OP_FILE, (struct file *)s->files[i], 0);
+	emit_path(tgid, OP_FILE, (struct file *)s->files[i], 0, 0);
 	return 0;
 }
 
@@ -595,7 +595,7 @@ static __always_inline struct event *reserve(__u32 tgid, __u8 op)
 	e->op = op;
 	e->flags = 0;
 	e->weight = 1;
-	e->pad = 0;
+	e->gen = 0;
 	return e;
 }
 
@@ -910,16 +910,16 @@ int BPF_PROG(process_fork, struct task_struct *parent, struct task_struct *child
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(process_exec, struct task_struct *p, __u32 old_pid, struct linux_binprm *bprm)
 {
-	__u32 tgid = p->tgid;
-
+	__u32 tgid = p->tgid, old;
 	struct task_state *ts = bpf_task_storage_get(&tasks, p, 0, 0);
 
 	if (ts)
 		ts->epoch = 0; /* a new image: its verdict and generation are found again */
 	if (!traced(tgid))
 		return 0;
+	old = generation(tgid);
 	new_generation(tgid);
-	emit_path(tgid, OP_EXEC, BPF_CORE_READ(bprm, file), bpf_get_current_cgroup_id());
+	emit_path(tgid, OP_EXEC, BPF_CORE_READ(bprm, file), bpf_get_current_cgroup_id(), old);
 	return 0;
 }
 
@@ -928,6 +928,7 @@ int BPF_PROG(process_exit, struct task_struct *p)
 {
 	__u32 tgid = p->tgid;
 	struct event *e;
+	__u32 gen;
 
 	if (p->signal->live.counter != 0)
 		return 0;
@@ -935,11 +936,14 @@ int BPF_PROG(process_exit, struct task_struct *p)
 	bpf_map_delete_elem(&excluded, &tgid);
 	if (!traced(tgid))
 		return 0;
+	gen = generation(tgid);
 	bpf_map_delete_elem(&targets, &tgid);
 	bpf_map_delete_elem(&gens, &tgid);
 	e = reserve(tgid, OP_EXIT);
-	if (e)
+	if (e) {
+		e->gen = gen;
 		submit(e);
+	}
 	return 0;
 }
 

@@ -45,7 +45,7 @@ type AllocEvent struct {
 	Op     uint8
 	Flags  uint8
 	Weight uint32
-	Pad    uint32
+	Gen    uint32
 }
 
 type AllocEventFlag uint32

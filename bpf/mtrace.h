@@ -83,8 +83,8 @@ struct event {
 	__u16 probe;   /* probe id of the function that made the allocation */
 	__u8 op;       /* enum op */
 	__u8 flags;    /* EVENT_* */
-	__u32 weight;  /* allocations this one stands for: 1, or more when sampled above the rate limit */
-	__u32 pad;
+	__u32 weight;  /* allocations this one stands for: 1, or more when sampled */
+	__u32 gen;     /* OP_EXEC, OP_EXIT: generation of the image that ended; else 0 */
 };
 
 /*

@@ -29,6 +29,7 @@ func decodeEvent(b []byte, e *bpf.AllocEvent) error {
 	e.Op = b[38]
 	e.Flags = b[39]
 	e.Weight = le.Uint32(b[40:])
+	e.Gen = le.Uint32(b[44:])
 	return nil
 }
 

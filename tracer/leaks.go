@@ -13,30 +13,43 @@ import (
 // minAge, and adds them to the stacks that made them as leaked. Addresses
 // are read to walk the map and never kept.
 func (t *Tracer) leaks(minAge time.Duration) error {
-	var now unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &now); err != nil {
-		return fmt.Errorf("read the clock: %w", err)
+	cutoff, err := leakCutoff(minAge)
+	if err != nil {
+		return err
 	}
-	cutoff := uint64(now.Nano()) - uint64(minAge.Nanoseconds())
 	var k bpf.AllocLiveKey
 	var v bpf.AllocLive
 	it := t.objs.Live.Iterate()
 	for it.Next(&k, &v) {
-		if v.Ts > cutoff {
-			continue
+		if v.Ts <= cutoff {
+			t.countLeak(k, v)
 		}
-		c := t.leakCounts(k.Tgid, stackKey{probe: v.Probe, stack: v.Stack})
-		if c == nil {
-			continue
-		}
-		w := uint64(max(v.Weight, 1))
-		c.LeakedObjects += w
-		c.LeakedBytes += v.Size * w
 	}
 	if err := it.Err(); err != nil {
 		return fmt.Errorf("read live allocations: %w", err)
 	}
 	return nil
+}
+
+// leakCutoff is the kernel time (CLOCK_MONOTONIC ns) before which an
+// allocation made is at least minAge old now.
+func leakCutoff(minAge time.Duration) (uint64, error) {
+	var now unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &now); err != nil {
+		return 0, fmt.Errorf("read the clock: %w", err)
+	}
+	return uint64(now.Nano()) - uint64(minAge.Nanoseconds()), nil
+}
+
+// countLeak adds live allocation v of process k.Tgid to its stack as leaked.
+func (t *Tracer) countLeak(k bpf.AllocLiveKey, v bpf.AllocLive) {
+	c := t.leakCounts(k.Tgid, stackKey{probe: v.Probe, stack: v.Stack})
+	if c == nil {
+		return
+	}
+	w := uint64(max(v.Weight, 1))
+	c.LeakedObjects += w
+	c.LeakedBytes += v.Size * w
 }
 
 // leakCounts returns the counts of a stack of pid's latest image that has it.

@@ -75,6 +75,9 @@ func (t *Tracer) Run(ctx context.Context) (*Result, error) {
 			return r, errors.Join(err, stopErr)
 		}
 		t.poll()
+		if err := t.sweep(); err != nil {
+			t.log.Warn("remove allocations of ended processes from the kernel", "err", err)
+		}
 		t.snapshot()
 		select {
 		case reply := <-t.requests:
@@ -135,6 +138,7 @@ func (t *Tracer) handle(e *bpf.AllocEvent, raw []byte) {
 		}
 	case uint8(bpf.AllocOpOP_EXEC):
 		t.retire(e.Pid, false)
+		t.ended = append(t.ended, liveImage{e.Pid, e.Gen})
 		p := t.track(e.Pid)
 		judged := true
 		if p.exeInode != e.Stack {
@@ -178,6 +182,7 @@ func (t *Tracer) handle(e *bpf.AllocEvent, raw []byte) {
 		}
 	case uint8(bpf.AllocOpOP_EXIT):
 		t.retire(e.Pid, true)
+		t.ended = append(t.ended, liveImage{e.Pid, e.Gen})
 		delete(t.pending, e.Pid)
 	default:
 		t.malformed++

@@ -40,6 +40,9 @@ type Tracer struct {
 	live      map[uint32]*process // the current image of each process seen
 	done      []*process          // images that exec'd or exited
 	retired   retiredStacks       // stacks of the images in done
+	ended     []liveImage         // images that ended and may still have allocations in the live map
+	swept     time.Time           // when sweep last ran
+	sweepGap  time.Duration       // how long sweep waits between runs
 	pending   map[uint32]int      // new images that may still map an allocator: tries left
 	cgroupsV1 []cgroupTarget      // polled for new members
 	cgroupIDs map[uint64]string   // cgroup v2 paths by id, as found

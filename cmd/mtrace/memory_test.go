@@ -3,13 +3,14 @@ package main
 import (
 	"bufio"
 	"fmt"
-	"github.com/mtrace/mtrace/tracer/tracertest"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mtrace/mtrace/tracer/tracertest"
 )
 
 // TestMillionLiveAllocations traces a program that keeps a million blocks
@@ -77,4 +78,41 @@ func peakRSS(pid int) (uint64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
+}
+
+// TestEndedProcessesLeaveTheLiveMap runs ten programs one after another in
+// a cgroup, each exiting with six blocks still allocated, under a policy
+// whose live map holds only sixteen. mtrace removes an ended process's
+// allocations from the kernel's map (counting them as leaked first, with
+// --leaks), so the map never fills: every count is exact, and every block
+// live at a program's exit is reported leaked.
+func TestEndedProcessesLeaveTheLiveMap(t *testing.T) {
+	tracertest.RequireBPF(t)
+	allocs := tracertest.BuildC(t, "allocs.c")
+	cg := makeCgroup(t, filepath.Join(cgroup2Mount(t), "mtrace-test.slice", fmt.Sprintf("mtrace-sweep-%d", os.Getpid())))
+	pol := writeFile(t, "policy.toml", "[limits]\nmax_live = 16\n")
+	out := filepath.Join(t.TempDir(), "report.json")
+	b := startMtrace(t, "record", "--cgroup", cg, "--policy", pol, "--leaks", "--min-age", "0s", "--format", "json", "--output", out)
+	var outputs strings.Builder
+	for i := 0; i < 10; i++ {
+		outputs.WriteString(runInCgroup(t, cg, allocs))
+		time.Sleep(300 * time.Millisecond)
+	}
+	b.stop(t)
+	r := readReport(t, out)
+	if got := len(parseTallies(t, outputs.String())); got != 10 {
+		t.Fatalf("%d processes tallied, want 10", got)
+	}
+	if r.Dropped.LiveMapFull != 0 {
+		t.Errorf("the live map was full %d times", r.Dropped.LiveMapFull)
+	}
+	checkTallies(t, r, outputs.String(), expect{bin: allocs, callees: allocsProgram})
+	for _, p := range r.Processes {
+		for _, s := range p.Stacks {
+			if s.LeakedObjects != s.LiveObjects || s.LeakedBytes != s.LiveBytes {
+				t.Errorf("pid %d %v: leaked %d (%d B), live at the end %d (%d B)",
+					p.Pid, s.Frames[:min(2, len(s.Frames))], s.LeakedObjects, s.LeakedBytes, s.LiveObjects, s.LiveBytes)
+			}
+		}
+	}
 }

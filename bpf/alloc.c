@@ -516,8 +516,8 @@ static long resolve_step(__u32 i, void *ctx)
 /*
  * Walk the user stack of image {tgid, gen} and return its hash. A stack not
  * seen before is resolved to files and offsets and stored under its hash; 0
- * if it could not be stored (it is then reported as unknown, and tried again
- * next time). Called at a uretprobe: the instruction pointer is then the
+ * if it could not be walked or stored (it is then reported as unknown, and
+ * tried again next time). Called at a uretprobe: the instruction pointer is then the
  * return address in the allocation's direct caller, so the walk starts with
  * that caller.
  */
@@ -552,8 +552,14 @@ static __always_inline __u64 capture_stack(void *ctx, __u32 tgid, __u32 gen)
 
 	s->stack.len = len;
 	if (bpf_loop(len, resolve_step, &busy, 0) < 0 || busy) {
+		/*
+		 * bpf_find_vma could not take the mmap lock (another thread of the
+		 * process is mapping memory): the stack is not stored now, but the
+		 * allocation keeps its hash, and the next one from the same stack
+		 * stores it for both.
+		 */
 		count(COUNTER_STACK_ERRORS);
-		return 0;
+		return h;
 	}
 	if (bpf_map_update_elem(&stacks, &h, &s->stack, BPF_NOEXIST) && !bpf_map_lookup_elem(&stacks, &h)) {
 		count(COUNTER_STACKS_FULL);

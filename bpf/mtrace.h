@@ -65,7 +65,7 @@ enum counter {
 	COUNTER_LOST_EVENTS = 0, /* ring buffer full: event dropped */
 	COUNTER_LIVE_FULL = 1,   /* live-allocation map full */
 	COUNTER_STACKS_FULL = 2, /* stack map full: allocation kept without its stack */
-	COUNTER_STACK_ERRORS = 3,/* user stack could not be walked */
+	COUNTER_STACK_ERRORS = 3,/* user stack could not be walked, or not resolved yet (mmap lock busy) */
 	COUNTER_CALLS_FULL = 4,  /* a thread's state could not be stored (no memory): call not traced */
 	COUNTER_SAMPLED_OUT = 5, /* allocation left out by sampling above the event-rate limit */
 	COUNTER_UNSAMPLED = 6,   /* allocation left out by byte sampling (--sample-bytes) */

@@ -41,7 +41,7 @@ type Dropped struct {
 	LostAllocs  uint64 // of LostEvents, allocations
 	LiveFull    uint64 // live-allocation map full: a later free cannot be matched
 	StacksFull  uint64 // stack map full: allocations kept without their stack
-	StackErrors uint64 // user stack could not be walked
+	StackErrors uint64 // user stack could not be walked, or not yet resolved to files (mmap lock busy)
 	CallsFull   uint64 // in-flight call map full: calls not traced
 	Malformed   uint64 // ring-buffer records that did not decode
 	// SampledOut counts allocations left out above the event-rate limit;

@@ -31,6 +31,7 @@ type Module struct {
 	named  map[string]uint64
 	loads  []elf.ProgHeader
 	interp bool // names a program interpreter: a dynamic loader maps more objects
+	golang bool // built by the Go toolchain
 
 	BuildID   string // hex, from .note.gnu.build-id; "" if none
 	debuglink string // .gnu_debuglink file name
@@ -69,6 +70,7 @@ func OpenModule(r io.ReaderAt) (m *Module, err error) {
 	if err := m.addSymbols(f); err != nil {
 		return nil, err
 	}
+	m.golang = f.Section(".go.buildinfo") != nil || f.Section(".gopclntab") != nil
 	m.BuildID = buildID(f)
 	if data := sectionData(f, ".gnu_debuglink", maxNote); len(data) > 4 {
 		if i := bytes.IndexByte(data, 0); i > 0 {
@@ -242,6 +244,20 @@ func (m *Module) Code(r io.ReaderAt, name string, limit uint64) ([]byte, error) 
 		}
 	}
 	return nil, fmt.Errorf("%s is not in a loaded segment", name)
+}
+
+// GoCode reports whether the function at link-time address addr is Go code,
+// where goroutine stacks move: a return probe, which rewrites the return
+// address on the stack, would corrupt them. In a Go binary, Go code lies
+// between runtime.text and runtime.etext; without those symbols, all of it
+// counts as Go code.
+func (m *Module) GoCode(addr uint64) bool {
+	if !m.golang {
+		return false
+	}
+	start, ok := m.named["runtime.text"]
+	end, ok2 := m.named["runtime.etext"]
+	return !ok || !ok2 || (addr >= start && addr < end)
 }
 
 // Dynamic reports whether the module names a program interpreter (ld.so),

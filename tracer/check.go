@@ -246,12 +246,17 @@ func describeSites(procRoot string, pid int, a mappedAllocator) string {
 	defer f.Close()
 	var moved []string
 	atSymbol := 0
-	for _, p := range planProbes(f, a.mod) {
+	planned, skipped := planProbes(f, a.mod)
+	for _, p := range planned {
 		if p.site.Offset == 0 {
 			atSymbol++
 			continue
 		}
 		moved = append(moved, fmt.Sprintf("%s+%d", p.symbol, p.site.Offset))
 	}
-	return fmt.Sprintf("(probe sites: %s; %d at the symbol)", strings.Join(moved, " "), atSymbol)
+	desc := fmt.Sprintf("(probe sites: %s; %d at the symbol", strings.Join(moved, " "), atSymbol)
+	if len(skipped) > 0 {
+		desc += "; not probed, in Go code: " + strings.Join(skipped, " ")
+	}
+	return desc + ")"
 }

@@ -20,6 +20,7 @@ var (
 type discovery struct {
 	allocators int  // mapped objects that define malloc and free
 	libc       bool // the C library (or a static executable) is mapped: the loader has mapped what the program links
+	static     bool // no dynamic loader: nothing more will be mapped at startup
 }
 
 // discover attaches the probes to every allocator object pid maps that is
@@ -49,6 +50,7 @@ func (t *Tracer) discover(pid int) (discovery, error) {
 			return d, err
 		}
 	}
+	d.static = !dynamic
 	switch {
 	case d.allocators > 0:
 		return d, nil

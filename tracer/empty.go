@@ -69,7 +69,8 @@ func (e *EmptyProbes) attach(procRoot string, pid int, a mappedAllocator, atSymb
 	}
 	defer f.Close()
 	var sites siteSets
-	for _, p := range planProbes(f, a.mod) {
+	planned, _ := planProbes(f, a.mod)
+	for _, p := range planned {
 		offset := p.site.Offset
 		if atSymbol {
 			offset = 0

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 
 	"github.com/cilium/ebpf"
@@ -93,9 +94,10 @@ const maxCode = 64 << 10
 
 // planProbes lists the allocation functions mod defines, once per address
 // (an alias probed twice would count its calls twice), each with the site
-// its probe goes to, planned from its code in file.
-func planProbes(file io.ReaderAt, mod *symbolize.Module) []plannedProbe {
-	var planned []plannedProbe
+// its probe goes to, planned from its code in file. Functions in Go code
+// are left out, and named in skipped: a return probe there would corrupt
+// the moving goroutine stacks, and an entry probe alone counts nothing.
+func planProbes(file io.ReaderAt, mod *symbolize.Module) (planned []plannedProbe, skipped []string) {
 	seen := make(map[uint64]bool)
 	for _, f := range allocFuncs {
 		addr, ok := mod.Address(f.symbol)
@@ -103,6 +105,10 @@ func planProbes(file io.ReaderAt, mod *symbolize.Module) []plannedProbe {
 			continue
 		}
 		seen[addr] = true
+		if mod.GoCode(addr) {
+			skipped = append(skipped, f.symbol)
+			continue
+		}
 		site := probesite.Site{Reason: "at the symbol"}
 		if code, err := mod.Code(file, f.symbol, maxCode); err != nil {
 			site.Reason += ": " + err.Error()
@@ -111,7 +117,7 @@ func planProbes(file io.ReaderAt, mod *symbolize.Module) []plannedProbe {
 		}
 		planned = append(planned, plannedProbe{f, site})
 	}
-	return planned
+	return planned, skipped
 }
 
 // needs is what the programs read at the function's probe: its arguments,
@@ -138,8 +144,11 @@ func (t *Tracer) attachModule(path, module string, mod *symbolize.Module, pid in
 	if err != nil {
 		return fmt.Errorf("open %s: %w", module, err)
 	}
-	planned := planProbes(file, mod)
+	planned, skipped := planProbes(file, mod)
 	file.Close()
+	if len(skipped) > 0 {
+		t.log.Warn("not probing Go code: a return probe would corrupt its moving stacks", "module", module, "functions", strings.Join(skipped, " "))
+	}
 	var sites siteSets
 	for _, p := range planned {
 		if len(t.probes) == maxProbes {

@@ -109,7 +109,7 @@ func (t *Tracer) startup(ctx context.Context, pid int) error {
 	}
 	for stops := 0; ; stops++ {
 		d, err := t.discover(pid)
-		if err == nil && (d.libc || stops == maxStartupStops) {
+		if err == nil && (d.libc || d.static || stops == maxStartupStops) {
 			p := t.track(uint32(pid))
 			t.log.Info("tracing", "pid", pid, "exe", p.exe)
 			if err := unix.PtraceDetach(pid); err != nil {

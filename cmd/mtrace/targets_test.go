@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -356,4 +357,47 @@ func TestRecordDlclose(t *testing.T) {
 	bin := tracertest.BuildC(t, "dlopen.c", "-ldl")
 	r, out := recordJSON(t, "--", bin, plugin)
 	checkTallies(t, r, out, expect{bin: plugin, exe: bin, callees: map[string]string{"plugin_alloc": "malloc"}})
+}
+
+// TestGoTargets traces Go programs. One allocates through C (cgo) from
+// goroutines whose stacks grow and move: it keeps running, and its C
+// allocations are counted exactly, with Go callers in their stacks. The
+// other is pure Go and happens to define functions named malloc and free:
+// mtrace must not probe Go code (a return probe would corrupt the moving
+// stacks and crash it), so it runs to the end, and mtrace says what it
+// left out.
+func TestGoTargets(t *testing.T) {
+	tracertest.RequireBPF(t)
+	t.Run("cgo", func(t *testing.T) {
+		bin := tracertest.BuildGo(t, "gocgo.go")
+		r, out := recordJSON(t, "--", bin)
+		tallied := parseTallies(t, out)
+		if len(tallied) != 1 {
+			t.Fatalf("%d processes tallied, want 1: %s", len(tallied), out)
+		}
+		for pid, tallies := range tallied {
+			var got sink.Counts
+			for _, p := range r.Processes {
+				for _, s := range p.Stacks {
+					if p.Pid == pid && slices.ContainsFunc(s.Frames, func(f sink.Frame) bool { return f.Function == "main._Cfunc_alloc_block" }) {
+						got.Add(s.Counts)
+					}
+				}
+			}
+			want := tallies["alloc_block"]
+			if got.Allocs != want.Allocs || got.AllocBytes != want.AllocBytes || got.Frees != want.Frees || got.FreeBytes != want.FreeBytes {
+				t.Errorf("pid %d: allocations through C from Go: %+v, the program made %+v", pid, got, want)
+			}
+		}
+	})
+	t.Run("malloc in Go code", func(t *testing.T) {
+		bin := tracertest.BuildGo(t, "gomalloc.go")
+		res := runMtrace(t.Context(), nil, "record", "--format", "json", "--output", filepath.Join(t.TempDir(), "r.json"), "--", bin)
+		if res.code != 0 || !strings.Contains(res.stdout, "done") {
+			t.Fatalf("exit %d, the program said %q: %s", res.code, res.stdout, res.stderr)
+		}
+		if !strings.Contains(res.stderr, "not probing Go code") || !strings.Contains(res.stderr, `functions="malloc free"`) {
+			t.Errorf("mtrace did not say it left malloc and free out:\n%s", res.stderr)
+		}
+	})
 }

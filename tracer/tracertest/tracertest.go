@@ -66,6 +66,18 @@ func BuildC(t testing.TB, name string, flags ...string) string {
 	return bin
 }
 
+// BuildGo builds the testdata Go program name (one file, package main) and
+// returns the binary's path in a temporary directory.
+func BuildGo(t testing.TB, name string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), strings.TrimSuffix(name, ".go"))
+	out, err := exec.Command("go", "build", "-o", bin, filepath.Join(testdata(), name)).CombinedOutput()
+	if err != nil {
+		t.Fatalf("build %s: %v\n%s", name, err, out)
+	}
+	return bin
+}
+
 // testdata is the repository's testdata directory, found from this file.
 func testdata() string {
 	_, file, _, _ := runtime.Caller(0)

@@ -20,6 +20,9 @@ type Limits struct {
 	MaxCPUPercent float64 `toml:"max_cpu_percent"`
 	// MaxOutputBytes bounds the size of one report.
 	MaxOutputBytes int64 `toml:"max_output_bytes"`
+	// MaxExitedProcesses bounds the exited process images kept one by one;
+	// past it, the oldest are folded, per executable, into one that sums them.
+	MaxExitedProcesses uint32 `toml:"max_exited_processes"`
 }
 
 // DefaultLimits are the limits of a run that sets none.
@@ -34,6 +37,7 @@ func DefaultLimits() Limits {
 		MaxEventsPerSecond: 500000,
 		MaxCPUPercent:      50,
 		MaxOutputBytes:     256 << 20,
+		MaxExitedProcesses: 4096,
 	}
 }
 
@@ -45,7 +49,8 @@ func (l Limits) Validate() error {
 	for _, f := range []struct {
 		name string
 		v    uint32
-	}{{"limits.max_live", l.MaxLive}, {"limits.max_stacks", l.MaxStacks}, {"limits.max_targets", l.MaxTargets}} {
+	}{{"limits.max_live", l.MaxLive}, {"limits.max_stacks", l.MaxStacks}, {"limits.max_targets", l.MaxTargets},
+		{"limits.max_exited_processes", l.MaxExitedProcesses}} {
 		if f.v == 0 {
 			return fmt.Errorf("%s: must be at least 1", f.name)
 		}

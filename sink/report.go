@@ -71,15 +71,19 @@ func (c *Counts) Add(o Counts) {
 // process that execs appears once per image. It is named by its pid,
 // executable and argv[0] only, never by its other arguments.
 type Process struct {
-	Pid        int      `json:"pid"`
-	Exe        string   `json:"exe"`
-	Argv0      string   `json:"argv0"`
-	Cgroup     string   `json:"cgroup"`
-	Exited     bool     `json:"exited"`
-	Allocator  string   `json:"allocator"`  // the module that served most allocations
-	Allocators []string `json:"allocators"` // every module whose allocation functions it called
-	Totals     Counts   `json:"totals"`
-	Stacks     []Stack  `json:"stacks"`
+	Pid    int    `json:"pid"`
+	Exe    string `json:"exe"`
+	Argv0  string `json:"argv0"`
+	Cgroup string `json:"cgroup"`
+	Exited bool   `json:"exited"`
+	// FoldedProcesses, if not 0, says this entry sums that many exited
+	// processes of Exe, folded together past the policy's
+	// max_exited_processes to bound mtrace's memory; its Pid is 0.
+	FoldedProcesses int      `json:"folded_processes,omitempty"`
+	Allocator       string   `json:"allocator"`  // the module that served most allocations
+	Allocators      []string `json:"allocators"` // every module whose allocation functions it called
+	Totals          Counts   `json:"totals"`
+	Stacks          []Stack  `json:"stacks"`
 	// SizeHistogram counts allocations by size, LifetimeHistogram frees by
 	// how long (ns) the allocation lived, in power-of-two buckets.
 	SizeHistogram     []Bucket `json:"size_histogram,omitempty"`

@@ -31,7 +31,11 @@ func WriteText(w io.Writer, r *Report, top int) error {
 	}
 	for _, proc := range r.Processes {
 		t := proc.Totals
-		p.printf("\npid %d %s (argv[0] %s, allocator %s", proc.Pid, proc.Exe, proc.Argv0, proc.Allocator)
+		if proc.FoldedProcesses > 0 {
+			p.printf("\n%d exited processes of %s, folded together (allocator %s", proc.FoldedProcesses, proc.Exe, proc.Allocator)
+		} else {
+			p.printf("\npid %d %s (argv[0] %s, allocator %s", proc.Pid, proc.Exe, proc.Argv0, proc.Allocator)
+		}
 		if proc.Cgroup != "" && proc.Cgroup != "/" {
 			p.printf(", cgroup %s", proc.Cgroup)
 		}

@@ -2,6 +2,8 @@ package tracer
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"time"
 
@@ -58,6 +60,7 @@ type Process struct {
 	Argv0      string
 	Cgroup     string
 	Exited     bool     // exited (or exec'd, for an image that is not the last) while traced
+	Folded     int      // if not 0: the sum of this many exited images of Exe, folded to bound memory (Pid is 0)
 	Allocators []string // modules whose allocation functions it called, most allocations first
 	Stacks     []Stack
 	// SizeHistogram counts allocations by size: bucket i holds sizes below 2^i
@@ -90,6 +93,9 @@ func (t *Tracer) result() (*Result, error) {
 		r.LeakAge = t.cfg.LeakAge
 	}
 	images := append([]*process(nil), t.done...)
+	for _, exe := range slices.Sorted(maps.Keys(t.folded)) {
+		images = append(images, t.folded[exe])
+	}
 	for _, p := range t.live {
 		images = append(images, p)
 	}
@@ -98,7 +104,7 @@ func (t *Tracer) result() (*Result, error) {
 		if len(p.stacks) == 0 || p.denied {
 			continue
 		}
-		out := Process{Pid: int(p.pid), Exe: p.exe, Argv0: p.argv0, Cgroup: p.cgroup, Exited: p.exited,
+		out := Process{Pid: int(p.pid), Exe: p.exe, Argv0: p.argv0, Cgroup: p.cgroup, Exited: p.exited, Folded: p.folded,
 			SizeHistogram: p.sizes, LifetimeHistogram: p.lifetimes, Timeline: p.timeline}
 		allocs := make(map[string]uint64)
 		for k, c := range p.stacks {

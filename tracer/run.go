@@ -78,6 +78,7 @@ func (t *Tracer) Run(ctx context.Context) (*Result, error) {
 		if err := t.sweep(); err != nil {
 			t.log.Warn("remove allocations of ended processes from the kernel", "err", err)
 		}
+		t.fold()
 		t.snapshot()
 		select {
 		case reply := <-t.requests:

@@ -16,7 +16,7 @@ import (
 // running many short-lived processes would fill it otherwise.
 type retiredStacks struct {
 	byHash   map[uint64][]symbolize.Location
-	distinct map[string][]symbolize.Location // one copy of each stack, shared by all images that had it
+	distinct map[string]uint64 // the first hash of each distinct stack, whose frames all images that had it share
 }
 
 // retireStacks moves the stacks of an image that ended into user space.
@@ -24,7 +24,7 @@ type retiredStacks struct {
 // later image can use them.
 func (t *Tracer) retireStacks(p *process) {
 	if t.retired.byHash == nil {
-		t.retired = retiredStacks{byHash: make(map[uint64][]symbolize.Location), distinct: make(map[string][]symbolize.Location)}
+		t.retired = retiredStacks{byHash: make(map[uint64][]symbolize.Location), distinct: make(map[string]uint64)}
 	}
 	for k := range p.stacks {
 		if _, ok := t.retired.byHash[k.stack]; ok || k.stack == 0 {
@@ -32,10 +32,10 @@ func (t *Tracer) retireStacks(p *process) {
 		}
 		locs := t.readStack(k.stack)
 		key := stackKeyOf(locs)
-		if same, ok := t.retired.distinct[key]; ok {
-			locs = same
+		if first, ok := t.retired.distinct[key]; ok {
+			locs = t.retired.byHash[first]
 		} else {
-			t.retired.distinct[key] = locs
+			t.retired.distinct[key] = k.stack
 		}
 		t.retired.byHash[k.stack] = locs
 		if err := t.objs.Stacks.Delete(k.stack); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mtrace/mtrace/sink"
 	"github.com/mtrace/mtrace/tracer/tracertest"
 )
 
@@ -113,6 +114,69 @@ func TestEndedProcessesLeaveTheLiveMap(t *testing.T) {
 				t.Errorf("pid %d %v: leaked %d (%d B), live at the end %d (%d B)",
 					p.Pid, s.Frames[:min(2, len(s.Frames))], s.LeakedObjects, s.LeakedBytes, s.LiveObjects, s.LiveBytes)
 			}
+		}
+	}
+}
+
+// TestExitedProcessesFold runs sixty programs in a cgroup under a policy
+// that keeps ten exited processes apart: the rest are folded, per
+// executable, into one entry that sums them. Nothing is lost in folding:
+// the entries of the program add up to sixty processes, and their counts,
+// per function, to exactly what the sixty programs did.
+func TestExitedProcessesFold(t *testing.T) {
+	tracertest.RequireBPF(t)
+	allocs := tracertest.BuildC(t, "allocs.c")
+	cg := makeCgroup(t, filepath.Join(cgroup2Mount(t), "mtrace-test.slice", fmt.Sprintf("mtrace-fold-%d", os.Getpid())))
+	pol := writeFile(t, "policy.toml", "[limits]\nmax_exited_processes = 10\n")
+	out := filepath.Join(t.TempDir(), "report.json")
+	b := startMtrace(t, "record", "--cgroup", cg, "--policy", pol, "--format", "json", "--output", out)
+	var outputs strings.Builder
+	for i := 0; i < 60; i++ {
+		outputs.WriteString(runInCgroup(t, cg, allocs))
+		if i%10 == 9 {
+			time.Sleep(200 * time.Millisecond) // a few polls, which fold
+		}
+	}
+	b.stop(t)
+	r := readReport(t, out)
+	want := map[string]sink.Counts{}
+	for _, tallies := range parseTallies(t, outputs.String()) {
+		for fn, tl := range tallies {
+			c := want[fn]
+			c.Add(sink.Counts{Allocs: tl.Allocs, AllocBytes: tl.AllocBytes, Frees: tl.Frees, FreeBytes: tl.FreeBytes,
+				LiveObjects: tl.Allocs - tl.Frees, LiveBytes: tl.AllocBytes - tl.FreeBytes})
+			want[fn] = c
+		}
+	}
+	got := map[string]sink.Counts{}
+	processes, folded := 0, 0
+	for _, p := range r.Processes {
+		if p.Exe != allocs {
+			continue
+		}
+		processes += max(p.FoldedProcesses, 1)
+		if p.FoldedProcesses > 0 {
+			folded++
+			if p.Pid != 0 {
+				t.Errorf("a folded entry has pid %d", p.Pid)
+			}
+		}
+		for _, s := range p.Stacks {
+			if len(s.Frames) > 1 {
+				if _, ok := allocsProgram[s.Frames[1].Function]; ok {
+					c := got[s.Frames[1].Function]
+					c.Add(s.Counts)
+					got[s.Frames[1].Function] = c
+				}
+			}
+		}
+	}
+	if processes != 60 || folded != 1 {
+		t.Errorf("the report has %d processes of %s in %d folded entries, want 60 in 1", processes, allocs, folded)
+	}
+	for fn, w := range want {
+		if got[fn] != w {
+			t.Errorf("%s: %+v in the report, the programs did %+v", fn, got[fn], w)
 		}
 	}
 }

@@ -53,8 +53,8 @@ func checkPolicy(c *cli.Context) error {
 		list(s.AllowExecutables, "any"), list(s.DenyExecutables, "none"), denylist, strings.Join(policy.DefaultDenylist, ", "))
 	fmt.Fprintf(w, "users: allow %s; deny %s\n", list(s.AllowUsers, "any"), list(s.DenyUsers, "none"))
 	fmt.Fprintf(w, "cgroups: allow %s; deny %s\n", list(s.AllowCgroups, "any"), list(s.DenyCgroups, "none"))
-	fmt.Fprintf(w, "limits: ring buffer %s, %d live allocations, %d stacks, %d targets, run time %v\n",
-		sink.Bytes(uint64(l.RingBufferBytes)), l.MaxLive, l.MaxStacks, l.MaxTargets, l.MaxDuration)
+	fmt.Fprintf(w, "limits: ring buffer %s, %d live allocations, %d stacks, %d targets, run time %v, %d exited processes kept apart\n",
+		sink.Bytes(uint64(l.RingBufferBytes)), l.MaxLive, l.MaxStacks, l.MaxTargets, l.MaxDuration, l.MaxExitedProcesses)
 	dir, keep := o.Directory, "all"
 	if dir == "" {
 		dir = "any"

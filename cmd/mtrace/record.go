@@ -248,7 +248,7 @@ func buildReport(res *tracer.Result, sym *symbolize.Symbolizer) *sink.Report {
 		Processes:         []sink.Process{},
 	}
 	for _, p := range res.Processes {
-		sp := sink.Process{Pid: p.Pid, Exe: p.Exe, Argv0: p.Argv0, Cgroup: p.Cgroup, Exited: p.Exited,
+		sp := sink.Process{Pid: p.Pid, Exe: p.Exe, Argv0: p.Argv0, Cgroup: p.Cgroup, Exited: p.Exited, FoldedProcesses: p.Folded,
 			Allocators: p.Allocators, Stacks: []sink.Stack{}}
 		if len(p.Allocators) > 0 {
 			sp.Allocator = p.Allocators[0]

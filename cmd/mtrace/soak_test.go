@@ -32,7 +32,8 @@ func TestChurn(t *testing.T) {
 	runtime.ReadMemStats(&before)
 	checkFDs(t)
 
-	pol := writeFile(t, "policy.toml", "[limits]\nmax_cpu_percent = 1000\n")
+	// Every process is checked by its pid here, so none is folded (folding has its own test).
+	pol := writeFile(t, "policy.toml", "[limits]\nmax_cpu_percent = 1000\nmax_exited_processes = 1000000\n")
 	b := startMtrace(t, "record", "--all", "--policy", pol, "--format", "json", "--output", out)
 	var outputs strings.Builder
 	processes := 0

@@ -29,14 +29,17 @@ func usagef(format string, args ...any) error {
 	return usageError{fmt.Errorf(format, args...)}
 }
 
-// run runs mtrace with args and returns its exit code; errors go to stderr in one line.
-func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+// run runs mtrace with args and returns its exit code; errors go to stderr
+// in one line. With dropCaps, commands that trace drop the capabilities they
+// no longer need once attached: in a process of its own, not in a test's.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, dropCaps bool) int {
 	// mtrace's memory holds what it has seen of its targets: no core dumps, no ptrace.
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
 		fmt.Fprintf(stderr, "mtrace: disable core dumps: %s\n", err)
 		return exitRuntime
 	}
 	app := newApp(stdin, stdout, stderr)
+	app.Metadata = map[string]any{dropCapsKey: dropCaps}
 	err := app.RunContext(ctx, args)
 	if err == nil {
 		return exitOK

@@ -49,7 +49,7 @@ func runMtrace(ctx context.Context, stdin *os.File, args ...string) mtraceRun {
 		stdin, _ = os.Open(os.DevNull)
 		defer stdin.Close()
 	}
-	code := run(ctx, append([]string{"mtrace"}, args...), stdin, &stdout, &stderr)
+	code := run(ctx, append([]string{"mtrace"}, args...), stdin, &stdout, &stderr, false) // the test process keeps its capabilities
 	return mtraceRun{code, stdout.String(), stderr.String()}
 }
 
@@ -212,7 +212,7 @@ func startMtrace(t *testing.T, args ...string) *background {
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &background{cancel: cancel, done: make(chan int, 1)}
 	go func() {
-		b.done <- run(ctx, append([]string{"mtrace"}, args...), strings.NewReader(""), &syncBuffer{}, &b.stderr)
+		b.done <- run(ctx, append([]string{"mtrace"}, args...), strings.NewReader(""), &syncBuffer{}, &b.stderr, false)
 	}()
 	t.Cleanup(cancel)
 	waitFor(t, &b.stderr, "msg=attached", b.done)

@@ -17,7 +17,7 @@ import (
 // (MTRACE_TEST_MAIN=1), for runs that need a process of their own.
 func TestMain(m *testing.M) {
 	if os.Getenv("MTRACE_TEST_MAIN") == "1" {
-		os.Exit(run(context.Background(), os.Args, os.Stdin, os.Stdout, os.Stderr))
+		os.Exit(run(context.Background(), os.Args, os.Stdin, os.Stdout, os.Stderr, true))
 	}
 	os.Exit(m.Run())
 }

@@ -114,6 +114,9 @@ func record(c *cli.Context) error {
 		}
 		defer stopMetrics()
 	}
+	if err := dropCapabilities(c, log); err != nil {
+		return err
+	}
 	log.Info("attached", "ms", time.Since(start).Milliseconds())
 
 	stopProgress := func() {}

@@ -198,3 +198,43 @@ func gunzip(t *testing.T, data []byte) []byte {
 	}
 	return plain
 }
+
+// TestCapabilitiesDroppedAfterAttach runs mtrace as a process of its own:
+// once attached, every one of its threads holds only the capabilities it
+// still needs (effective, permitted and bounding sets), and tracing goes on
+// with them: the target's counts are exact.
+func TestCapabilitiesDroppedAfterAttach(t *testing.T) {
+	tracertest.RequireBPF(t)
+	bin := tracertest.BuildC(t, "allocs.c")
+	target := startWaiting(t, bin, "--wait")
+	out := filepath.Join(t.TempDir(), "report.json")
+	cmd, stderr := startMtraceProcess(t, "record", "--pid", target.pid(), "--format", "json", "--output", out)
+	var want uint64
+	for _, v := range keptCapabilities {
+		want |= 1 << uint(v)
+	}
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", cmd.Process.Pid))
+	if err != nil || len(tasks) == 0 {
+		t.Fatalf("no threads of mtrace: %v", err)
+	}
+	for _, status := range tasks {
+		data, err := os.ReadFile(status)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			name, value, _ := strings.Cut(line, ":")
+			if name != "CapEff" && name != "CapPrm" && name != "CapBnd" {
+				continue
+			}
+			if got, _ := strconv.ParseUint(strings.TrimSpace(value), 16, 64); got != want {
+				t.Errorf("%s: %s %#x, want %#x", status, name, got, want)
+			}
+		}
+	}
+	targetOut := target.release(t)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("mtrace: %v: %s", err, stderr.String())
+	}
+	checkTallies(t, readReport(t, out), targetOut, expect{bin: bin, callees: allocsProgram})
+}

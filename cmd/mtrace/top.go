@@ -52,6 +52,9 @@ func top(c *cli.Context) error {
 		return err
 	}
 	defer done()
+	if err := dropCapabilities(c, tr.log); err != nil {
+		return err
+	}
 	ctx, quit := context.WithCancel(ctx)
 	defer quit()
 	terminal := isTerminal(c.App.Writer)

@@ -62,6 +62,11 @@ func Load(path string) (*Policy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read policy: %w", err)
 	}
+	return Parse(path, data)
+}
+
+// Parse validates the policy in data, read from the file path, as Load does.
+func Parse(path string, data []byte) (*Policy, error) {
 	p := Default()
 	p.File = path
 	md, err := toml.Decode(string(data), p)

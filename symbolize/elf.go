@@ -11,6 +11,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/ianlancetaylor/demangle"
 )
@@ -42,6 +43,12 @@ type Module struct {
 	index     *dwarfIndex
 	DebugFrom string // where DWARF or extra symbols came from, if not the file itself
 	completed bool   // its separate debug file was looked for
+
+	// mu guards what changes after loading: completion (a debug file's
+	// symbols and DWARF merged in) and the DWARF index built on first use.
+	// It is taken without the symbolizer's lock held, so that a slow debug
+	// file search blocks only users of this module.
+	mu sync.Mutex
 }
 
 type symbol struct {
@@ -221,6 +228,8 @@ func (m *Module) Address(name string) (uint64, bool) {
 // name: from its address to its end as its symbol gives it, cut at the next
 // function's start and at limit bytes.
 func (m *Module) Code(r io.ReaderAt, name string, limit uint64) ([]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	addr, ok := m.named[name]
 	if !ok {
 		return nil, fmt.Errorf("no function %s", name)
@@ -269,6 +278,8 @@ func (m *Module) HasDWARF() bool { return m.dwarf != nil }
 
 // Function returns the (demangled) function that contains the file offset off.
 func (m *Module) Function(off uint64) (string, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	addr, ok := m.vaddr(off)
 	if !ok {
 		return "", false
@@ -296,6 +307,8 @@ func (m *Module) symbolAt(addr uint64) (string, bool) {
 // inlined there from DWARF with their source positions, or else the one
 // function the symbol tables name. It never panics on malformed DWARF.
 func (m *Module) Lookup(off uint64) (frames []inlineFrame) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	addr, ok := m.vaddr(off)
 	if !ok {
 		return nil

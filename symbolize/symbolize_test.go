@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -274,4 +275,54 @@ func TestOpenInRootStaysInRoot(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("opening a FIFO in the root blocked")
 	}
+}
+
+// TestFramesWhileAttaching names a frame in the C library, whose first use
+// reads its separate debug file when one is installed, while another
+// goroutine reads the library's allocation functions and learns the file
+// again, as the tracer's reader does when it attaches. Under -race (as CI
+// runs it) nothing may race, and both get what they ask for.
+func TestFramesWhileAttaching(t *testing.T) {
+	const libc = "/lib/x86_64-linux-gnu/libc.so.6"
+	f, err := os.Open(libc)
+	if err != nil {
+		t.Skipf("no %s", libc)
+	}
+	defer f.Close()
+	ef, err := elf.NewFile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mod, id, err := s.File(libc, FileID{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, _ := mod.Address("malloc")
+	off, ok := fileOffset(ef, addr+8)
+	if !ok {
+		t.Fatal("malloc is in no loadable segment")
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for range 20 {
+			if got := s.Frames([]Location{{File: id, Offset: off + 1}}); !strings.HasSuffix(got[len(got)-1].Function, "malloc") {
+				t.Errorf("malloc+8 named %+v", got)
+			}
+		}
+	})
+	wg.Go(func() {
+		for range 200 {
+			if code, err := mod.Code(f, "free", 64); err != nil || len(code) == 0 {
+				t.Errorf("code of free: %d bytes, %v", len(code), err)
+			}
+			if _, _, err := s.File(libc, id); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	wg.Wait()
 }

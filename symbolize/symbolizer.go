@@ -170,8 +170,12 @@ func (s *Symbolizer) load(f *os.File, path string) (*Module, error) {
 	return mod, nil
 }
 
-// complete adds a module's separate debug information, once.
+// complete adds a module's separate debug information, once. It holds
+// only the module's lock while it searches and reads, and the symbolizer's
+// briefly to count the DWARF against the budget.
 func (s *Symbolizer) complete(mod *Module, path string) {
+	mod.mu.Lock()
+	defer mod.mu.Unlock()
 	if mod.completed {
 		return
 	}
@@ -179,8 +183,10 @@ func (s *Symbolizer) complete(mod *Module, path string) {
 	had := mod.dwarfSize
 	s.addDebugInfo(mod, path)
 	if mod.dwarfSize != had {
+		s.mu.Lock()
 		s.dwarf -= had
 		s.budget(mod)
+		s.mu.Unlock()
 	}
 }
 
@@ -264,15 +270,19 @@ func regularFile(f *os.File, path string) (FileID, error) {
 // the symbolizer never learned, or without a symbol, is named by its module
 // and offset; one outside any file is "[anonymous]".
 func (s *Symbolizer) Frames(locs []Location) []Frame {
+	files := make([]*file, len(locs))
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	for i, loc := range locs {
+		files[i] = s.files[loc.File]
+	}
+	s.mu.Unlock()
 	frames := make([]Frame, 0, len(locs))
-	for _, loc := range locs {
+	for i, loc := range locs {
 		if loc.File == (FileID{}) {
 			frames = append(frames, Frame{Function: "[anonymous]"})
 			continue
 		}
-		fi := s.files[loc.File]
+		fi := files[i]
 		if fi == nil {
 			frames = append(frames, Frame{Function: fmt.Sprintf("[unknown module]+0x%x", loc.Offset), Offset: loc.Offset})
 			continue

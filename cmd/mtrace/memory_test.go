@@ -88,26 +88,11 @@ func peakRSS(pid int) (uint64, error) {
 // --leaks), so the map never fills: every count is exact, and every block
 // live at a program's exit is reported leaked.
 func TestEndedProcessesLeaveTheLiveMap(t *testing.T) {
-	tracertest.RequireBPF(t)
-	allocs := tracertest.BuildC(t, "allocs.c")
-	cg := makeCgroup(t, filepath.Join(cgroup2Mount(t), "mtrace-test.slice", fmt.Sprintf("mtrace-sweep-%d", os.Getpid())))
-	pol := writeFile(t, "policy.toml", "[limits]\nmax_live = 16\n")
-	out := filepath.Join(t.TempDir(), "report.json")
-	b := startMtrace(t, "record", "--cgroup", cg, "--policy", pol, "--leaks", "--min-age", "0s", "--format", "json", "--output", out)
-	var outputs strings.Builder
-	for i := 0; i < 10; i++ {
-		outputs.WriteString(runInCgroup(t, cg, allocs))
-		time.Sleep(300 * time.Millisecond)
-	}
-	b.stop(t)
-	r := readReport(t, out)
-	if got := len(parseTallies(t, outputs.String())); got != 10 {
-		t.Fatalf("%d processes tallied, want 10", got)
-	}
+	r, out, allocs := recordRunsInCgroup(t, "[limits]\nmax_live = 16\n", 10, 300*time.Millisecond, "--leaks", "--min-age", "0s")
 	if r.Dropped.LiveMapFull != 0 {
 		t.Errorf("the live map was full %d times", r.Dropped.LiveMapFull)
 	}
-	checkTallies(t, r, outputs.String(), expect{bin: allocs, callees: allocsProgram})
+	checkTallies(t, r, out, expect{bin: allocs, callees: allocsProgram})
 	for _, p := range r.Processes {
 		for _, s := range p.Stacks {
 			if s.LeakedObjects != s.LiveObjects || s.LeakedBytes != s.LiveBytes {
@@ -124,23 +109,9 @@ func TestEndedProcessesLeaveTheLiveMap(t *testing.T) {
 // the entries of the program add up to sixty processes, and their counts,
 // per function, to exactly what the sixty programs did.
 func TestExitedProcessesFold(t *testing.T) {
-	tracertest.RequireBPF(t)
-	allocs := tracertest.BuildC(t, "allocs.c")
-	cg := makeCgroup(t, filepath.Join(cgroup2Mount(t), "mtrace-test.slice", fmt.Sprintf("mtrace-fold-%d", os.Getpid())))
-	pol := writeFile(t, "policy.toml", "[limits]\nmax_exited_processes = 10\n")
-	out := filepath.Join(t.TempDir(), "report.json")
-	b := startMtrace(t, "record", "--cgroup", cg, "--policy", pol, "--format", "json", "--output", out)
-	var outputs strings.Builder
-	for i := 0; i < 60; i++ {
-		outputs.WriteString(runInCgroup(t, cg, allocs))
-		if i%10 == 9 {
-			time.Sleep(200 * time.Millisecond) // a few polls, which fold
-		}
-	}
-	b.stop(t)
-	r := readReport(t, out)
+	r, out, allocs := recordRunsInCgroup(t, "[limits]\nmax_exited_processes = 10\n", 60, 20*time.Millisecond)
 	want := map[string]sink.Counts{}
-	for _, tallies := range parseTallies(t, outputs.String()) {
+	for _, tallies := range parseTallies(t, out) {
 		for fn, tl := range tallies {
 			c := want[fn]
 			c.Add(sink.Counts{Allocs: tl.Allocs, AllocBytes: tl.AllocBytes, Frees: tl.Frees, FreeBytes: tl.FreeBytes,
@@ -179,4 +150,28 @@ func TestExitedProcessesFold(t *testing.T) {
 			t.Errorf("%s: %+v in the report, the programs did %+v", fn, got[fn], w)
 		}
 	}
+}
+
+// recordRunsInCgroup records a new cgroup under the policy text (and the
+// extra record flags) while allocs.c runs in it runs times, one after
+// another with a pause after each. It returns the report, what the
+// programs printed (every run is checked to have tallied) and allocs.c's path.
+func recordRunsInCgroup(t *testing.T, policy string, runs int, pause time.Duration, flags ...string) (*sink.Report, string, string) {
+	t.Helper()
+	tracertest.RequireBPF(t)
+	allocs := tracertest.BuildC(t, "allocs.c")
+	cg := makeCgroup(t, filepath.Join(cgroup2Mount(t), "mtrace-test.slice", fmt.Sprintf("mtrace-%s-%d", t.Name(), os.Getpid())))
+	pol := writeFile(t, "policy.toml", policy)
+	out := filepath.Join(t.TempDir(), "report.json")
+	b := startMtrace(t, append([]string{"record", "--cgroup", cg, "--policy", pol, "--format", "json", "--output", out}, flags...)...)
+	var outputs strings.Builder
+	for range runs {
+		outputs.WriteString(runInCgroup(t, cg, allocs))
+		time.Sleep(pause)
+	}
+	b.stop(t)
+	if got := len(parseTallies(t, outputs.String())); got != runs {
+		t.Fatalf("%d processes tallied, want %d", got, runs)
+	}
+	return readReport(t, out), outputs.String(), allocs
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/mtrace/mtrace/sink"
@@ -140,11 +141,23 @@ func makeCgroup(t *testing.T, path string) string {
 	return path
 }
 
-// runInCgroup starts a program that first moves itself into cgroup and then
-// execs the target, so that all of the target runs inside the cgroup.
+// runInCgroup runs target inside cgroup from its first instruction and
+// returns what it printed.
 func runInCgroup(t *testing.T, cgroup, target string) string {
 	t.Helper()
-	return runTarget(t, "sh", "-c", fmt.Sprintf(`echo $$ > %s/cgroup.procs && exec %s`, cgroup, target))
+	dir, err := os.Open(cgroup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dir.Close()
+	// Started in the cgroup directly (clone3): no other image runs there first.
+	cmd := exec.Command(target)
+	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(dir.Fd())}
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s: %v", target, err)
+	}
+	return string(out)
 }
 
 // TestRecordUnit traces a unit's cgroup, made by the test the way systemd

@@ -28,8 +28,8 @@ type Result struct {
 }
 
 // ProgramStats is how often one of mtrace's BPF programs ran, and its total
-// run time, from the kernel's BPF statistics (on while mtrace traces, if it
-// may turn them on).
+// run time, while the kernel's BPF statistics were on: a tenth of the time
+// (see budget), or all of it if something else keeps them on.
 type ProgramStats struct {
 	Name    string
 	Runs    uint64

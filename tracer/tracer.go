@@ -440,7 +440,9 @@ func (t *Tracer) Close() error {
 	errs = append(errs, closeAll(t.links))
 	t.links = nil
 	if t.budget != nil {
-		errs = append(errs, t.budget.stats.Close())
+		if t.budget.stats != nil {
+			errs = append(errs, t.budget.stats.Close())
+		}
 		t.budget = nil
 	}
 	if t.reader != nil {

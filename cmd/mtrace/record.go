@@ -140,7 +140,7 @@ func record(c *cli.Context) error {
 		}
 		if final {
 			for _, p := range res.Programs {
-				log.Info("BPF program run time", "program", p.Name, "runs", p.Runs, "ns_per_run", uint64(p.Runtime)/p.Runs)
+				log.Info("BPF program run time", "program", p.Name, "sampled_runs", p.Runs, "ns_per_run", uint64(p.Runtime)/p.Runs)
 			}
 		}
 		if final && report.SkippedProcesses > 0 {

@@ -68,7 +68,7 @@ func TestRecordPid(t *testing.T) {
 		t.Fatal("mtrace did not stop after its target exited")
 	}
 	checkTallies(t, readReport(t, out), targetOut, expect{bin: bin, callees: allocsProgram})
-	m := regexp.MustCompile(`program=alloc_enter runs=(\d+)`).FindStringSubmatch(b.stderr.String())
+	m := regexp.MustCompile(`program=alloc_enter sampled_runs=(\d+)`).FindStringSubmatch(b.stderr.String())
 	if m == nil {
 		t.Fatalf("no run count of alloc_enter in the log:\n%s", b.stderr.String())
 	}

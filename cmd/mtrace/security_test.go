@@ -201,8 +201,9 @@ func gunzip(t *testing.T, data []byte) []byte {
 
 // TestCapabilitiesDroppedAfterAttach runs mtrace as a process of its own:
 // once attached, every one of its threads holds only the capabilities it
-// still needs (effective, permitted and bounding sets), and tracing goes on
-// with them: the target's counts are exact.
+// still needs (effective and permitted sets, none inheritable) with
+// no_new_privs set, and tracing goes on with them: the target's counts are
+// exact.
 func TestCapabilitiesDroppedAfterAttach(t *testing.T) {
 	tracertest.RequireBPF(t)
 	bin := tracertest.BuildC(t, "allocs.c")
@@ -224,11 +225,20 @@ func TestCapabilitiesDroppedAfterAttach(t *testing.T) {
 		}
 		for _, line := range strings.Split(string(data), "\n") {
 			name, value, _ := strings.Cut(line, ":")
-			if name != "CapEff" && name != "CapPrm" && name != "CapBnd" {
-				continue
-			}
-			if got, _ := strconv.ParseUint(strings.TrimSpace(value), 16, 64); got != want {
-				t.Errorf("%s: %s %#x, want %#x", status, name, got, want)
+			value = strings.TrimSpace(value)
+			switch name {
+			case "CapEff", "CapPrm":
+				if got, _ := strconv.ParseUint(value, 16, 64); got != want {
+					t.Errorf("%s: %s %#x, want %#x", status, name, got, want)
+				}
+			case "CapInh":
+				if got, _ := strconv.ParseUint(value, 16, 64); got != 0 {
+					t.Errorf("%s: %s %#x, want none", status, name, got)
+				}
+			case "NoNewPrivs":
+				if value != "1" {
+					t.Errorf("%s: NoNewPrivs %s, want 1", status, value)
+				}
 			}
 		}
 	}

@@ -41,7 +41,7 @@ type Module struct {
 	dwarf     *dwarf.Data
 	dwarfSize uint64 // bytes of DWARF sections, counted against the symbolizer's budget
 	index     *dwarfIndex
-	DebugFrom string // where DWARF or extra symbols came from, if not the file itself
+	debugFrom string // where DWARF or extra symbols came from, if not the file itself
 	completed bool   // its separate debug file was looked for
 
 	// mu guards what changes after loading: completion (a debug file's
@@ -164,6 +164,12 @@ func (m *Module) addSymbols(f *elf.File) error {
 		}
 		m.add(syms)
 	}
+	m.sortSymbols()
+	return nil
+}
+
+// sortSymbols orders the symbols by address, the preferred alias first.
+func (m *Module) sortSymbols() {
 	sort.Slice(m.syms, func(i, j int) bool {
 		a, b := m.syms[i], m.syms[j]
 		if a.value != b.value {
@@ -174,7 +180,6 @@ func (m *Module) addSymbols(f *elf.File) error {
 		}
 		return a.name < b.name
 	})
-	return nil
 }
 
 func (m *Module) add(syms []elf.Symbol) {
@@ -201,14 +206,12 @@ func (m *Module) add(syms []elf.Symbol) {
 func (m *Module) merge(dbg *Module, from string) {
 	before := len(m.syms)
 	m.syms = append(m.syms, dbg.syms...)
-	sort.SliceStable(m.syms, func(i, j int) bool {
-		return m.syms[i].value < m.syms[j].value || (m.syms[i].value == m.syms[j].value && m.syms[i].rank < m.syms[j].rank)
-	})
+	m.sortSymbols()
 	if dbg.dwarf != nil && m.dwarf == nil {
 		m.dwarf, m.dwarfSize = dbg.dwarf, dbg.dwarfSize
 	}
 	if len(m.syms) > before || dbg.dwarf != nil {
-		m.DebugFrom = from
+		m.debugFrom = from
 	}
 }
 
@@ -275,17 +278,6 @@ func (m *Module) Dynamic() bool { return m.interp }
 
 // HasDWARF reports whether source lines are known for the module.
 func (m *Module) HasDWARF() bool { return m.dwarf != nil }
-
-// Function returns the (demangled) function that contains the file offset off.
-func (m *Module) Function(off uint64) (string, bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	addr, ok := m.vaddr(off)
-	if !ok {
-		return "", false
-	}
-	return m.symbolAt(addr)
-}
 
 func (m *Module) symbolAt(addr uint64) (string, bool) {
 	i := sort.Search(len(m.syms), func(i int) bool { return m.syms[i].value > addr }) - 1

@@ -40,7 +40,7 @@ func FuzzOpenModule(f *testing.F) {
 		}
 		for _, off := range []uint64{0, 1, 0x1000, uint64(len(data)) / 2, ^uint64(0)} {
 			m.Lookup(off)
-			m.Function(off)
+			m.function(off)
 		}
 	})
 }

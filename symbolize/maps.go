@@ -13,7 +13,6 @@ type Mapping struct {
 	Offset     uint64 // file offset of Start
 	Dev, Inode uint64
 	Path       string // path as the process sees it, without " (deleted)"
-	Deleted    bool
 }
 
 // ReadMaps returns the executable file mappings of pid, in address order.
@@ -31,15 +30,13 @@ func ReadMaps(fs procfs.FS, pid int) ([]Mapping, error) {
 		if m.Perms == nil || !m.Perms.Execute || !strings.HasPrefix(m.Pathname, "/") || m.Inode == 0 {
 			continue
 		}
-		path, deleted := strings.CutSuffix(m.Pathname, " (deleted)")
 		out = append(out, Mapping{
-			Start:   uint64(m.StartAddr),
-			End:     uint64(m.EndAddr),
-			Offset:  uint64(m.Offset),
-			Dev:     m.Dev,
-			Inode:   m.Inode,
-			Path:    path,
-			Deleted: deleted,
+			Start:  uint64(m.StartAddr),
+			End:    uint64(m.EndAddr),
+			Offset: uint64(m.Offset),
+			Dev:    m.Dev,
+			Inode:  m.Inode,
+			Path:   strings.TrimSuffix(m.Pathname, " (deleted)"),
 		})
 	}
 	return out, nil

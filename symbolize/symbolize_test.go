@@ -31,7 +31,7 @@ func TestReadMapsKeepsExecutableFileMappings(t *testing.T) {
 	want := []Mapping{
 		{Start: 0x55d0c0a01000, End: 0x55d0c0a02000, Offset: 0x1000, Dev: 0xfe00, Inode: 1311, Path: "/usr/bin/app"},
 		{Start: 0x7f1c2a428000, End: 0x7f1c2a57d000, Offset: 0x28000, Dev: 0xfe00, Inode: 2044, Path: "/usr/lib/x86_64-linux-gnu/libc.so.6"},
-		{Start: 0x7f1c2a600000, End: 0x7f1c2a601000, Dev: 0xfe00, Inode: 3001, Path: "/tmp/old lib.so", Deleted: true},
+		{Start: 0x7f1c2a600000, End: 0x7f1c2a601000, Dev: 0xfe00, Inode: 3001, Path: "/tmp/old lib.so"},
 	}
 	if len(maps) != len(want) {
 		t.Fatalf("got %d mappings, want %d: %+v", len(maps), len(want), maps)
@@ -80,7 +80,7 @@ func TestModuleAgreesWithNm(t *testing.T) {
 		if !ok {
 			t.Fatalf("%s at %#x is in no loadable segment", fields[3], value)
 		}
-		if got, ok := mod.Function(off); !ok || got != fields[3] {
+		if got, ok := mod.function(off); !ok || got != fields[3] {
 			t.Errorf("middle of %s: got %q, %v", fields[3], got, ok)
 		}
 		checked++
@@ -165,8 +165,8 @@ func TestMiniDebugInfo(t *testing.T) {
 		t.Fatal(err)
 	}
 	frames := s.Frames([]Location{{File: id, Offset: off + 1}})
-	if mod.DebugFrom != ".gnu_debugdata" {
-		t.Errorf("symbols came from %q", mod.DebugFrom)
+	if mod.debugFrom != ".gnu_debugdata" {
+		t.Errorf("symbols came from %q", mod.debugFrom)
 	}
 	if len(frames) != 1 || frames[0].Function != "make_small" {
 		t.Fatalf("frames %+v, want make_small", frames)
@@ -325,4 +325,15 @@ func TestFramesWhileAttaching(t *testing.T) {
 		}
 	})
 	wg.Wait()
+}
+
+// function returns, for the tests, the (demangled) function that contains the file offset off.
+func (m *Module) function(off uint64) (string, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	addr, ok := m.vaddr(off)
+	if !ok {
+		return "", false
+	}
+	return m.symbolAt(addr)
 }

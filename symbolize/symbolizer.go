@@ -262,7 +262,7 @@ func regularFile(f *os.File, path string) (FileID, error) {
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return FileID{}, fmt.Errorf("open %s: not a regular file", path)
 	}
-	return FileID{unix.Mkdev(unix.Major(st.Dev), unix.Minor(st.Dev)), st.Ino}, nil
+	return FileID{st.Dev, st.Ino}, nil
 }
 
 // Frames names locations, innermost first; a location where DWARF says

@@ -2,7 +2,6 @@ package tracer
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -106,29 +105,8 @@ func ResolveUnit(name string) (string, error) {
 	if !strings.Contains(name, ".") {
 		name += ".service"
 	}
-	errFound := errors.New("found")
-	for _, root := range cgroupRoots {
-		var sfs unix.Statfs_t
-		if unix.Statfs(root, &sfs) != nil || (sfs.Type != unix.CGROUP2_SUPER_MAGIC && sfs.Type != unix.CGROUP_SUPER_MAGIC) {
-			continue
-		}
-		var found string
-		filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-			if err != nil || !d.IsDir() {
-				return nil
-			}
-			if d.Name() == name && path != root {
-				found = path
-				return errFound
-			}
-			if strings.Count(strings.TrimPrefix(path, root), "/") >= maxCgroupDepth {
-				return filepath.SkipDir
-			}
-			return nil
-		})
-		if found != "" {
-			return found, nil
-		}
+	if _, found := findCgroup(false, func(root, path string) bool { return path != root && filepath.Base(path) == name }); found != "" {
+		return found, nil
 	}
 	return "", fmt.Errorf("unit %s: no cgroup found; is it running?", name)
 }
@@ -136,28 +114,48 @@ func ResolveUnit(name string) (string, error) {
 // cgroupByID returns the path, below the cgroup v2 root, of the cgroup with
 // the given id (the inode of its directory), or "" if there is none.
 func cgroupByID(id uint64) string {
-	errFound := errors.New("found")
+	root, found := findCgroup(true, func(_, path string) bool {
+		var st unix.Stat_t
+		return unix.Stat(path, &st) == nil && st.Ino == id
+	})
+	if found == "" {
+		return ""
+	}
+	return "/" + strings.TrimPrefix(strings.TrimPrefix(found, root), "/")
+}
+
+// findCgroup walks the mounted cgroup hierarchies (only v2 ones with
+// v2only), down to maxCgroupDepth, and returns the first directory match
+// accepts, with the root it is under; "" if there is none.
+func findCgroup(v2only bool, match func(root, path string) bool) (root, found string) {
 	for _, root := range cgroupRoots {
-		var sfs unix.Statfs_t
-		if unix.Statfs(root, &sfs) != nil || sfs.Type != unix.CGROUP2_SUPER_MAGIC {
+		if v2, v1 := cgroupMount(root); !v2 && (v2only || !v1) {
 			continue
 		}
-		found := ""
 		filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-			if err != nil || !d.IsDir() {
+			switch {
+			case err != nil || !d.IsDir():
 				return nil
-			}
-			var st unix.Stat_t
-			if unix.Stat(path, &st) == nil && st.Ino == id {
-				found = "/" + strings.TrimPrefix(strings.TrimPrefix(path, root), "/")
-				return errFound
-			}
-			if strings.Count(strings.TrimPrefix(path, root), "/") >= maxCgroupDepth {
+			case match(root, path):
+				found = path
+				return filepath.SkipAll
+			case strings.Count(strings.TrimPrefix(path, root), "/") >= maxCgroupDepth:
 				return filepath.SkipDir
 			}
 			return nil
 		})
-		return found
+		if found != "" {
+			return root, found
+		}
 	}
-	return ""
+	return "", ""
+}
+
+// cgroupMount says whether root is the mount point of a cgroup v2 or v1 hierarchy.
+func cgroupMount(root string) (v2, v1 bool) {
+	var sfs unix.Statfs_t
+	if unix.Statfs(root, &sfs) != nil {
+		return false, false
+	}
+	return sfs.Type == unix.CGROUP2_SUPER_MAGIC, sfs.Type == unix.CGROUP_SUPER_MAGIC
 }

@@ -155,8 +155,7 @@ func paranoidCheck() Check {
 func cgroup2Check() Check {
 	c := Check{Name: "cgroup2", Required: false, Detail: "no cgroup v2 hierarchy", Fix: "mount cgroup2 (systemd does) for --unit/--cgroup filtering in the kernel; v1 cgroups are followed through their members"}
 	for _, root := range cgroupRoots {
-		var sfs unix.Statfs_t
-		if unix.Statfs(root, &sfs) == nil && sfs.Type == unix.CGROUP2_SUPER_MAGIC {
+		if v2, _ := cgroupMount(root); v2 {
 			c.OK, c.Detail = true, "cgroup v2 at "+root
 		}
 	}

@@ -65,7 +65,7 @@ func TestChurn(t *testing.T) {
 		}
 	}
 	for _, p := range r.Processes {
-		if p.Argv0 != "" && p.Argv0 != bin {
+		if p.Exe == bin && p.Argv0 != "" && p.Argv0 != bin {
 			t.Errorf("pid %d: argv0 %q, want %q or unknown", p.Pid, p.Argv0, bin)
 		}
 	}

@@ -1,6 +1,8 @@
 package tracer
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -29,6 +31,31 @@ func FuzzDecodeRecord(f *testing.F) {
 		}
 		if len(path) > pathNames*(pathNameLen+1) || strings.Count(path, "/") > pathNames*(pathNameLen+1) {
 			t.Errorf("path of %d bytes from a record of %d", len(path), len(b))
+		}
+	})
+}
+
+// FuzzProcFiles feeds arbitrary contents of a process's cmdline, cgroup and
+// status files (a process controls its own title, and may be anything) to
+// their readers: they must never panic, argv[0] holds no NUL and is at most
+// maxArgv0 bytes, the cgroup is one line, and the uid is -1 or a number.
+func FuzzProcFiles(f *testing.F) {
+	f.Add([]byte("/usr/bin/python3\x00-c\x00print(1)\x00"))
+	f.Add([]byte("0::/system.slice/nginx.service\n1:name=systemd:/user.slice\n"))
+	f.Add([]byte("Name:\tbash\nUid:\t1000\t1000\t1000\t1000\nGid:\t1000\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		path := filepath.Join(t.TempDir(), "file")
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if argv0 := readArgv0(path); strings.ContainsRune(argv0, 0) || len(argv0) > maxArgv0 {
+			t.Errorf("argv0 %q", argv0)
+		}
+		if cg := readCgroup(path); strings.ContainsRune(cg, '\n') {
+			t.Errorf("cgroup %q", cg)
+		}
+		if uid := readUID(path); uid < -1 {
+			t.Errorf("uid %d", uid)
 		}
 	})
 }

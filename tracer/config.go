@@ -3,6 +3,7 @@ package tracer
 import (
 	"io"
 	"log/slog"
+	"syscall"
 	"time"
 
 	"github.com/mtrace/mtrace/policy"
@@ -29,6 +30,8 @@ type Config struct {
 	// Leaks reports, at the end, the allocations still live and older than LeakAge.
 	Leaks   bool
 	LeakAge time.Duration
+	// User is who Command runs as; nil: mtrace's own user.
+	User *syscall.Credential
 	// Stdin, Stdout and Stderr are given to Command.
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer

@@ -39,7 +39,11 @@ func (t *Tracer) spawn(ctx context.Context, argv []string) error {
 	}
 	self := newProcess(uint32(os.Getpid()))
 	self.identify(t.cfg.ProcRoot)
-	if err := t.cfg.Policy.Check(policy.Target{Exe: path, UID: os.Getuid(), Cgroup: self.cgroup}); err != nil {
+	uid := os.Getuid()
+	if t.cfg.User != nil {
+		uid = int(t.cfg.User.Uid)
+	}
+	if err := t.cfg.Policy.Check(policy.Target{Exe: path, UID: uid, Cgroup: self.cgroup}); err != nil {
 		return fmt.Errorf("refuse to start %s: %w", argv[0], err)
 	}
 	type started struct {
@@ -53,7 +57,7 @@ func (t *Tracer) spawn(ctx context.Context, argv []string) error {
 		defer runtime.UnlockOSThread()
 		cmd := exec.Command(argv[0], argv[1:]...)
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = t.cfg.Stdin, t.cfg.Stdout, t.cfg.Stderr
-		cmd.SysProcAttr = &syscall.SysProcAttr{Ptrace: true}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Ptrace: true, Credential: t.cfg.User}
 		if err := cmd.Start(); err != nil {
 			done <- started{err: fmt.Errorf("start %s: %w", argv[0], err)}
 			return

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -158,4 +159,33 @@ func TestNoLossAtFullSpeed(t *testing.T) {
 	}
 	checkTallies(t, r, out, expect{bin: spin, callees: map[string]string{"churn": "malloc"}})
 	t.Logf("%d allocation events in %.2fs, %d lost", r.AllocationEvents, r.DurationSeconds, r.LostEvents)
+}
+
+// TestCommandRunsAsUser starts commands as another user, never with
+// mtrace's privileges: the one --user names, or by default the one who ran
+// mtrace through sudo. The command still is traced from its first
+// allocation.
+func TestCommandRunsAsUser(t *testing.T) {
+	tracertest.RequireBPF(t)
+	nobody, err := user.Lookup("nobody")
+	if err != nil {
+		t.Skip("no user nobody")
+	}
+	for name, setup := range map[string]func() []string{
+		"--user": func() []string { return []string{"--user", "nobody"} },
+		"sudo":   func() []string { t.Setenv("SUDO_UID", nobody.Uid); return nil },
+	} {
+		t.Run(name, func(t *testing.T) {
+			r, out := recordJSON(t, append(setup(), "--", "id", "-u")...)
+			if strings.TrimSpace(out) != nobody.Uid {
+				t.Errorf("the command ran as uid %q, want %s", strings.TrimSpace(out), nobody.Uid)
+			}
+			if len(r.Processes) == 0 || r.AllocationEvents == 0 {
+				t.Errorf("the command was not traced: %d processes, %d allocation events", len(r.Processes), r.AllocationEvents)
+			}
+		})
+	}
+	if res := runMtrace(t.Context(), nil, "record", "--user", "nobody", "--pid", "1"); res.code != exitUsage {
+		t.Errorf("--user without a command: exit %d, want %d", res.code, exitUsage)
+	}
 }

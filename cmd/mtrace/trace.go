@@ -24,6 +24,7 @@ func traceFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "unit", Usage: "trace the processes of the systemd unit `NAME` (NAME.service if no suffix; repeatable)"},
 		&cli.BoolFlag{Name: "all", Usage: "trace every process on the host"},
 		&cli.BoolFlag{Name: "follow-forks", Usage: "also trace children and exec'd programs of traced processes (default: on for a command, off for --pid)"},
+		&cli.StringFlag{Name: "user", Usage: "run the command as `USER` (name or uid; default: the user who ran sudo, else mtrace's own), never with mtrace's privileges"},
 		&cli.BoolFlag{Name: "mmap", Usage: "also count anonymous mmap/munmap, as their own kind of allocation (off by default)"},
 		&cli.Uint64Flag{Name: "sample-bytes", Usage: "sample allocations by size, one in `N` bytes on average: an allocation of S bytes is kept with chance 1-e^(-S/N) and weighted by its inverse, so counts are unbiased estimates; the others cost no stack walk and no event (off by default)"},
 		&cli.DurationFlag{Name: "duration", Aliases: []string{"d"}, Usage: "stop after `DURATION` (e.g. 10s); 0 traces until the targets exit (at most the policy's max_duration)"},
@@ -52,6 +53,16 @@ func newTrace(c *cli.Context, cmd string) (*trace, error) {
 	}
 	if c.Bool("all") && (len(pids) > 0 || len(command) > 0 || len(cgroups) > 0 || len(c.StringSlice("unit")) > 0) {
 		return nil, usagef("%s: --all traces every process; give no other target with it", cmd)
+	}
+	if c.IsSet("user") && len(command) == 0 {
+		return nil, usagef("%s: --user is who a command runs as; give -- COMMAND", cmd)
+	}
+	var runAs *syscall.Credential
+	if len(command) > 0 {
+		var err error
+		if runAs, err = commandUser(c.String("user")); err != nil {
+			return nil, err
+		}
 	}
 	if c.Duration("duration") < 0 {
 		return nil, usagef("%s: --duration must be positive", cmd)
@@ -110,6 +121,7 @@ func newTrace(c *cli.Context, cmd string) (*trace, error) {
 		All:         c.Bool("all"),
 		FollowForks: follow,
 		Mmap:        c.Bool("mmap"),
+		User:        runAs,
 		SampleBytes: c.Uint64("sample-bytes"),
 		Stdin:       c.App.Reader,
 		Stdout:      c.App.Writer,

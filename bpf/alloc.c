@@ -406,6 +406,21 @@ static long walk_step(__u32 i, void *ctx)
 	return 0;
 }
 
+/* init_event fills the header every event starts with: now, tgid and op, a weight of 1, the rest zero. */
+static __always_inline void init_event(struct event *e, __u32 tgid, __u8 op)
+{
+	e->stack = 0;
+	e->size = 0;
+	e->ts = bpf_ktime_get_ns();
+	e->age = 0;
+	e->pid = tgid;
+	e->probe = 0;
+	e->op = op;
+	e->flags = 0;
+	e->weight = 1;
+	e->gen = 0;
+}
+
 /*
  * emit_path sends user space a record naming file f (identity and path),
  * which it may no longer be able to find through /proc when it reads it.
@@ -418,15 +433,10 @@ static __always_inline void emit_path(__u32 tgid, __u8 op, struct file *f, __u64
 
 	if (!x)
 		return;
+	init_event(&x->e, tgid, op);
 	x->e.stack = BPF_CORE_READ(f, f_inode, i_ino);
 	x->e.size = BPF_CORE_READ(f, f_inode, i_sb, s_dev);
-	x->e.ts = bpf_ktime_get_ns();
 	x->e.age = aux;
-	x->e.pid = tgid;
-	x->e.probe = 0;
-	x->e.op = op;
-	x->e.flags = 0;
-	x->e.weight = 1;
 	x->e.gen = gen;
 	w.dentry = (__u64)BPF_CORE_READ(f, f_path.dentry);
 	w.vfsmount = (__u64)BPF_CORE_READ(f, f_path.mnt);
@@ -592,16 +602,7 @@ static __always_inline struct event *reserve(__u32 tgid, __u8 op)
 		count(COUNTER_LOST_EVENTS);
 		return NULL;
 	}
-	e->stack = 0;
-	e->size = 0;
-	e->ts = bpf_ktime_get_ns();
-	e->age = 0;
-	e->pid = tgid;
-	e->probe = 0;
-	e->op = op;
-	e->flags = 0;
-	e->weight = 1;
-	e->gen = 0;
+	init_event(e, tgid, op);
 	return e;
 }
 

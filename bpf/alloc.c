@@ -721,7 +721,10 @@ static __always_inline __u32 admit(__u64 size)
 	w = w >> (63 - tier) ? ~0ULL : w << tier;
 weigh:
 	/* A whole weight whose mean is w / 2^16: the estimates stay unbiased. */
-	w = (w >> 16) + ((bpf_get_prandom_u32() & 0xffff) < (w & 0xffff));
+	if (w & 0xffff)
+		w = (w >> 16) + ((bpf_get_prandom_u32() & 0xffff) < (w & 0xffff));
+	else
+		w >>= 16; /* already whole, as at full fidelity: no draw */
 	return w > 0xffffffffULL ? 0xffffffffU : w;
 out:
 	count(COUNTER_SAMPLED_OUT);

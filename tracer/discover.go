@@ -3,8 +3,8 @@ package tracer
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
-	"strconv"
 
 	"github.com/mtrace/mtrace/symbolize"
 )
@@ -83,8 +83,7 @@ func (t *Tracer) probeMapped(pid int, m symbolize.Mapping, mod *symbolize.Module
 		return err
 	}
 	defer f.Close()
-	// Attach through the descriptor just checked: no path can be swapped meanwhile.
-	err = t.attachModule("/proc/self/fd/"+strconv.Itoa(int(f.Fd())), m.Path, mod, scope.pid)
+	err = t.attachModule(f, m.Path, mod, scope.pid)
 	t.probed[scope] = err == nil
 	return err
 }
@@ -112,7 +111,13 @@ func (t *Tracer) probeInstalled() error {
 			if _, done := t.probed[probeScope{file: id}]; err != nil || done || !isAllocator(mod) {
 				continue
 			}
-			if err := t.attachModule(path, path, mod, 0); err != nil {
+			f, err := os.Open(path)
+			if err != nil {
+				return fmt.Errorf("attach to installed allocator: %w", err)
+			}
+			err = t.attachModule(f, path, mod, 0)
+			f.Close()
+			if err != nil {
 				return fmt.Errorf("attach to installed allocator: %w", err)
 			}
 			t.probed[probeScope{file: id}] = true

@@ -3,7 +3,6 @@ package tracer
 import (
 	"errors"
 	"fmt"
-	"strconv"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
@@ -77,7 +76,7 @@ func (e *EmptyProbes) attach(procRoot string, pid int, a mappedAllocator, atSymb
 		}
 		sites.add(p, offset, 0)
 	}
-	links, err := attachSites("/proc/self/fd/"+strconv.Itoa(int(f.Fd())), sites, e.prog, e.prog, multi, pid)
+	links, err := attachSites(fdPath(f), sites, e.prog, e.prog, multi, pid)
 	e.links = append(e.links, links...)
 	return err
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -124,28 +125,28 @@ func planProbes(file io.ReaderAt, mod *symbolize.Module) (planned []plannedProbe
 // and for an allocation the stack pointer and the return address, because
 // a uretprobe shares the site.
 func (f allocFunc) needs() probesite.Needs {
-	args := map[bpf.AllocKind]int{kindMalloc: 1, kindCalloc: 2, kindRealloc: 2, kindReallocarray: 3,
-		kindMemalign: 2, kindPosixMemalign: 3, kindFree: 1}[f.kind]
+	args := 1 // malloc, free
+	switch f.kind {
+	case kindCalloc, kindRealloc, kindMemalign:
+		args = 2
+	case kindReallocarray, kindPosixMemalign:
+		args = 3
+	}
 	return probesite.Needs{Args: args, Stack: f.kind != kindFree}
 }
 
 // attachModule attaches the entry and return programs to every allocation
-// function mod defines, reaching the file by path, in every process or (pid
-// not 0) in pid alone; module names the file in reports. Each function gets
-// a probe id, carried in its attach cookie with its kind.
-func (t *Tracer) attachModule(path, module string, mod *symbolize.Module, pid int) (err error) {
+// function mod defines, in the open file, in every process or (pid not 0) in
+// pid alone; module names the file in reports. Each function gets a probe
+// id, carried in its attach cookie with its kind.
+func (t *Tracer) attachModule(file *os.File, module string, mod *symbolize.Module, pid int) (err error) {
 	first := len(t.probes)
 	defer func() {
 		if err != nil {
 			t.probes = t.probes[:first] // the ids of a failed attach are not in use
 		}
 	}()
-	file, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("open %s: %w", module, err)
-	}
 	planned, skipped := planProbes(file, mod)
-	file.Close()
 	if len(skipped) > 0 {
 		t.log.Warn("not probing Go code: a return probe would corrupt its moving stacks", "module", module, "functions", strings.Join(skipped, " "))
 	}
@@ -158,13 +159,19 @@ func (t *Tracer) attachModule(path, module string, mod *symbolize.Module, pid in
 		t.probes = append(t.probes, probeInfo{function: p.name, module: module})
 		t.log.Debug("probe site", "module", module, "function", p.symbol, "offset", p.site.Offset, "why", p.site.Reason)
 	}
-	links, err := attachSites(path, sites, t.objs.AllocEnter, t.objs.AllocExit, t.multi, pid)
+	// Attach through the descriptor: no path can be swapped meanwhile.
+	links, err := attachSites(fdPath(file), sites, t.objs.AllocEnter, t.objs.AllocExit, t.multi, pid)
 	if err != nil {
 		return fmt.Errorf("attach to %s: %w", module, err)
 	}
 	t.links = append(t.links, links...)
 	t.log.Debug("probes attached", "module", module, "pid", pid, "functions", len(sites.enter.symbols))
 	return nil
+}
+
+// fdPath names the open file f by its descriptor.
+func fdPath(f *os.File) string {
+	return "/proc/self/fd/" + strconv.Itoa(int(f.Fd()))
 }
 
 // siteSets are the sites of one file's entry probes and of its return probes.

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
-	"strconv"
 
 	"github.com/urfave/cli/v2"
 
@@ -71,32 +69,6 @@ Examples:
 			}
 			fmt.Fprintln(c.App.Writer)
 			return measureOverhead(c.Context, c.App.Writer, c.Args().Slice(), c.Int("ops"), c.Int("rounds"))
-		},
-	}
-}
-
-// benchWorkloadCommand is the built-in workload of check --overhead.
-func benchWorkloadCommand() *cli.Command {
-	return &cli.Command{
-		Name:      "bench-workload",
-		Usage:     "the built-in workload of mtrace check --overhead",
-		ArgsUsage: "OPS",
-		Hidden:    true,
-		Action: func(c *cli.Context) error {
-			ops, err := strconv.ParseInt(c.Args().First(), 10, 64)
-			if err != nil || ops < 1 {
-				return usagef("bench-workload: give the number of ops")
-			}
-			fmt.Fprintln(c.App.Writer, "ready")
-			if _, err := bufio.NewReader(c.App.Reader).ReadString('\n'); err != nil {
-				return fmt.Errorf("bench-workload: wait for the start: %w", err)
-			}
-			ns, err := benchRun(ops)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(c.App.Writer, "ns_per_op=%.1f\n", ns)
-			return nil
 		},
 	}
 }

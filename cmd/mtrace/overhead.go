@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/urfave/cli/v2"
+
 	"github.com/mtrace/mtrace/tracer"
 )
 
@@ -72,7 +74,7 @@ func measureOverhead(ctx context.Context, w io.Writer, workload []string, ops, r
 		}
 	}
 	rows := []overheadRow{
-		{name: "untraced", run: runAlone},
+		{name: "untraced", run: runUnder},
 		{name: "empty probes at the symbols", run: emptyProbes(true)},
 		{name: "empty probes at the planned sites (the floor)", run: emptyProbes(false)},
 		{name: "mtrace record (every allocation, with stacks)", run: record()},
@@ -117,11 +119,6 @@ func median(xs []float64) float64 {
 	return s[len(s)/2]
 }
 
-// runAlone runs the workload untraced.
-func runAlone(ctx context.Context, workload []string) (float64, error) {
-	return runUnder(ctx, workload)
-}
-
 // emptyProbes runs the workload under empty probes, for it only.
 func emptyProbes(atSymbol bool) func(context.Context, []string) (float64, error) {
 	return func(ctx context.Context, workload []string) (float64, error) {
@@ -138,7 +135,8 @@ func emptyProbes(atSymbol bool) func(context.Context, []string) (float64, error)
 	}
 }
 
-// runUnder runs a command that runs the workload, and returns its ns per op.
+// runUnder runs a command that runs the workload (or the workload itself,
+// untraced), and returns its ns per op.
 func runUnder(ctx context.Context, argv []string) (float64, error) {
 	return runWith(ctx, argv, nil)
 }
@@ -273,4 +271,30 @@ func (w *watch) Write(p []byte) (int, error) {
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	return lines[len(lines)-1]
+}
+
+// benchWorkloadCommand is the built-in workload of check --overhead.
+func benchWorkloadCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "bench-workload",
+		Usage:     "the built-in workload of mtrace check --overhead",
+		ArgsUsage: "OPS",
+		Hidden:    true,
+		Action: func(c *cli.Context) error {
+			ops, err := strconv.ParseInt(c.Args().First(), 10, 64)
+			if err != nil || ops < 1 {
+				return usagef("bench-workload: give the number of ops")
+			}
+			fmt.Fprintln(c.App.Writer, "ready")
+			if _, err := bufio.NewReader(c.App.Reader).ReadString('\n'); err != nil {
+				return fmt.Errorf("bench-workload: wait for the start: %w", err)
+			}
+			ns, err := benchRun(ops)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "ns_per_op=%.1f\n", ns)
+			return nil
+		},
+	}
 }

@@ -4,6 +4,9 @@
  * Heap-allocation probes. One entry program (alloc_enter) and one return
  * program (alloc_exit) serve every probed function: the attach cookie says
  * how the function takes its arguments (enum kind) and which probe it is.
+ * Where the kernel has uprobe sessions (Linux 6.13), one session program
+ * (alloc_session) is both for the allocation functions, and an entry may
+ * decline to see its call return, which saves the return probe's trap.
  * Three BTF tracepoints follow process lifecycles: fork (to trace children
  * of traced processes), exec and exit (to tell user space). Optionally
  * (--mmap) the raw system-call tracepoints count anonymous mmap and munmap
@@ -42,6 +45,9 @@
 #include "mtrace.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Uprobe session kfuncs (Linux 6.13); only alloc_session calls them. */
+extern _Bool bpf_session_is_return(void) __ksym;
 
 /* Wake the reader only once this much data waits, so it is not woken per event. */
 const volatile __u64 wakeup_bytes = 256 << 10;
@@ -208,6 +214,7 @@ struct rate {
 
 struct call {
 	__u64 size;
+	__u64 bw;        /* its byte-sampling weight (byte_weight), 0: left out */
 	__u64 arg;       /* realloc's old pointer, posix_memalign's out-parameter */
 	__u64 sp;        /* stack pointer at entry: a deeper call is nested in this one */
 	struct live old; /* realloc: the old block, taken out of the live map until the call returns */
@@ -322,6 +329,7 @@ struct {
 const struct event *unused_event __attribute__((unused));
 const enum op *unused_op __attribute__((unused));
 const enum kind *unused_kind __attribute__((unused));
+const enum cookie_flag *unused_cookie_flag __attribute__((unused));
 const enum event_flag *unused_flag __attribute__((unused));
 const enum counter *unused_counter __attribute__((unused));
 const struct cgroup_filter *unused_cgroup_filter __attribute__((unused));
@@ -406,12 +414,12 @@ static long walk_step(__u32 i, void *ctx)
 	return 0;
 }
 
-/* init_event fills the header every event starts with: now, tgid and op, a weight of 1, the rest zero. */
-static __always_inline void init_event(struct event *e, __u32 tgid, __u8 op)
+/* init_event fills the header every event starts with: time ts, tgid and op, a weight of 1, the rest zero. */
+static __always_inline void init_event(struct event *e, __u32 tgid, __u8 op, __u64 ts)
 {
 	e->stack = 0;
 	e->size = 0;
-	e->ts = bpf_ktime_get_ns();
+	e->ts = ts;
 	e->age = 0;
 	e->pid = tgid;
 	e->probe = 0;
@@ -433,7 +441,7 @@ static __always_inline void emit_path(__u32 tgid, __u8 op, struct file *f, __u64
 
 	if (!x)
 		return;
-	init_event(&x->e, tgid, op);
+	init_event(&x->e, tgid, op, bpf_ktime_get_ns());
 	x->e.stack = BPF_CORE_READ(f, f_inode, i_ino);
 	x->e.size = BPF_CORE_READ(f, f_inode, i_sb, s_dev);
 	x->e.age = aux;
@@ -594,7 +602,8 @@ static __always_inline void submit_now(struct event *e)
 	bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
 }
 
-static __always_inline struct event *reserve(__u32 tgid, __u8 op)
+/* reserve_at reserves an event that happened at ts. */
+static __always_inline struct event *reserve_at(__u32 tgid, __u8 op, __u64 ts)
 {
 	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 
@@ -602,8 +611,14 @@ static __always_inline struct event *reserve(__u32 tgid, __u8 op)
 		count(COUNTER_LOST_EVENTS);
 		return NULL;
 	}
-	init_event(e, tgid, op);
+	init_event(e, tgid, op, ts);
 	return e;
+}
+
+/* reserve reserves an event that happens now. */
+static __always_inline struct event *reserve(__u32 tgid, __u8 op)
+{
+	return reserve_at(tgid, op, bpf_ktime_get_ns());
 }
 
 static __always_inline __u32 generation(__u32 tgid)
@@ -672,14 +687,16 @@ static __always_inline __u64 byte_weight(__u64 size)
 	return (1ULL << 47) / p;
 }
 
-/* admit returns the weight an allocation of size bytes is recorded with, 0 to leave it out. */
-static __always_inline __u32 admit(__u64 size)
+/*
+ * admit returns the weight an allocation of byte-sampling weight w (2^-16)
+ * is recorded with, 0 to leave it out. It sets *now if it read the time.
+ */
+static __always_inline __u32 admit(__u64 w, __u64 *now)
 {
 	__u32 zero = 0;
 	struct rate *r;
-	__u64 now, budget, m, w, tier = 0;
+	__u64 budget, m, tier = 0;
 
-	w = byte_weight(size);
 	if (!w)
 		return 0;
 	if (!rate_budget)
@@ -688,11 +705,11 @@ static __always_inline __u32 admit(__u64 size)
 	if (!r)
 		goto weigh;
 	budget = rate_budget / RATE_WINDOWS ?: 1;
-	now = bpf_ktime_get_ns();
-	if (now - r->window >= 1000000000ULL / RATE_WINDOWS) {
+	*now = bpf_ktime_get_ns();
+	if (*now - r->window >= 1000000000ULL / RATE_WINDOWS) {
 		/* Keep about budget of as many as the last window saw. */
 		r->keep = r->count <= budget ? 0 : (budget << 32) / r->count;
-		r->window = now;
+		r->window = *now;
 		r->count = 0;
 		r->kept = 0;
 	}
@@ -731,15 +748,16 @@ out:
 	return 0;
 }
 
-static __always_inline void record_alloc(void *ctx, __u32 tgid, __u32 gen, __u64 addr, __u64 size, __u16 probe)
+static __always_inline void record_alloc(void *ctx, __u32 tgid, __u32 gen, __u64 addr, __u64 size, __u16 probe, __u64 bw)
 {
-	struct live v = { .size = size, .probe = probe, .weight = admit(size) };
+	__u64 now = 0;
+	struct live v = { .size = size, .probe = probe, .weight = admit(bw, &now) };
 	struct event *e;
 
 	if (!v.weight)
 		return;
 	struct live_key k = { .tgid = tgid, .gen = gen, .addr = addr };
-	e = reserve(tgid, OP_ALLOC);
+	e = reserve_at(tgid, OP_ALLOC, now ?: bpf_ktime_get_ns());
 	if (!e) {
 		count(COUNTER_LOST_ALLOCS);
 		return;
@@ -788,108 +806,156 @@ static __always_inline int take(__u32 tgid, __u32 gen, __u64 addr, struct live *
 	return bpf_map_delete_elem(&live, &k) == 0;
 }
 
-SEC("uprobe")
-int alloc_enter(struct pt_regs *ctx)
+/*
+ * enter sees a call of a probed function. It returns 1 when the call's
+ * return need not be seen: a free, a call not traced, and, in a session, a
+ * nested call or a leaf function's call that byte sampling leaves out.
+ */
+static __always_inline int enter(struct pt_regs *ctx, int session)
 {
 	__u64 cookie = bpf_get_attach_cookie(ctx);
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	__u8 kind = cookie >> 16;
-	struct call nc = { .probe = cookie, .kind = kind, .sp = PT_REGS_SP(ctx) };
+	__u64 sp = PT_REGS_SP(ctx), size, arg = 0, bw;
 	struct task_state *ts;
+	struct call *c;
 
 	if (tgid == self_tgid)
-		return 0;
+		return 1;
 	ts = state(tgid);
 	if (!ts || !ts->traced)
-		return 0;
+		return 1;
 	if (kind == KIND_FREE) {
 		struct live a;
 		__u64 addr = PT_REGS_PARM1(ctx);
 
 		if (addr && take(tgid, ts->gen, addr, &a))
 			emit_free(tgid, &a);
-		return 0;
+		return 1;
 	}
+	c = &ts->call;
 	/*
 	 * A call at or below the recorded call's stack pointer is nested in it (a tail
 	 * call, as realloc(NULL, n) makes to malloc, reuses the frame); a call above
-	 * it means that record is stale, left by a call that never returned.
+	 * it means that record is stale, left by a call that never returned. A
+	 * session does not see a nested call return; return probes see each.
 	 */
-	if (ts->in_call && nc.sp <= ts->call.sp) {
-		ts->call.depth++;
+	if (ts->in_call && sp <= c->sp) {
+		if (session)
+			return 1;
+		c->depth++;
 		return 0;
 	}
 	switch (kind) {
 	case KIND_MALLOC:
-		nc.size = PT_REGS_PARM1(ctx);
+		size = PT_REGS_PARM1(ctx);
 		break;
 	case KIND_CALLOC:
-		nc.size = PT_REGS_PARM1(ctx) * PT_REGS_PARM2(ctx);
+		size = PT_REGS_PARM1(ctx) * PT_REGS_PARM2(ctx);
 		break;
 	case KIND_REALLOC:
-		nc.arg = PT_REGS_PARM1(ctx);
-		nc.size = PT_REGS_PARM2(ctx);
+		arg = PT_REGS_PARM1(ctx);
+		size = PT_REGS_PARM2(ctx);
 		break;
 	case KIND_REALLOCARRAY:
-		nc.arg = PT_REGS_PARM1(ctx);
-		nc.size = PT_REGS_PARM2(ctx) * PT_REGS_PARM3(ctx);
+		arg = PT_REGS_PARM1(ctx);
+		size = PT_REGS_PARM2(ctx) * PT_REGS_PARM3(ctx);
 		break;
 	case KIND_MEMALIGN:
-		nc.size = PT_REGS_PARM2(ctx);
+		size = PT_REGS_PARM2(ctx);
 		break;
 	case KIND_POSIX_MEMALIGN:
-		nc.arg = PT_REGS_PARM1(ctx);
-		nc.size = PT_REGS_PARM3(ctx);
+		arg = PT_REGS_PARM1(ctx);
+		size = PT_REGS_PARM3(ctx);
 		break;
 	default:
-		return 0;
+		return 1;
 	}
+	bw = byte_weight(size);
+	/*
+	 * A leaf function has no nested calls to tell apart, so a session need
+	 * not see a call it leaves out return; any other call is recorded, left
+	 * out or not, so that its nested calls are not sampled again.
+	 */
+	if (!bw && session && (cookie & COOKIE_LEAF))
+		return 1;
+	c->size = size;
+	c->bw = bw;
+	c->arg = arg;
+	c->sp = sp;
+	c->depth = 0;
+	c->probe = cookie;
+	c->kind = kind;
 	/* The old block of a realloc belongs to the call until it returns. */
-	if ((kind == KIND_REALLOC || kind == KIND_REALLOCARRAY) && nc.arg)
-		nc.has_old = take(tgid, ts->gen, nc.arg, &nc.old);
-	ts->call = nc;
+	c->has_old = (kind == KIND_REALLOC || kind == KIND_REALLOCARRAY) && arg &&
+		     take(tgid, ts->gen, arg, &c->old);
 	ts->in_call = 1;
+	return 0;
+}
+
+/* leave sees the return of the call enter recorded. */
+static __always_inline void leave(struct pt_regs *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u64 ret = PT_REGS_RC(ctx);
+	struct task_state *ts = bpf_task_storage_get(&tasks, bpf_get_current_task_btf(), 0, 0);
+	struct call *c;
+
+	if (!ts || !ts->in_call)
+		return;
+	c = &ts->call;
+	if (c->depth) {
+		c->depth--;
+		return;
+	}
+	/* The call stays in place, read below: nothing else runs on this thread until we return. */
+	ts->in_call = 0;
+
+	if (c->kind == KIND_POSIX_MEMALIGN) {
+		/* Returns 0 and the block through its out-parameter; read only that pointer. */
+		if (ret != 0 || bpf_probe_read_user(&ret, sizeof(ret), (void *)c->arg))
+			ret = 0;
+	}
+	if (c->has_old) {
+		/*
+		 * realloc(p, n) frees p when it returns a block, and realloc(p, 0)
+		 * frees p when it returns NULL; on failure p stays allocated.
+		 */
+		if (ret || c->size == 0) {
+			emit_free(tgid, &c->old);
+		} else {
+			struct live_key k = { .tgid = tgid, .gen = ts->gen, .addr = c->arg };
+
+			bpf_map_update_elem(&live, &k, &c->old, BPF_ANY);
+		}
+	}
+	if (ret)
+		record_alloc(ctx, tgid, ts->gen, ret, c->size, c->probe, c->bw);
+}
+
+SEC("uprobe")
+int alloc_enter(struct pt_regs *ctx)
+{
+	enter(ctx, 0);
 	return 0;
 }
 
 SEC("uretprobe")
 int alloc_exit(struct pt_regs *ctx)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	__u64 ret = PT_REGS_RC(ctx);
-	struct task_state *ts = bpf_task_storage_get(&tasks, bpf_get_current_task_btf(), 0, 0);
-	struct call cl;
-
-	if (!ts || !ts->in_call)
-		return 0;
-	if (ts->call.depth) {
-		ts->call.depth--;
-		return 0;
-	}
-	cl = ts->call;
-	ts->in_call = 0;
-
-	if (cl.kind == KIND_POSIX_MEMALIGN) {
-		/* Returns 0 and the block through its out-parameter; read only that pointer. */
-		if (ret != 0 || bpf_probe_read_user(&ret, sizeof(ret), (void *)cl.arg))
-			ret = 0;
-	}
-	if (cl.has_old) {
-		/*
-		 * realloc(p, n) frees p when it returns a block, and realloc(p, 0)
-		 * frees p when it returns NULL; on failure p stays allocated.
-		 */
-		if (ret || cl.size == 0) {
-			emit_free(tgid, &cl.old);
-		} else {
-			struct live_key k = { .tgid = tgid, .gen = ts->gen, .addr = cl.arg };
-
-			bpf_map_update_elem(&live, &k, &cl.old, BPF_ANY);
-		}
-	}
-	if (ret)
-		record_alloc(ctx, tgid, ts->gen, ret, cl.size, cl.probe);
+	leave(ctx);
 	return 0;
+}
+
+/* At a function's entry and, unless the entry returns 1, at its return. */
+SEC("uprobe.session")
+int alloc_session(struct pt_regs *ctx)
+{
+	if (bpf_session_is_return()) {
+		leave(ctx);
+		return 0;
+	}
+	return enter(ctx, 1);
 }
 
 /* Children of traced processes are traced from their first instruction. */
@@ -969,7 +1035,7 @@ int BPF_PROG(mmap_exit, struct pt_regs *regs, long ret)
 		return 0;
 	ts = state(tgid);
 	if (ts && ts->traced)
-		record_alloc(ctx, tgid, ts->gen, ret, regs->rsi, MMAP_PROBE);
+		record_alloc(ctx, tgid, ts->gen, ret, regs->rsi, MMAP_PROBE, byte_weight(regs->rsi));
 	return 0;
 }
 

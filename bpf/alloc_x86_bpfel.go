@@ -20,6 +20,12 @@ type AllocCgroupFilter struct {
 	Pad   uint32
 }
 
+type AllocCookieFlag uint32
+
+const (
+	AllocCookieFlagCOOKIE_LEAF AllocCookieFlag = 16777216
+)
+
 type AllocCounter uint32
 
 const (
@@ -148,6 +154,7 @@ type AllocTaskState struct {
 	Call   struct {
 		_      structs.HostLayout
 		Size   uint64
+		Bw     uint64
 		Arg    uint64
 		Sp     uint64
 		Old    AllocLive
@@ -177,6 +184,7 @@ const (
 	AllocMapTasks              = "tasks"
 	AllocProgAllocEnter        = "alloc_enter"
 	AllocProgAllocExit         = "alloc_exit"
+	AllocProgAllocSession      = "alloc_session"
 	AllocProgMmapExit          = "mmap_exit"
 	AllocProgMunmapEnter       = "munmap_enter"
 	AllocProgProcessExec       = "process_exec"
@@ -191,6 +199,7 @@ const (
 	AllocVarSelfTgid           = "self_tgid"
 	AllocVarTraceAll           = "trace_all"
 	AllocVarUnusedCgroupFilter = "unused_cgroup_filter"
+	AllocVarUnusedCookieFlag   = "unused_cookie_flag"
 	AllocVarUnusedCounter      = "unused_counter"
 	AllocVarUnusedEvent        = "unused_event"
 	AllocVarUnusedExecEvent    = "unused_exec_event"
@@ -243,13 +252,14 @@ type AllocSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type AllocProgramSpecs struct {
-	AllocEnter  *ebpf.ProgramSpec `ebpf:"alloc_enter"`
-	AllocExit   *ebpf.ProgramSpec `ebpf:"alloc_exit"`
-	MmapExit    *ebpf.ProgramSpec `ebpf:"mmap_exit"`
-	MunmapEnter *ebpf.ProgramSpec `ebpf:"munmap_enter"`
-	ProcessExec *ebpf.ProgramSpec `ebpf:"process_exec"`
-	ProcessExit *ebpf.ProgramSpec `ebpf:"process_exit"`
-	ProcessFork *ebpf.ProgramSpec `ebpf:"process_fork"`
+	AllocEnter   *ebpf.ProgramSpec `ebpf:"alloc_enter"`
+	AllocExit    *ebpf.ProgramSpec `ebpf:"alloc_exit"`
+	AllocSession *ebpf.ProgramSpec `ebpf:"alloc_session"`
+	MmapExit     *ebpf.ProgramSpec `ebpf:"mmap_exit"`
+	MunmapEnter  *ebpf.ProgramSpec `ebpf:"munmap_enter"`
+	ProcessExec  *ebpf.ProgramSpec `ebpf:"process_exec"`
+	ProcessExit  *ebpf.ProgramSpec `ebpf:"process_exit"`
+	ProcessFork  *ebpf.ProgramSpec `ebpf:"process_fork"`
 }
 
 // AllocMapSpecs contains maps before they are loaded into the kernel.
@@ -284,6 +294,7 @@ type AllocVariableSpecs struct {
 	SelfTgid           *ebpf.VariableSpec `ebpf:"self_tgid"`
 	TraceAll           *ebpf.VariableSpec `ebpf:"trace_all"`
 	UnusedCgroupFilter *ebpf.VariableSpec `ebpf:"unused_cgroup_filter"`
+	UnusedCookieFlag   *ebpf.VariableSpec `ebpf:"unused_cookie_flag"`
 	UnusedCounter      *ebpf.VariableSpec `ebpf:"unused_counter"`
 	UnusedEvent        *ebpf.VariableSpec `ebpf:"unused_event"`
 	UnusedExecEvent    *ebpf.VariableSpec `ebpf:"unused_exec_event"`
@@ -360,6 +371,7 @@ type AllocVariables struct {
 	SelfTgid           *ebpf.Variable `ebpf:"self_tgid"`
 	TraceAll           *ebpf.Variable `ebpf:"trace_all"`
 	UnusedCgroupFilter *ebpf.Variable `ebpf:"unused_cgroup_filter"`
+	UnusedCookieFlag   *ebpf.Variable `ebpf:"unused_cookie_flag"`
 	UnusedCounter      *ebpf.Variable `ebpf:"unused_counter"`
 	UnusedEvent        *ebpf.Variable `ebpf:"unused_event"`
 	UnusedExecEvent    *ebpf.Variable `ebpf:"unused_exec_event"`
@@ -374,19 +386,21 @@ type AllocVariables struct {
 //
 // It can be passed to LoadAllocObjects or ebpf.CollectionSpec.LoadAndAssign.
 type AllocPrograms struct {
-	AllocEnter  *ebpf.Program `ebpf:"alloc_enter"`
-	AllocExit   *ebpf.Program `ebpf:"alloc_exit"`
-	MmapExit    *ebpf.Program `ebpf:"mmap_exit"`
-	MunmapEnter *ebpf.Program `ebpf:"munmap_enter"`
-	ProcessExec *ebpf.Program `ebpf:"process_exec"`
-	ProcessExit *ebpf.Program `ebpf:"process_exit"`
-	ProcessFork *ebpf.Program `ebpf:"process_fork"`
+	AllocEnter   *ebpf.Program `ebpf:"alloc_enter"`
+	AllocExit    *ebpf.Program `ebpf:"alloc_exit"`
+	AllocSession *ebpf.Program `ebpf:"alloc_session"`
+	MmapExit     *ebpf.Program `ebpf:"mmap_exit"`
+	MunmapEnter  *ebpf.Program `ebpf:"munmap_enter"`
+	ProcessExec  *ebpf.Program `ebpf:"process_exec"`
+	ProcessExit  *ebpf.Program `ebpf:"process_exit"`
+	ProcessFork  *ebpf.Program `ebpf:"process_fork"`
 }
 
 func (p *AllocPrograms) Close() error {
 	return _AllocClose(
 		p.AllocEnter,
 		p.AllocExit,
+		p.AllocSession,
 		p.MmapExit,
 		p.MunmapEnter,
 		p.ProcessExec,

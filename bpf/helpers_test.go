@@ -32,12 +32,18 @@ var allowedHelpers = map[asm.BuiltinFunc]string{
 	asm.FnProbeReadUser:              "see userMemory: posix_memalign's result pointer only",
 }
 
-// userMemory lists the programs that may read user memory at all: only the
-// return probe, for the pointer posix_memalign writes to its out-parameter.
-var userMemory = map[string]bool{AllocProgAllocExit: true}
+// allowedKfuncs lists every kernel function the programs may call, and why.
+var allowedKfuncs = map[string]string{
+	"bpf_session_is_return": "whether a session program runs at entry or at return",
+}
 
-// TestProgramsReadNoPayload inspects the compiled programs: every helper
-// they call must be allowed above, and only the return probe may read user
+// userMemory lists the programs that may read user memory at all: only the
+// return probes (the return probe, and the session program at return), for
+// the pointer posix_memalign writes to its out-parameter.
+var userMemory = map[string]bool{AllocProgAllocExit: true, AllocProgAllocSession: true}
+
+// TestProgramsReadNoPayload inspects the compiled programs: every helper and
+// kfunc they call must be allowed above, and only the return probes may read user
 // memory (8 bytes: posix_memalign's result).
 func TestProgramsReadNoPayload(t *testing.T) {
 	spec, err := LoadAlloc()
@@ -50,6 +56,12 @@ func TestProgramsReadNoPayload(t *testing.T) {
 	for name, prog := range spec.Programs {
 		calls := 0
 		for i, ins := range prog.Instructions {
+			if ins.IsKfuncCall() {
+				if _, ok := allowedKfuncs[ins.Reference()]; !ok {
+					t.Errorf("%s: instruction %d calls kfunc %q, which is not allowed", name, i, ins.Reference())
+				}
+				continue
+			}
 			if !ins.IsBuiltinCall() {
 				continue
 			}

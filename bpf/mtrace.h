@@ -42,7 +42,8 @@ enum op {
 
 /*
  * How a probed function takes its arguments. The attach cookie of each probe
- * is (kind << 16) | probe id; user space knows which function a probe id is.
+ * is (kind << 16) | probe id, with the flags of enum cookie_flag; user space
+ * knows which function a probe id is.
  */
 enum kind {
 	KIND_MALLOC = 1,         /* ptr f(size, ...): malloc, valloc, pvalloc, operator new */
@@ -52,6 +53,15 @@ enum kind {
 	KIND_MEMALIGN = 5,       /* ptr f(align, size): memalign, aligned_alloc */
 	KIND_POSIX_MEMALIGN = 6, /* int f(ptr *out, align, size) */
 	KIND_FREE = 7,           /* void f(ptr, ...): free, cfree, operator delete */
+};
+
+/* Flags in a probe's attach cookie, above its kind. */
+enum cookie_flag {
+	/*
+	 * The function calls no other probed function: where uprobe sessions
+	 * exist, a call that byte sampling leaves out need not be seen to return.
+	 */
+	COOKIE_LEAF = 1 << 24,
 };
 
 /* Event flags. */

@@ -246,16 +246,35 @@ func (m *Module) Code(r io.ReaderAt, name string, limit uint64) ([]byte, error) 
 		size = m.syms[i].value - addr
 	}
 	size = min(size, limit)
+	off, ok := m.fileOffset(addr, size)
+	if !ok {
+		return nil, fmt.Errorf("%s is not in a loaded segment", name)
+	}
+	code := make([]byte, size)
+	if _, err := r.ReadAt(code, int64(off)); err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	return code, nil
+}
+
+// FileOffset returns where in the module's file the function name starts.
+func (m *Module) FileOffset(name string) (uint64, bool) {
+	addr, ok := m.named[name]
+	if !ok {
+		return 0, false
+	}
+	return m.fileOffset(addr, 1)
+}
+
+// fileOffset converts the link-time addresses [addr, addr+size) to a file
+// offset, if one loaded segment holds them all.
+func (m *Module) fileOffset(addr, size uint64) (uint64, bool) {
 	for _, p := range m.loads {
 		if addr >= p.Vaddr && addr+size <= p.Vaddr+p.Filesz {
-			code := make([]byte, size)
-			if _, err := r.ReadAt(code, int64(addr-p.Vaddr+p.Off)); err != nil {
-				return nil, fmt.Errorf("read %s: %w", name, err)
-			}
-			return code, nil
+			return addr - p.Vaddr + p.Off, true
 		}
 	}
-	return nil, fmt.Errorf("%s is not in a loaded segment", name)
+	return 0, false
 }
 
 // GoCode reports whether the function at link-time address addr is Go code,

@@ -138,7 +138,7 @@ func (t *Tracer) checkBudget() error {
 func (t *Tracer) programStats() []ProgramStats {
 	var out []ProgramStats
 	for name, p := range map[string]*ebpf.Program{
-		bpf.AllocProgAllocEnter: t.objs.AllocEnter, bpf.AllocProgAllocExit: t.objs.AllocExit,
+		bpf.AllocProgAllocEnter: t.objs.AllocEnter, bpf.AllocProgAllocExit: t.objs.AllocExit, bpf.AllocProgAllocSession: t.objs.AllocSession,
 		bpf.AllocProgProcessExec: t.objs.ProcessExec, bpf.AllocProgProcessFork: t.objs.ProcessFork,
 		bpf.AllocProgProcessExit: t.objs.ProcessExit, bpf.AllocProgMmapExit: t.objs.MmapExit,
 		bpf.AllocProgMunmapEnter: t.objs.MunmapEnter,

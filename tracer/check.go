@@ -12,7 +12,6 @@ import (
 	"github.com/prometheus/procfs"
 	"golang.org/x/sys/unix"
 
-	"github.com/mtrace/mtrace/bpf"
 	"github.com/mtrace/mtrace/symbolize"
 )
 
@@ -65,6 +64,7 @@ func HostChecks(procRoot string, pids []int, loadPrograms bool) []Check {
 	add(fileCheck("uprobes", "/sys/bus/event_source/devices/uprobe", true, "uprobe events", "a kernel built with CONFIG_UPROBE_EVENTS=y"))
 	add(featureCheck("ringbuf", true, "BPF ring buffer", "Linux 5.8 or newer", func() error { return features.HaveMapType(ebpf.RingBuf) }))
 	add(featureCheck("uprobe_multi", false, "uprobe_multi links (one link per module; fast detach)", "Linux 6.6 or newer; without it mtrace attaches one link per function", features.HaveBPFLinkUprobeMulti))
+	add(featureCheck("uprobe_session", false, "uprobe sessions (an allocation --sample-bytes leaves out costs no return probe)", "Linux 6.13 or newer; without it every allocation's return is probed", haveUprobeSession))
 	add(lockdownCheck())
 	add(paranoidCheck())
 	add(cgroup2Check())
@@ -79,20 +79,36 @@ func HostChecks(procRoot string, pids []int, loadPrograms bool) []Check {
 
 func kernelCheck() Check {
 	c := Check{Name: "kernel", Required: true, Fix: fmt.Sprintf("Linux %d.%d or newer", minKernel[0], minKernel[1])}
-	var u unix.Utsname
-	if err := unix.Uname(&u); err != nil {
+	major, minor, release, err := kernelVersion()
+	if err != nil {
 		c.Detail = err.Error()
 		return c
 	}
-	release := unix.ByteSliceToString(u.Release[:])
-	parts := strings.SplitN(release, ".", 3)
-	if len(parts) >= 2 {
-		major, _ := strconv.Atoi(parts[0])
-		minor, _ := strconv.Atoi(strings.TrimFunc(parts[1], func(r rune) bool { return r < '0' || r > '9' }))
-		c.OK = major > minKernel[0] || (major == minKernel[0] && minor >= minKernel[1])
-	}
+	c.OK = major > minKernel[0] || (major == minKernel[0] && minor >= minKernel[1])
 	c.Detail = release
 	return c
+}
+
+// kernelVersion returns the running kernel's major and minor version and its release string.
+func kernelVersion() (major, minor int, release string, err error) {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return 0, 0, "", fmt.Errorf("uname: %w", err)
+	}
+	release = unix.ByteSliceToString(u.Release[:])
+	parts := strings.SplitN(release, ".", 3)
+	if len(parts) < 2 {
+		return 0, 0, release, fmt.Errorf("kernel release %q: no version", release)
+	}
+	major, _ = strconv.Atoi(parts[0])
+	minor, _ = strconv.Atoi(strings.TrimFunc(parts[1], func(r rune) bool { return r < '0' || r > '9' }))
+	return major, minor, release, nil
+}
+
+// haveFeature reports whether an optional kernel feature may be used: the
+// kernel has it, and it is not pretended missing under its check's name.
+func haveFeature(name string, probe func() error) bool {
+	return !pretendMissing()[name] && probe() == nil
 }
 
 func fileCheck(name, path string, required bool, what, fix string) Check {
@@ -170,7 +186,7 @@ func programsCheck() Check {
 		c.Detail = err.Error()
 		return c
 	}
-	spec, err := bpf.LoadAlloc()
+	spec, err := allocSpec(linkKinds())
 	if err == nil {
 		var coll *ebpf.Collection
 		if coll, err = ebpf.NewCollection(spec); err == nil {

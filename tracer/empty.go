@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/rlimit"
@@ -34,23 +33,14 @@ func AttachEmpty(procRoot string, pid int, atSymbol bool) (e *EmptyProbes, err e
 	if len(allocs) == 0 {
 		return nil, fmt.Errorf("pid %d: %w", pid, errNoAllocator)
 	}
-	multi := features.HaveBPFLinkUprobeMulti() == nil
-	spec := &ebpf.ProgramSpec{
-		Name:         "mtrace_empty",
-		Type:         ebpf.Kprobe,
-		License:      "Dual BSD/GPL",
-		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
-	}
-	if multi {
-		spec.AttachType = ebpf.AttachTraceUprobeMulti
-	}
+	multi := haveFeature("uprobe_multi", features.HaveBPFLinkUprobeMulti)
 	e = &EmptyProbes{}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, e.Close())
 		}
 	}()
-	if e.prog, err = ebpf.NewProgram(spec); err != nil {
+	if e.prog, err = ebpf.NewProgram(emptyProgram("mtrace_empty", multi)); err != nil {
 		return nil, fmt.Errorf("load an empty program: %w", err)
 	}
 	for _, a := range allocs {
@@ -70,13 +60,13 @@ func (e *EmptyProbes) attach(procRoot string, pid int, a mappedAllocator, atSymb
 	var sites siteSets
 	planned, _ := planProbes(f, a.mod)
 	for _, p := range planned {
-		offset := p.site.Offset
+		addr := p.addr()
 		if atSymbol {
-			offset = 0
+			addr = p.off
 		}
-		sites.add(p, offset, 0)
+		sites.add(p, addr, 0, false)
 	}
-	links, err := attachSites(fdPath(f), sites, e.prog, e.prog, multi, pid)
+	links, err := attachSites(fdPath(f), sites, programs{enter: e.prog, exit: e.prog}, multi, pid)
 	e.links = append(e.links, links...)
 	return err
 }

@@ -88,6 +88,19 @@ const maxProbes = 1 << 16
 type plannedProbe struct {
 	allocFunc
 	site probesite.Site
+	off  uint64 // where the function starts in its file
+	leaf bool   // it calls no other probed function
+}
+
+// addr is the probe's site as an offset into the function's file.
+func (p plannedProbe) addr() uint64 { return p.off + p.site.Offset }
+
+// isLeaf reports whether mod's function symbol calls no other function
+// mtrace probes, so that a call of it has no nested calls to tell apart:
+// glibc's malloc and calloc (TestGlibcLeaves checks their code). Other
+// allocators are not assumed to be so.
+func isLeaf(mod *symbolize.Module, symbol string) bool {
+	return (symbol == "malloc" || symbol == "calloc") && mod.Defines("__libc_malloc")
 }
 
 // maxCode bounds the machine code read from one function to plan its site.
@@ -106,6 +119,10 @@ func planProbes(file io.ReaderAt, mod *symbolize.Module) (planned []plannedProbe
 			continue
 		}
 		seen[addr] = true
+		off, inFile := mod.FileOffset(f.symbol)
+		if !inFile {
+			continue // outside the file's loaded segments: it never runs
+		}
 		if mod.GoCode(addr) {
 			skipped = append(skipped, f.symbol)
 			continue
@@ -116,7 +133,7 @@ func planProbes(file io.ReaderAt, mod *symbolize.Module) (planned []plannedProbe
 		} else {
 			site = probesite.Plan(code, f.needs())
 		}
-		planned = append(planned, plannedProbe{f, site})
+		planned = append(planned, plannedProbe{f, site, off, isLeaf(mod, f.symbol)})
 	}
 	return planned, skipped
 }
@@ -155,17 +172,21 @@ func (t *Tracer) attachModule(file *os.File, module string, mod *symbolize.Modul
 		if len(t.probes) == maxProbes {
 			return fmt.Errorf("attach to %s: more than %d probes", module, maxProbes)
 		}
-		sites.add(p, p.site.Offset, uint64(p.kind)<<16|uint64(len(t.probes)))
+		cookie := uint64(p.kind)<<16 | uint64(len(t.probes))
+		if p.leaf {
+			cookie |= uint64(bpf.AllocCookieFlagCOOKIE_LEAF)
+		}
+		sites.add(p, p.addr(), cookie, t.session)
 		t.probes = append(t.probes, probeInfo{function: p.name, module: module})
 		t.log.Debug("probe site", "module", module, "function", p.symbol, "offset", p.site.Offset, "why", p.site.Reason)
 	}
 	// Attach through the descriptor: no path can be swapped meanwhile.
-	links, err := attachSites(fdPath(file), sites, t.objs.AllocEnter, t.objs.AllocExit, t.multi, pid)
+	links, err := attachSites(fdPath(file), sites, t.programs(), t.multi, pid)
 	if err != nil {
 		return fmt.Errorf("attach to %s: %w", module, err)
 	}
 	t.links = append(t.links, links...)
-	t.log.Debug("probes attached", "module", module, "pid", pid, "functions", len(sites.enter.symbols))
+	t.log.Debug("probes attached", "module", module, "pid", pid, "functions", len(planned), "sessions", len(sites.session.symbols))
 	return nil
 }
 
@@ -174,63 +195,89 @@ func fdPath(f *os.File) string {
 	return "/proc/self/fd/" + strconv.Itoa(int(f.Fd()))
 }
 
-// siteSets are the sites of one file's entry probes and of its return probes.
-type siteSets struct{ enter, exit probeSet }
+// siteSets are the sites of one file's entry probes, return probes and session probes.
+type siteSets struct{ enter, exit, session probeSet }
 
-// add adds a function's probe at offset with cookie: an entry probe, and
-// for an allocation a return probe at the same site.
-func (s *siteSets) add(p plannedProbe, offset, cookie uint64) {
-	s.enter.add(p.symbol, offset, cookie)
-	if p.kind != kindFree {
-		s.exit.add(p.symbol, offset, cookie)
+// add adds a function's probe at addr, an offset into its file, with
+// cookie: for a free an entry probe; for an allocation a session probe, or
+// without sessions an entry probe and a return probe at the same site.
+func (s *siteSets) add(p plannedProbe, addr, cookie uint64, session bool) {
+	switch {
+	case p.kind == kindFree:
+		s.enter.add(p.symbol, addr, cookie)
+	case session:
+		s.session.add(p.symbol, addr, cookie)
+	default:
+		s.enter.add(p.symbol, addr, cookie)
+		s.exit.add(p.symbol, addr, cookie)
 	}
 }
 
-// attachSites attaches enter at the entry sites and exit at the return sites
-// of the file at path, in every process or only in pid.
-func attachSites(path string, sites siteSets, enter, exit *ebpf.Program, multi bool, pid int) ([]link.Link, error) {
+// programs are what the probes run: an entry and a return program, and a
+// session program where the kernel has uprobe sessions.
+type programs struct{ enter, exit, session *ebpf.Program }
+
+// attachSites attaches the programs at the sites of the file at path, in
+// every process or only in pid.
+func attachSites(path string, sites siteSets, progs programs, multi bool, pid int) (links []link.Link, err error) {
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, closeAll(links))
+			links = nil
+		}
+	}()
 	ex, err := link.OpenExecutable(path)
 	if err != nil {
 		return nil, err
 	}
-	in, err := attachSet(ex, sites.enter, enter, false, multi, pid)
+	in, err := attachSet(ex, sites.enter, progs.enter, false, multi, pid)
+	links = append(links, in...)
 	if err != nil {
-		return nil, fmt.Errorf("uprobes: %w", err)
+		return links, fmt.Errorf("uprobes: %w", err)
 	}
-	out, err := attachSet(ex, sites.exit, exit, true, multi, pid)
+	out, err := attachSet(ex, sites.exit, progs.exit, true, multi, pid)
+	links = append(links, out...)
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("uretprobes: %w", err), closeAll(in))
+		return links, fmt.Errorf("uretprobes: %w", err)
 	}
-	return append(out, in...), nil
+	if len(sites.session.addrs) > 0 {
+		l, err := attachSession(path, sites.session, progs.session, pid)
+		if err != nil {
+			return links, fmt.Errorf("uprobe sessions: %w", err)
+		}
+		links = append(links, l)
+	}
+	return links, nil
 }
 
-// probeSet is what one program is attached to: symbols, an offset into each, and their cookies.
+// probeSet is what one program is attached to: functions, the offset of
+// each one's site in their file, and their cookies.
 type probeSet struct {
 	symbols []string
-	offsets []uint64
+	addrs   []uint64
 	cookies []uint64
 }
 
-func (s *probeSet) add(symbol string, offset, cookie uint64) {
+func (s *probeSet) add(symbol string, addr, cookie uint64) {
 	s.symbols = append(s.symbols, symbol)
-	s.offsets = append(s.offsets, offset)
+	s.addrs = append(s.addrs, addr)
 	s.cookies = append(s.cookies, cookie)
 }
 
-// attachSet attaches prog to every symbol of set, in every process or only
+// attachSet attaches prog to every site of set, in every process or only
 // in pid: with one uprobe_multi link where the kernel has them (Linux 6.6),
-// else one link per symbol.
+// else one link per site.
 func attachSet(ex *link.Executable, set probeSet, prog *ebpf.Program, ret, multi bool, pid int) ([]link.Link, error) {
 	if len(set.symbols) == 0 {
 		return nil, nil
 	}
 	if multi {
-		opts := &link.UprobeMultiOptions{Offsets: set.offsets, Cookies: set.cookies, PID: uint32(pid)}
+		opts := &link.UprobeMultiOptions{Addresses: set.addrs, Cookies: set.cookies, PID: uint32(pid)}
 		attach := ex.UprobeMulti
 		if ret {
 			attach = ex.UretprobeMulti
 		}
-		l, err := attach(set.symbols, prog, opts)
+		l, err := attach(nil, prog, opts)
 		if err != nil {
 			return nil, err
 		}
@@ -242,9 +289,9 @@ func attachSet(ex *link.Executable, set probeSet, prog *ebpf.Program, ret, multi
 	}
 	var links []link.Link
 	for i, sym := range set.symbols {
-		l, err := attach(sym, prog, &link.UprobeOptions{Offset: set.offsets[i], Cookie: set.cookies[i], PID: pid})
+		l, err := attach(sym, prog, &link.UprobeOptions{Address: set.addrs[i], Cookie: set.cookies[i], PID: pid})
 		if err != nil {
-			return nil, errors.Join(fmt.Errorf("attach %s: %w", sym, err), closeAll(links))
+			return links, fmt.Errorf("attach %s: %w", sym, err)
 		}
 		links = append(links, l)
 	}

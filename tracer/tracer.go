@@ -24,15 +24,16 @@ import (
 
 // Tracer is one run of mtrace: loaded programs, attached probes, targets.
 type Tracer struct {
-	cfg    Config
-	log    *slog.Logger
-	fs     procfs.FS
-	sym    *symbolize.Symbolizer
-	objs   bpf.AllocObjects
-	reader *ringbuf.Reader
-	links  []link.Link
-	multi  bool   // the kernel has uprobe_multi links
-	epoch  uint64 // the kernel side's epoch (see rejudge)
+	cfg     Config
+	log     *slog.Logger
+	fs      procfs.FS
+	sym     *symbolize.Symbolizer
+	objs    bpf.AllocObjects
+	reader  *ringbuf.Reader
+	links   []link.Link
+	multi   bool   // the kernel has uprobe_multi links
+	session bool   // and uprobe sessions
+	epoch   uint64 // the kernel side's epoch (see rejudge)
 
 	probes    []probeInfo         // by probe id
 	probed    map[probeScope]bool // files whose allocation functions are probed (false: attaching failed)
@@ -107,7 +108,6 @@ func New(ctx context.Context, cfg Config) (t *Tracer, err error) {
 		requests:  make(chan chan *Result),
 		cgroupIDs: make(map[uint64]string),
 		stop:      make(chan struct{}),
-		multi:     features.HaveBPFLinkUprobeMulti() == nil,
 		epoch:     1,
 		// Probe id 0 is anonymous mmap, which the kernel side reports as MMAP_PROBE.
 		probes: []probeInfo{{function: "mmap (anonymous)", module: "[kernel]"}},
@@ -165,19 +165,16 @@ func (t *Tracer) load(cgroups []cgroupTarget) error {
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return fmt.Errorf("raise memlock limit: %w", err)
 	}
-	spec, err := bpf.LoadAlloc()
+	t.multi, t.session = linkKinds()
+	spec, err := allocSpec(t.multi, t.session)
 	if err != nil {
-		return fmt.Errorf("load BPF spec: %w", err)
+		return err
 	}
 	l := t.cfg.Limits
 	spec.Maps[bpf.AllocMapEvents].MaxEntries = l.RingBufferBytes
 	spec.Maps[bpf.AllocMapLive].MaxEntries = l.MaxLive
 	spec.Maps[bpf.AllocMapStacks].MaxEntries = l.MaxStacks
 	spec.Maps[bpf.AllocMapTargets].MaxEntries = l.MaxTargets
-	if t.multi {
-		spec.Programs[bpf.AllocProgAllocEnter].AttachType = ebpf.AttachTraceUprobeMulti
-		spec.Programs[bpf.AllocProgAllocExit].AttachType = ebpf.AttachTraceUprobeMulti
-	}
 	var v2 []bpf.AllocCgroupFilter
 	follow := t.cfg.FollowForks
 	for _, cg := range cgroups {
@@ -219,6 +216,30 @@ func (t *Tracer) load(cgroups []cgroupTarget) error {
 	}
 	t.reader = r
 	return nil
+}
+
+// linkKinds says which uprobe links mtrace may use here: uprobe_multi, and
+// with it uprobe sessions.
+func linkKinds() (multi, session bool) {
+	multi = haveFeature("uprobe_multi", features.HaveBPFLinkUprobeMulti)
+	return multi, multi && haveFeature("uprobe_session", haveUprobeSession)
+}
+
+// allocSpec returns the spec of mtrace's BPF objects as this kernel loads them.
+func allocSpec(multi, session bool) (*ebpf.CollectionSpec, error) {
+	spec, err := bpf.LoadAlloc()
+	if err != nil {
+		return nil, fmt.Errorf("load BPF spec: %w", err)
+	}
+	if multi {
+		spec.Programs[bpf.AllocProgAllocEnter].AttachType = ebpf.AttachTraceUprobeMulti
+		spec.Programs[bpf.AllocProgAllocExit].AttachType = ebpf.AttachTraceUprobeMulti
+	}
+	if !session {
+		// Never attached then, and its kfunc would not load: an empty program stands in.
+		spec.Programs[bpf.AllocProgAllocSession] = emptyProgram(bpf.AllocProgAllocSession, multi)
+	}
+	return spec, nil
 }
 
 // rateBudget splits the event-rate limit between the CPUs, which count their
@@ -452,4 +473,13 @@ func (t *Tracer) Close() error {
 	errs = append(errs, t.objs.Close())
 	t.objs = bpf.AllocObjects{}
 	return errors.Join(errs...)
+}
+
+// programs returns the probes' programs; the session program only where the kernel has sessions.
+func (t *Tracer) programs() programs {
+	p := programs{enter: t.objs.AllocEnter, exit: t.objs.AllocExit}
+	if t.session {
+		p.session = t.objs.AllocSession
+	}
+	return p
 }

@@ -13,7 +13,7 @@ func checkCommand() *cli.Command {
 		Name:  "check",
 		Usage: "tell whether this host can run mtrace, and why not",
 		Description: `Checks, one line each, the kernel version, BTF, uprobes, the BPF ring
-buffer, uprobe_multi links, the capabilities mtrace holds, lockdown,
+buffer, uprobe_multi links, uprobe sessions, the capabilities mtrace holds, lockdown,
 perf_event_paranoid, cgroup v2, that mtrace's BPF programs load, and with
 --pid the allocators mtrace would probe in that process and where (the
 planned probe sites). Exits 0 only when every required check passes; a

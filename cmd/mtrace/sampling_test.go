@@ -4,21 +4,39 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/mtrace/mtrace/sink"
+	"github.com/mtrace/mtrace/tracer"
 	"github.com/mtrace/mtrace/tracer/tracertest"
 )
 
-// TestSampleBytes traces testdata/sizes.c, which makes many small, fewer
-// middling and a few large allocations from three functions, under byte
-// sampling. Per function the estimated allocations and bytes must be within
-// four standard deviations of the exact counts the program reports; the
-// frees, weighted like their allocations, must match the allocations
-// exactly; and every allocation is either an event or counted as left out.
+// TestSampleBytes traces testdata/sizes.cc, which makes many small, fewer
+// middling and a few large allocations with malloc from three functions,
+// and objects with operator new, which calls malloc inside, under byte
+// sampling: with uprobe sessions, where a left-out malloc is not seen to
+// return, and with return probes. Per function the estimated allocations
+// and bytes must be within four standard deviations of the exact counts the
+// program reports (a nested malloc sampled on its own would double the
+// objects); the frees, weighted like their allocations, must match the
+// allocations exactly; and every allocation is either an event or counted
+// as left out. How many allocations the process makes in all (libstdc++
+// makes one of its own at startup) is counted by a run without sampling.
 func TestSampleBytes(t *testing.T) {
 	tracertest.RequireBPF(t)
-	bin := tracertest.BuildC(t, "sizes.c")
+	bin := tracertest.BuildC(t, "sizes.cc")
+	unlimited := writeFile(t, "policy.toml", "[limits]\nmax_events_per_second = 1000000000\nmax_cpu_percent = 1000\n")
+	full, _ := recordJSON(t, "--policy", unlimited, "--", bin)
+	t.Run("sessions", func(t *testing.T) { checkSampleBytes(t, bin, full.AllocationEvents) })
+	t.Run("return probes", func(t *testing.T) {
+		t.Setenv(tracer.PretendMissingEnv, "uprobe_session")
+		checkSampleBytes(t, bin, full.AllocationEvents)
+	})
+}
+
+// checkSampleBytes checks a sampled run of bin, which makes made allocations.
+func checkSampleBytes(t *testing.T, bin string, made uint64) {
 	const rate = 16384
 	r, out := recordJSON(t, "--sample-bytes", strconv.Itoa(rate), "--", bin)
 	if r.SampleBytes != rate {
@@ -28,10 +46,10 @@ func TestSampleBytes(t *testing.T) {
 	if len(tallies) != 1 {
 		t.Fatalf("%d processes tallied, want 1:\n%s", len(tallies), out)
 	}
-	var made uint64
+	var tallied uint64
 	for _, pt := range tallies {
 		for fn, want := range pt {
-			made += want.Allocs
+			tallied += want.Allocs
 			var got sink.Counts
 			for _, p := range r.Processes {
 				for _, s := range p.Stacks {
@@ -57,6 +75,16 @@ func TestSampleBytes(t *testing.T) {
 					fn, got.Frees, got.FreeBytes, got.Allocs, got.AllocBytes, got.LiveObjects)
 			}
 		}
+	}
+	for _, p := range r.Processes {
+		for _, s := range p.Stacks {
+			if len(s.Frames) > 1 && s.Frames[0].Function == "malloc" && strings.HasPrefix(s.Frames[1].Function, "operator new") {
+				t.Errorf("%d mallocs nested in operator new recorded on their own", s.Allocs)
+			}
+		}
+	}
+	if made < tallied || made > tallied+10 {
+		t.Errorf("%d allocations in the run without sampling, the program counted %d of its own", made, tallied)
 	}
 	if seen := r.AllocationEvents + r.Unsampled + r.SampledOut + r.LostEvents; seen != made {
 		t.Errorf("%d events + %d left out by byte sampling + %d sampled out + %d lost = %d, want the %d allocations made",

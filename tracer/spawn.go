@@ -2,18 +2,19 @@ package tracer
 
 import (
 	"context"
-	"os"
-	"path/filepath"
-
 	"errors"
 	"fmt"
-	"github.com/mtrace/mtrace/policy"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
+	"kernel.org/pub/linux/libs/security/libcap/cap"
+
+	"github.com/mtrace/mtrace/policy"
 )
 
 // maxStartupStops bounds the system calls a command may make before its
@@ -52,9 +53,16 @@ func (t *Tracer) spawn(ctx context.Context, argv []string) error {
 	}
 	done := make(chan started, 1)
 	go func() {
-		// Every ptrace request must come from the thread that started the child.
+		// Every ptrace request must come from the thread that started the
+		// child. The thread stays locked: the runtime ends it with this
+		// goroutine, so what unprivileged changes in it goes with it.
 		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
+		if t.cfg.User == nil {
+			if err := unprivileged(); err != nil {
+				done <- started{err: fmt.Errorf("start %s: %w", argv[0], err)}
+				return
+			}
+		}
 		cmd := exec.Command(argv[0], argv[1:]...)
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = t.cfg.Stdin, t.cfg.Stdout, t.cfg.Stderr
 		cmd.SysProcAttr = &syscall.SysProcAttr{Ptrace: true, Credential: t.cfg.User}
@@ -83,6 +91,24 @@ func (t *Tracer) spawn(ctx context.Context, argv []string) error {
 		err := t.cmd.Wait()
 		t.log.Info("command exited", "pid", t.cmd.Process.Pid, "status", t.cmd.ProcessState.String(), "err", err)
 	}()
+	return nil
+}
+
+// unprivileged makes the commands the calling thread starts keep its user
+// but none of mtrace's privileges: as root, no capabilities at exec
+// (SECBIT_NOROOT, locked), and for anyone none gained from set-user-ID bits
+// or file capabilities (no_new_privs). Only --user root runs a command with
+// root's privileges.
+func unprivileged() error {
+	if os.Geteuid() == 0 {
+		bits := uintptr(cap.SecbitNoRoot | cap.SecbitNoRootLocked)
+		if err := unix.Prctl(unix.PR_SET_SECUREBITS, bits, 0, 0, 0); err != nil {
+			return fmt.Errorf("drop root's capabilities for the command: %w", err)
+		}
+	}
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("set no_new_privs for the command: %w", err)
+	}
 	return nil
 }
 

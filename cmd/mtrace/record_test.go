@@ -164,24 +164,47 @@ func TestNoLossAtFullSpeed(t *testing.T) {
 // TestCommandRunsAsUser starts commands as another user, never with
 // mtrace's privileges: the one --user names, or by default the one who ran
 // mtrace through sudo. The command still is traced from its first
-// allocation.
+// allocation. Root running mtrace directly starts a command as root without
+// capabilities and without a way to gain them; --user root keeps them.
 func TestCommandRunsAsUser(t *testing.T) {
 	tracertest.RequireBPF(t)
 	nobody, err := user.Lookup("nobody")
 	if err != nil {
 		t.Skip("no user nobody")
 	}
-	for name, setup := range map[string]func() []string{
-		"--user": func() []string { return []string{"--user", "nobody"} },
-		"sudo":   func() []string { t.Setenv("SUDO_UID", nobody.Uid); return nil },
+	for name, setup := range map[string]func(t *testing.T) []string{
+		"--user": func(*testing.T) []string { return []string{"--user", "nobody"} },
+		"sudo":   func(t *testing.T) []string { t.Setenv("SUDO_UID", nobody.Uid); return nil },
 	} {
 		t.Run(name, func(t *testing.T) {
-			r, out := recordJSON(t, append(setup(), "--", "id", "-u")...)
+			r, out := recordJSON(t, append(setup(t), "--", "id", "-u")...)
 			if strings.TrimSpace(out) != nobody.Uid {
 				t.Errorf("the command ran as uid %q, want %s", strings.TrimSpace(out), nobody.Uid)
 			}
 			if len(r.Processes) == 0 || r.AllocationEvents == 0 {
 				t.Errorf("the command was not traced: %d processes, %d allocation events", len(r.Processes), r.AllocationEvents)
+			}
+		})
+	}
+	if os.Geteuid() != 0 {
+		return
+	}
+	status := []string{"--", "sh", "-c", "grep -E '^(Uid|CapPrm|CapEff|NoNewPrivs):' /proc/self/status"}
+	for name, want := range map[string]*regexp.Regexp{
+		"root":        regexp.MustCompile(`(?m)^Uid:\s+0\s.*\nCapPrm:\s+0+\nCapEff:\s+0+\nNoNewPrivs:\s+1$`),
+		"--user root": regexp.MustCompile(`(?m)^Uid:\s+0\s.*\nCapPrm:\s+0*[1-9a-f][0-9a-f]*\nCapEff:\s+0*[1-9a-f][0-9a-f]*\nNoNewPrivs:\s+0$`),
+	} {
+		t.Run(name, func(t *testing.T) {
+			args := status
+			if name == "--user root" {
+				args = append([]string{"--user", "root"}, status...)
+			}
+			r, out := recordJSON(t, args...)
+			if !want.MatchString(out) {
+				t.Errorf("the command ran with:\n%s\nwant %s", out, want)
+			}
+			if r.AllocationEvents == 0 {
+				t.Error("the command was not traced")
 			}
 		})
 	}

@@ -1,9 +1,6 @@
 package policy
 
-import (
-	"fmt"
-	"time"
-)
+import "time"
 
 // Limits bound the kernel memory, work and time one run of mtrace may use.
 type Limits struct {
@@ -44,7 +41,7 @@ func DefaultLimits() Limits {
 // Validate checks that every limit is usable.
 func (l Limits) Validate() error {
 	if l.RingBufferBytes < 4096 || l.RingBufferBytes&(l.RingBufferBytes-1) != 0 {
-		return fmt.Errorf("limits.ring_buffer_bytes %d: must be a power of two of at least 4096", l.RingBufferBytes)
+		return badField("limits.ring_buffer_bytes", l.RingBufferBytes, "must be a power of two of at least 4096")
 	}
 	for _, f := range []struct {
 		name string
@@ -52,20 +49,20 @@ func (l Limits) Validate() error {
 	}{{"limits.max_live", l.MaxLive}, {"limits.max_stacks", l.MaxStacks}, {"limits.max_targets", l.MaxTargets},
 		{"limits.max_exited_processes", l.MaxExitedProcesses}} {
 		if f.v == 0 {
-			return fmt.Errorf("%s: must be at least 1", f.name)
+			return badField(f.name, nil, "must be at least 1")
 		}
 	}
 	if l.MaxEventsPerSecond == 0 {
-		return fmt.Errorf("limits.max_events_per_second: must be at least 1")
+		return badField("limits.max_events_per_second", nil, "must be at least 1")
 	}
 	if l.MaxOutputBytes <= 0 {
-		return fmt.Errorf("limits.max_output_bytes %d: must be positive", l.MaxOutputBytes)
+		return badField("limits.max_output_bytes", l.MaxOutputBytes, "must be positive")
 	}
 	if l.MaxCPUPercent <= 0 {
-		return fmt.Errorf("limits.max_cpu_percent %v: must be positive", l.MaxCPUPercent)
+		return badField("limits.max_cpu_percent", l.MaxCPUPercent, "must be positive")
 	}
 	if l.MaxDuration <= 0 {
-		return fmt.Errorf("limits.max_duration %v: must be positive", l.MaxDuration)
+		return badField("limits.max_duration", l.MaxDuration, "must be positive")
 	}
 	return nil
 }

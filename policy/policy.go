@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"filippo.io/age"
@@ -82,9 +83,12 @@ func Parse(path string, data []byte) (*Policy, error) {
 		return nil, fmt.Errorf("policy %s: line %d: unknown field %s", path, lineOf(data, k[len(k)-1]), k)
 	}
 	if err := p.validate(); err != nil {
-		field := strings.TrimSuffix(strings.Fields(err.Error())[0], ":")
-		name := field[strings.LastIndex(field, ".")+1:]
-		return nil, fmt.Errorf("policy %s: line %d: %w", path, lineOf(data, name), err)
+		line := 0
+		var bad *fieldError
+		if errors.As(err, &bad) {
+			line = lineOf(data, bad.field[strings.LastIndex(bad.field, ".")+1:])
+		}
+		return nil, fmt.Errorf("policy %s: line %d: %w", path, line, err)
 	}
 	return p, nil
 }
@@ -107,27 +111,46 @@ func (p *Policy) validate() error {
 	} {
 		for _, pat := range patterns {
 			if _, err := filepath.Match(pat, ""); err != nil || pat == "" {
-				return fmt.Errorf("%s %q: not a glob pattern", field, pat)
+				return badField(field, strconv.Quote(pat), "not a glob pattern")
 			}
 		}
 	}
 	for field, users := range map[string][]string{"scope.allow_users": p.Scope.AllowUsers, "scope.deny_users": p.Scope.DenyUsers} {
 		for _, u := range users {
 			if u == "" {
-				return fmt.Errorf("%s: empty user", field)
+				return badField(field, nil, "empty user")
 			}
 		}
 	}
 	if p.Output.Directory != "" && !filepath.IsAbs(p.Output.Directory) {
-		return fmt.Errorf("output.directory %q: must be an absolute path", p.Output.Directory)
+		return badField("output.directory", strconv.Quote(p.Output.Directory), "must be an absolute path")
 	}
 	if _, err := p.Recipients(nil); err != nil {
 		return err
 	}
 	if p.Output.Retention < 0 {
-		return fmt.Errorf("output.retention %d: must not be negative", p.Output.Retention)
+		return badField("output.retention", p.Output.Retention, "must not be negative")
 	}
 	return p.Limits.Validate()
+}
+
+// fieldError is a bad value in a policy field (or a flag that stands for one).
+type fieldError struct {
+	field   string // as the policy file names it, with its table: limits.max_live
+	value   any    // the value, if worth showing
+	problem string
+}
+
+func (e *fieldError) Error() string {
+	if e.value == nil {
+		return fmt.Sprintf("%s: %s", e.field, e.problem)
+	}
+	return fmt.Sprintf("%s %v: %s", e.field, e.value, e.problem)
+}
+
+// badField returns the error of field holding value, which has problem.
+func badField(field string, value any, problem string) error {
+	return &fieldError{field, value, problem}
 }
 
 // Recipients parses the policy's and the extra age recipients together.
@@ -140,7 +163,7 @@ func (p *Policy) Recipients(extra []string) ([]age.Recipient, error) {
 		for _, s := range field.list {
 			r, err := age.ParseX25519Recipient(s)
 			if err != nil {
-				return nil, fmt.Errorf("%s %q: not an age recipient: %w", field.name, s, err)
+				return nil, badField(field.name, strconv.Quote(s), "not an age recipient: "+err.Error())
 			}
 			out = append(out, r)
 		}

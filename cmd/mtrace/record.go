@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"os"
 	"os/signal"
@@ -132,19 +133,8 @@ func record(c *cli.Context) error {
 		emitting.Lock()
 		defer emitting.Unlock()
 		report := buildReport(res, sym)
-		if final && report.LostEvents > 0 {
-			log.Warn("events lost: the ring buffer was full", "lost", report.LostEvents, "allocations", report.LostAllocations)
-		}
-		if final && report.SampledOut > 0 {
-			log.Warn("the event-rate limit was reached: counts are sampled estimates", "sampled_out", report.SampledOut)
-		}
 		if final {
-			for _, p := range res.Programs {
-				log.Info("BPF program run time", "program", p.Name, "sampled_runs", p.Runs, "ns_per_run", uint64(p.Runtime)/p.Runs)
-			}
-		}
-		if final && report.SkippedProcesses > 0 {
-			log.Info("skipped processes the policy does not allow tracing", "count", report.SkippedProcesses)
+			logSummary(log, report, res.Programs)
 		}
 		write := sink.Limited(pol.Limits.MaxOutputBytes, reportWriter(report, format, c.Int("top")))
 		if out == "" {
@@ -187,14 +177,11 @@ func record(c *cli.Context) error {
 	if err := emit(res, true); err != nil {
 		return errors.Join(runErr, err)
 	}
-	if out == "" {
-		return errors.Join(runErr, t.Close())
-	}
 	keep := c.Int("keep")
 	if pol.Output.Retention > 0 && (keep == 0 || pol.Output.Retention < keep) {
 		keep = pol.Output.Retention
 	}
-	if keep > 0 {
+	if dir != "" && keep > 0 {
 		if err := sink.Prune(dir, keep); err != nil {
 			log.Warn("remove old reports", "err", err)
 		}
@@ -202,9 +189,27 @@ func record(c *cli.Context) error {
 	return errors.Join(runErr, t.Close())
 }
 
-// outputPath checks where the report goes and returns it and its directory.
-// A report put in a directory (--output-dir, or the policy's) gets a name
-// there; with an output directory in the policy, it must be inside it.
+// logSummary logs, at the end of a run, what the report holds that an
+// admin must not miss, and what the BPF programs cost.
+func logSummary(log *slog.Logger, report *sink.Report, programs []tracer.ProgramStats) {
+	if report.LostEvents > 0 {
+		log.Warn("events lost: the ring buffer was full", "lost", report.LostEvents, "allocations", report.LostAllocations)
+	}
+	if report.SampledOut > 0 {
+		log.Warn("the event-rate limit was reached: counts are sampled estimates", "sampled_out", report.SampledOut)
+	}
+	for _, p := range programs {
+		log.Info("BPF program run time", "program", p.Name, "sampled_runs", p.Runs, "ns_per_run", uint64(p.Runtime)/p.Runs)
+	}
+	if report.SkippedProcesses > 0 {
+		log.Info("skipped processes the policy does not allow tracing", "count", report.SkippedProcesses)
+	}
+}
+
+// outputPath checks where the report goes and returns it, and the directory
+// it was put in, if any: a report put in a directory (--output-dir, or the
+// policy's) gets a name there, and old ones are pruned there. With an
+// output directory in the policy, the report must be inside it.
 func outputPath(out, dir, format string, pol *policy.Policy) (string, string, error) {
 	if dir == "" {
 		dir = pol.Output.Directory
@@ -225,7 +230,10 @@ func outputPath(out, dir, format string, pol *policy.Policy) (string, string, er
 	if err := sink.CheckOutput(abs); err != nil {
 		return "", "", err
 	}
-	return abs, filepath.Dir(abs), nil
+	if dir != "" {
+		dir = filepath.Dir(abs)
+	}
+	return abs, dir, nil
 }
 
 // buildReport symbolizes the tracer's result into the report sinks write.

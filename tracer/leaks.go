@@ -17,18 +17,11 @@ func (t *Tracer) leaks(minAge time.Duration) error {
 	if err != nil {
 		return err
 	}
-	var k bpf.AllocLiveKey
-	var v bpf.AllocLive
-	it := t.objs.Live.Iterate()
-	for it.Next(&k, &v) {
+	return t.eachLive(func(k bpf.AllocLiveKey, v bpf.AllocLive) {
 		if v.Ts <= cutoff {
 			t.countLeak(k, v)
 		}
-	}
-	if err := it.Err(); err != nil {
-		return fmt.Errorf("read live allocations: %w", err)
-	}
-	return nil
+	})
 }
 
 // leakCutoff is the kernel time (CLOCK_MONOTONIC ns) before which an

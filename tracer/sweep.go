@@ -45,10 +45,7 @@ func (t *Tracer) sweep() error {
 	}
 	var doomed []entry
 	waiting := make(map[liveImage]bool)
-	var k bpf.AllocLiveKey
-	var v bpf.AllocLive
-	it := t.objs.Live.Iterate()
-	for it.Next(&k, &v) {
+	err := t.eachLive(func(k bpf.AllocLiveKey, v bpf.AllocLive) {
 		img := liveImage{k.Tgid, k.Gen}
 		switch {
 		case !ended[img]:
@@ -57,9 +54,9 @@ func (t *Tracer) sweep() error {
 		default:
 			doomed = append(doomed, entry{k, v})
 		}
-	}
-	if err := it.Err(); err != nil {
-		return fmt.Errorf("read live allocations: %w", err)
+	})
+	if err != nil {
+		return err
 	}
 	for _, d := range doomed {
 		err := t.objs.Live.Delete(d.k)

@@ -175,3 +175,34 @@ func recordRunsInCgroup(t *testing.T, policy string, runs int, pause time.Durati
 	}
 	return readReport(t, out), outputs.String(), allocs
 }
+
+// TestSweepEndedImages runs five processes one after another, each leaving
+// 600 blocks allocated when it exits, under a live-allocation map of 1000
+// entries: the map never fills only if the allocations of processes that
+// ended are swept out of it while tracing goes on. With --leaks --min-age 0
+// the sweep counts each of the 3000 blocks as leaked, once.
+func TestSweepEndedImages(t *testing.T) {
+	tracertest.RequireBPF(t)
+	leak := tracertest.BuildC(t, "leak.c")
+	pol := writeFile(t, "policy.toml", "[limits]\nmax_live = 1000\n")
+	script := fmt.Sprintf("for i in 1 2 3 4 5; do %s 600; sleep 0.5; done", leak)
+	r, _ := recordJSON(t, "--policy", pol, "--leaks", "--min-age", "0s", "--", "sh", "-c", script)
+	if r.Dropped.LiveMapFull != 0 {
+		t.Errorf("the live map filled %d times: ended processes were not swept", r.Dropped.LiveMapFull)
+	}
+	var processes, leaked uint64
+	for _, p := range r.Processes {
+		if p.Exe != leak {
+			continue
+		}
+		processes++
+		for _, s := range p.Stacks {
+			if len(s.Frames) > 1 && s.Frames[1].Function == "leak_blocks" {
+				leaked += s.LeakedObjects
+			}
+		}
+	}
+	if processes != 5 || leaked != 5*600 {
+		t.Errorf("%d leak processes with %d blocks leaked, want 5 with %d", processes, leaked, 5*600)
+	}
+}

@@ -8,7 +8,8 @@
  * (alloc_session) is both for the allocation functions, and an entry may
  * decline to see its call return, which saves the return probe's trap.
  * Three BTF tracepoints follow process lifecycles: fork (to trace children
- * of traced processes), exec and exit (to tell user space). Optionally
+ * of traced processes), exec and exit (to tell user space); the mmap system
+ * call's tracepoints see a traced process map a file's code. Optionally
  * (--mmap) the raw system-call tracepoints count anonymous mmap and munmap
  * as a separate kind of allocation (x86-64 system-call numbers).
  *
@@ -22,6 +23,9 @@
  *   live     {tgid, gen, addr} -> struct live  allocations not freed yet; the free probe, realloc
  *   gens     tgid -> u32                the process image's generation, set at fork and exec;
  *                                       exit deletes it (with the tgid's targets entry)
+ *   codegens tgid -> u32                how often the process mapped a file's code (dlopen); a
+ *                                       stack's hash includes it, since the same addresses may
+ *                                       now be other code; exit deletes it
  *   stacks   hash -> struct stack       user stacks seen, as file offsets, hashed with their image's
  *                                       tgid and generation; user space deletes an image's stacks
  *                                       once it has exec'd or exited
@@ -83,12 +87,15 @@ const volatile __u32 sample_g[SAMPLE_STEPS + 1];
  * cached verdict from an older epoch is made again.
  */
 volatile __u64 epoch = 1;
+/* Bumped here whenever a traced process mapped a file's code: threads read their codegens entry again. */
+volatile __u64 code_epoch = 0;
 /* mtrace's own process, never traced. */
 const volatile __u32 self_tgid = 0;
 /* Probe id 0 is reserved for anonymous mmap/munmap (--mmap); user space numbers the uprobes from 1. */
 #define MMAP_PROBE 0
 
 #define MAP_ANONYMOUS 0x20
+#define PROT_EXEC 0x4
 #define MAX_ERRNO 4095
 #define NR_MMAP 9
 #define NR_MUNMAP 11
@@ -226,11 +233,14 @@ struct call {
 
 /* What a thread knows about itself between probes. */
 struct task_state {
-	__u64 epoch;     /* the epoch traced and gen were found in; 0: find them again */
-	__u32 gen;       /* its process image's generation */
-	__u8 traced;     /* its process is traced */
-	__u8 in_call;    /* call holds a call in flight */
-	__u16 pad;
+	__u64 epoch;      /* the epoch traced and gen were found in; 0: find them again */
+	__u64 code_epoch; /* the code_epoch codegen was found in */
+	__u32 gen;        /* its process image's generation */
+	__u32 codegen;    /* how often its process mapped code, as codegens says */
+	__u8 traced;      /* its process is traced */
+	__u8 in_call;     /* call holds a call in flight */
+	__u8 mapping_code;/* it is in an mmap of a file's code */
+	__u8 pad;
 	struct call call;
 };
 
@@ -261,6 +271,13 @@ struct {
 	__type(key, __u32);
 	__type(value, __u32);
 } gens SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MAX_GENS);
+	__type(key, __u32);
+	__type(value, __u32);
+} codegens SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
@@ -532,14 +549,15 @@ static long resolve_step(__u32 i, void *ctx)
 }
 
 /*
- * Walk the user stack of image {tgid, gen} and return its hash. A stack not
- * seen before is resolved to files and offsets and stored under its hash; 0
+ * Walk the user stack of image {tgid, gen}, which mapped code codegen times,
+ * and return its hash. A stack not seen before is resolved to files and
+ * offsets and stored under its hash; 0
  * if it could not be walked or stored (it is then reported as unknown, and
  * tried again next time). Called at a uretprobe: the instruction pointer is then the
  * return address in the allocation's direct caller, so the walk starts with
  * that caller.
  */
-static __always_inline __u64 capture_stack(void *ctx, __u32 tgid, __u32 gen)
+static __always_inline __u64 capture_stack(void *ctx, __u32 tgid, __u32 gen, __u32 codegen)
 {
 	__u32 zero = 0;
 	struct scratch *s = bpf_map_lookup_elem(&scratch, &zero);
@@ -556,6 +574,9 @@ static __always_inline __u64 capture_stack(void *ctx, __u32 tgid, __u32 gen)
 	}
 	len = n / sizeof(__u64);
 	h = 0x9e3779b97f4a7c15ULL ^ ((__u64)gen << 32 | tgid);
+	h ^= codegen;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 32;
 	for (int i = 0; i < MAX_STACK_DEPTH; i++) {
 		if (i >= len)
 			break;
@@ -645,7 +666,7 @@ static __always_inline struct task_state *state(__u32 tgid)
 {
 	struct task_state *ts = bpf_task_storage_get(&tasks, bpf_get_current_task_btf(), 0,
 						     BPF_LOCAL_STORAGE_GET_F_CREATE);
-	__u64 now = epoch;
+	__u64 now = epoch, code = code_epoch;
 
 	if (!ts) {
 		count(COUNTER_CALLS_FULL);
@@ -655,6 +676,12 @@ static __always_inline struct task_state *state(__u32 tgid)
 		ts->traced = traced(tgid);
 		ts->gen = generation(tgid);
 		ts->epoch = now;
+	}
+	if (ts->code_epoch != code) {
+		__u32 *n = bpf_map_lookup_elem(&codegens, &tgid);
+
+		ts->codegen = n ? *n : 0;
+		ts->code_epoch = code;
 	}
 	return ts;
 }
@@ -748,7 +775,8 @@ out:
 	return 0;
 }
 
-static __always_inline void record_alloc(void *ctx, __u32 tgid, __u32 gen, __u64 addr, __u64 size, __u16 probe, __u64 bw)
+static __always_inline void record_alloc(void *ctx, __u32 tgid, __u32 gen, __u32 codegen, __u64 addr, __u64 size,
+					 __u16 probe, __u64 bw)
 {
 	__u64 now = 0;
 	struct live v = { .size = size, .probe = probe, .weight = admit(bw, &now) };
@@ -764,7 +792,7 @@ static __always_inline void record_alloc(void *ctx, __u32 tgid, __u32 gen, __u64
 	}
 	e->weight = v.weight;
 	v.ts = e->ts;
-	v.stack = capture_stack(ctx, tgid, k.gen);
+	v.stack = capture_stack(ctx, tgid, k.gen, codegen);
 	e->stack = v.stack;
 	e->size = size;
 	e->probe = probe;
@@ -930,7 +958,7 @@ static __always_inline void leave(struct pt_regs *ctx)
 		}
 	}
 	if (ret)
-		record_alloc(ctx, tgid, ts->gen, ret, c->size, c->probe, c->bw);
+		record_alloc(ctx, tgid, ts->gen, ts->codegen, ret, c->size, c->probe, c->bw);
 }
 
 SEC("uprobe")
@@ -1015,6 +1043,7 @@ int BPF_PROG(process_exit, struct task_struct *p)
 	gen = generation(tgid);
 	bpf_map_delete_elem(&targets, &tgid);
 	bpf_map_delete_elem(&gens, &tgid);
+	bpf_map_delete_elem(&codegens, &tgid);
 	e = reserve(tgid, OP_EXIT);
 	if (e) {
 		e->gen = gen;
@@ -1035,7 +1064,7 @@ int BPF_PROG(mmap_exit, struct pt_regs *regs, long ret)
 		return 0;
 	ts = state(tgid);
 	if (ts && ts->traced)
-		record_alloc(ctx, tgid, ts->gen, ret, regs->rsi, MMAP_PROBE, byte_weight(regs->rsi));
+		record_alloc(ctx, tgid, ts->gen, ts->codegen, ret, regs->rsi, MMAP_PROBE, byte_weight(regs->rsi));
 	return 0;
 }
 
@@ -1052,5 +1081,50 @@ int BPF_PROG(munmap_enter, struct pt_regs *regs, long id)
 	ts = state(tgid);
 	if (ts && ts->traced && take(tgid, ts->gen, regs->rdi, &a))
 		emit_free(tgid, &a);
+	return 0;
+}
+
+/* The arguments of the syscalls:sys_enter_mmap tracepoint, as its format file lays them out. */
+struct mmap_enter_args {
+	__u64 common;
+	__s64 nr;
+	__u64 addr, len, prot, flags, fd, off;
+};
+
+/* A traced process starts to map a file's code: the mmap's end counts it. */
+SEC("tracepoint/syscalls/sys_enter_mmap")
+int code_map_enter(struct mmap_enter_args *a)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct task_state *ts;
+
+	if (!(a->prot & PROT_EXEC) || (a->flags & MAP_ANONYMOUS) || tgid == self_tgid)
+		return 0;
+	ts = state(tgid);
+	if (ts && ts->traced)
+		ts->mapping_code = 1;
+	return 0;
+}
+
+/*
+ * The code is mapped: stacks walked from now on may run through addresses
+ * that held other code before (a library unloaded, another loaded in its
+ * place), so the process's stacks hash anew.
+ */
+SEC("tracepoint/syscalls/sys_exit_mmap")
+int code_map_exit(void *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32, one = 1, *n;
+	struct task_state *ts = bpf_task_storage_get(&tasks, bpf_get_current_task_btf(), 0, 0);
+
+	if (!ts || !ts->mapping_code)
+		return 0;
+	ts->mapping_code = 0;
+	n = bpf_map_lookup_elem(&codegens, &tgid);
+	if (n)
+		__sync_fetch_and_add(n, 1);
+	else
+		bpf_map_update_elem(&codegens, &tgid, &one, BPF_NOEXIST);
+	__sync_fetch_and_add(&code_epoch, 1);
 	return 0;
 }

@@ -145,13 +145,17 @@ type AllocStack struct {
 }
 
 type AllocTaskState struct {
-	_      structs.HostLayout
-	Epoch  uint64
-	Gen    uint32
-	Traced uint8
-	InCall uint8
-	Pad    uint16
-	Call   struct {
+	_           structs.HostLayout
+	Epoch       uint64
+	CodeEpoch   uint64
+	Gen         uint32
+	Codegen     uint32
+	Traced      uint8
+	InCall      uint8
+	MappingCode uint8
+	Pad         uint8
+	_           [4]byte
+	Call        struct {
 		_      structs.HostLayout
 		Size   uint64
 		Bw     uint64
@@ -170,6 +174,7 @@ type AllocTaskState struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	AllocMapCgroups            = "cgroups"
+	AllocMapCodegens           = "codegens"
 	AllocMapCounters           = "counters"
 	AllocMapEvents             = "events"
 	AllocMapExcluded           = "excluded"
@@ -185,12 +190,15 @@ const (
 	AllocProgAllocEnter        = "alloc_enter"
 	AllocProgAllocExit         = "alloc_exit"
 	AllocProgAllocSession      = "alloc_session"
+	AllocProgCodeMapEnter      = "code_map_enter"
+	AllocProgCodeMapExit       = "code_map_exit"
 	AllocProgMmapExit          = "mmap_exit"
 	AllocProgMunmapEnter       = "munmap_enter"
 	AllocProgProcessExec       = "process_exec"
 	AllocProgProcessExit       = "process_exit"
 	AllocProgProcessFork       = "process_fork"
 	AllocVarCgroupCount        = "cgroup_count"
+	AllocVarCodeEpoch          = "code_epoch"
 	AllocVarEpoch              = "epoch"
 	AllocVarFollowForks        = "follow_forks"
 	AllocVarRateBudget         = "rate_budget"
@@ -255,6 +263,8 @@ type AllocProgramSpecs struct {
 	AllocEnter   *ebpf.ProgramSpec `ebpf:"alloc_enter"`
 	AllocExit    *ebpf.ProgramSpec `ebpf:"alloc_exit"`
 	AllocSession *ebpf.ProgramSpec `ebpf:"alloc_session"`
+	CodeMapEnter *ebpf.ProgramSpec `ebpf:"code_map_enter"`
+	CodeMapExit  *ebpf.ProgramSpec `ebpf:"code_map_exit"`
 	MmapExit     *ebpf.ProgramSpec `ebpf:"mmap_exit"`
 	MunmapEnter  *ebpf.ProgramSpec `ebpf:"munmap_enter"`
 	ProcessExec  *ebpf.ProgramSpec `ebpf:"process_exec"`
@@ -267,6 +277,7 @@ type AllocProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type AllocMapSpecs struct {
 	Cgroups     *ebpf.MapSpec `ebpf:"cgroups"`
+	Codegens    *ebpf.MapSpec `ebpf:"codegens"`
 	Counters    *ebpf.MapSpec `ebpf:"counters"`
 	Events      *ebpf.MapSpec `ebpf:"events"`
 	Excluded    *ebpf.MapSpec `ebpf:"excluded"`
@@ -286,6 +297,7 @@ type AllocMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type AllocVariableSpecs struct {
 	CgroupCount        *ebpf.VariableSpec `ebpf:"cgroup_count"`
+	CodeEpoch          *ebpf.VariableSpec `ebpf:"code_epoch"`
 	Epoch              *ebpf.VariableSpec `ebpf:"epoch"`
 	FollowForks        *ebpf.VariableSpec `ebpf:"follow_forks"`
 	RateBudget         *ebpf.VariableSpec `ebpf:"rate_budget"`
@@ -326,6 +338,7 @@ func (o *AllocObjects) Close() error {
 // It can be passed to LoadAllocObjects or ebpf.CollectionSpec.LoadAndAssign.
 type AllocMaps struct {
 	Cgroups     *ebpf.Map `ebpf:"cgroups"`
+	Codegens    *ebpf.Map `ebpf:"codegens"`
 	Counters    *ebpf.Map `ebpf:"counters"`
 	Events      *ebpf.Map `ebpf:"events"`
 	Excluded    *ebpf.Map `ebpf:"excluded"`
@@ -343,6 +356,7 @@ type AllocMaps struct {
 func (m *AllocMaps) Close() error {
 	return _AllocClose(
 		m.Cgroups,
+		m.Codegens,
 		m.Counters,
 		m.Events,
 		m.Excluded,
@@ -363,6 +377,7 @@ func (m *AllocMaps) Close() error {
 // It can be passed to LoadAllocObjects or ebpf.CollectionSpec.LoadAndAssign.
 type AllocVariables struct {
 	CgroupCount        *ebpf.Variable `ebpf:"cgroup_count"`
+	CodeEpoch          *ebpf.Variable `ebpf:"code_epoch"`
 	Epoch              *ebpf.Variable `ebpf:"epoch"`
 	FollowForks        *ebpf.Variable `ebpf:"follow_forks"`
 	RateBudget         *ebpf.Variable `ebpf:"rate_budget"`
@@ -389,6 +404,8 @@ type AllocPrograms struct {
 	AllocEnter   *ebpf.Program `ebpf:"alloc_enter"`
 	AllocExit    *ebpf.Program `ebpf:"alloc_exit"`
 	AllocSession *ebpf.Program `ebpf:"alloc_session"`
+	CodeMapEnter *ebpf.Program `ebpf:"code_map_enter"`
+	CodeMapExit  *ebpf.Program `ebpf:"code_map_exit"`
 	MmapExit     *ebpf.Program `ebpf:"mmap_exit"`
 	MunmapEnter  *ebpf.Program `ebpf:"munmap_enter"`
 	ProcessExec  *ebpf.Program `ebpf:"process_exec"`
@@ -401,6 +418,8 @@ func (p *AllocPrograms) Close() error {
 		p.AllocEnter,
 		p.AllocExit,
 		p.AllocSession,
+		p.CodeMapEnter,
+		p.CodeMapExit,
 		p.MmapExit,
 		p.MunmapEnter,
 		p.ProcessExec,

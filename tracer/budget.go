@@ -141,7 +141,8 @@ func (t *Tracer) programStats() []ProgramStats {
 		bpf.AllocProgAllocEnter: t.objs.AllocEnter, bpf.AllocProgAllocExit: t.objs.AllocExit, bpf.AllocProgAllocSession: t.objs.AllocSession,
 		bpf.AllocProgProcessExec: t.objs.ProcessExec, bpf.AllocProgProcessFork: t.objs.ProcessFork,
 		bpf.AllocProgProcessExit: t.objs.ProcessExit, bpf.AllocProgMmapExit: t.objs.MmapExit,
-		bpf.AllocProgMunmapEnter: t.objs.MunmapEnter,
+		bpf.AllocProgMunmapEnter: t.objs.MunmapEnter, bpf.AllocProgCodeMapEnter: t.objs.CodeMapEnter,
+		bpf.AllocProgCodeMapExit: t.objs.CodeMapExit,
 	} {
 		if s, err := p.Stats(); err == nil && s.RunCount > 0 {
 			out = append(out, ProgramStats{Name: name, Runs: s.RunCount, Runtime: s.Runtime})

@@ -96,7 +96,7 @@ func mtracePrograms(t *testing.T) int {
 		if err != nil {
 			continue
 		}
-		if info, err := p.Info(); err == nil && (info.Name == "alloc_enter" || info.Name == "alloc_exit") {
+		if info, err := p.Info(); err == nil && (info.Name == "alloc_enter" || info.Name == "alloc_exit" || info.Name == "alloc_session") {
 			n++
 		}
 		p.Close()

@@ -372,6 +372,29 @@ func TestRecordDlclose(t *testing.T) {
 	checkTallies(t, r, out, expect{bin: plugin, exe: bin, callees: map[string]string{"plugin_alloc": "malloc"}})
 }
 
+// TestLibraryReplacedOnDisk replaces a plugin's file while the plugin is
+// loaded (renamed over: the old file stays mapped, deleted), lets the old
+// plugin allocate again, then loads the new file: each allocation is
+// counted exactly and named after the file that made it, never after the
+// file now at the path.
+func TestLibraryReplacedOnDisk(t *testing.T) {
+	tracertest.RequireBPF(t)
+	dir := t.TempDir()
+	plugin, replacement := filepath.Join(dir, "plugin.so"), filepath.Join(dir, "plugin-new.so")
+	for dst, flags := range map[string][]string{plugin: nil, replacement: {"-Dplugin_alloc=plugin_alloc_v2"}} {
+		built := tracertest.BuildC(t, "plugin.c", append([]string{"-shared", "-fPIC"}, flags...)...)
+		if err := os.Rename(built, dst); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bin := tracertest.BuildC(t, "dlopen.c", "-ldl")
+	r, out := recordJSON(t, "--", bin, plugin, replacement)
+	if !strings.Contains(out, " plugin_alloc allocs=40 ") || !strings.Contains(out, " plugin_alloc_v2 allocs=20 ") {
+		t.Fatalf("the program did not allocate through both files:\n%s", out)
+	}
+	checkTallies(t, r, out, expect{bin: plugin, exe: bin, callees: map[string]string{"plugin_alloc": "malloc", "plugin_alloc_v2": "malloc"}})
+}
+
 // TestGoTargets traces Go programs. One allocates through C (cgo) from
 // goroutines whose stacks grow and move: it keeps running, and its C
 // allocations are counted exactly, with Go callers in their stacks. The

@@ -337,3 +337,33 @@ func (m *Module) function(off uint64) (string, bool) {
 	}
 	return m.symbolAt(addr)
 }
+
+// TestNamedFile: a file the symbolizer could not read is named by the path
+// the kernel gave, marked unreadable, until it is read after all.
+func TestNamedFile(t *testing.T) {
+	const libc = "/lib/x86_64-linux-gnu/libc.so.6"
+	probe, err := New("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, id, err := probe.File(libc, FileID{})
+	if err != nil {
+		t.Skipf("no %s: %v", libc, err)
+	}
+	s, err := New("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Name(id, "/opt/old/libc.so.6")
+	s.Name(id, "/opt/other/libc.so.6") // the first name stays
+	got := s.Frames([]Location{{File: id, Offset: 0x1f}})
+	if len(got) != 1 || got[0].Module != "/opt/old/libc.so.6 (unreadable)" || got[0].Function != "libc.so.6 (unreadable)+0x1f" {
+		t.Errorf("a named file's frame: %+v", got)
+	}
+	if _, _, err := s.File(libc, id); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Frames([]Location{{File: id, Offset: 0x1f}}); len(got) == 0 || got[0].Module != libc {
+		t.Errorf("after reading it, the frame is %+v, want it in %s", got, libc)
+	}
+}

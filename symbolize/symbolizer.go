@@ -52,8 +52,9 @@ const maxDWARF = 1 << 30
 
 // file is what the symbolizer knows of one file.
 type file struct {
-	path string
-	mod  *Module // nil: the file could not be read
+	path  string
+	mod   *Module // nil: the file could not be read
+	named bool    // only its name is known (see Name): reading it is tried again
 }
 
 // FileID identifies a file by device and inode, as /proc/PID/maps shows them.
@@ -121,7 +122,7 @@ func (s *Symbolizer) File(path string, want FileID) (*Module, FileID, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	fi, ok := s.files[id]
-	if !ok {
+	if !ok || fi.named {
 		mod, err := s.load(f, path)
 		if err != nil {
 			return nil, FileID{}, fmt.Errorf("read symbols of %s: %w", path, err)
@@ -135,11 +136,24 @@ func (s *Symbolizer) File(path string, want FileID) (*Module, FileID, error) {
 	return fi.mod, id, nil
 }
 
+// Name records the path the kernel gave for file id when the file cannot be
+// read (deleted or replaced, or in another mount namespace, and no longer
+// mapped where it was looked for): its frames are named after it, marked
+// "(unreadable)", and their offsets; it is read after all if a process is
+// seen mapping it.
+func (s *Symbolizer) Name(id FileID, path string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.files[id]; !ok {
+		s.files[id] = &file{path: path + " (unreadable)", named: true}
+	}
+}
+
 // module returns the symbols of a mapped file, reading them once. A file
 // that could not be opened (its process exited meanwhile) is tried again
 // later; one that could not be parsed is not.
 func (s *Symbolizer) module(pid int, m Mapping) *Module {
-	if fi, ok := s.files[m.ID()]; ok {
+	if fi, ok := s.files[m.ID()]; ok && !fi.named {
 		return fi.mod
 	}
 	f, err := OpenMapped(s.root, pid, m)

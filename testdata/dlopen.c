@@ -3,15 +3,15 @@
 // plugin's allocations under the name of the function it called.
 //
 // With REPLACEMENT.so, the plugin's file is replaced while the plugin is
-// loaded: halfway through the first round (after a pause, as an upgrade
-// comes long after a library was loaded, so a tracer has read the old file)
-// REPLACEMENT.so is renamed over PLUGIN.so (the old file stays mapped,
-// deleted), the old plugin allocates again, and the second round loads the
-// new file. The replacement is
+// loaded: halfway through the first round, after PAUSE_MS milliseconds (an
+// upgrade comes long after a library was loaded, and a tracer has read the
+// old file by then; 0: at once), REPLACEMENT.so is renamed over PLUGIN.so
+// (the old file stays mapped, deleted), the old plugin allocates again, and
+// the second round loads the new file. The replacement is
 // plugin.c built with -Dplugin_alloc=plugin_alloc_v2, so each file's
 // allocations have their own name.
 //
-// Usage: dlopen PLUGIN.so [REPLACEMENT.so]
+// Usage: dlopen PLUGIN.so [REPLACEMENT.so PAUSE_MS]
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,8 +41,8 @@ int main(int argc, char **argv)
 		if (!h)
 			return 1;
 		call(h);
-		if (round == 0 && argc > 2) {
-			usleep(300000);
+		if (round == 0 && argc > 3) {
+			usleep(atoi(argv[3]) * 1000);
 			if (rename(argv[2], argv[1]))
 				return 1;
 			call(h);

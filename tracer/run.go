@@ -165,10 +165,13 @@ func (t *Tracer) handle(e *bpf.AllocEvent, raw []byte) {
 		t.discover(int(e.Pid))
 	case uint8(bpf.AllocOpOP_FILE):
 		// A file a stack runs through, named by the kernel: learn it by that
-		// path, or if the path is not ours (a container's), through the process.
+		// path, or if the path is not ours (a container's), through the
+		// process; if it is gone from both, its frames keep its name.
 		id := location(bpf.AllocFrame{Ino: e.Stack, Dev: uint32(e.Size)}).File
-		if _, _, err := t.sym.File(decodeExecPath(raw), id); err != nil {
+		path := decodeExecPath(raw)
+		if _, _, err := t.sym.File(path, id); err != nil {
 			t.sym.Learn(int(e.Pid))
+			t.sym.Name(id, path)
 		}
 	case uint8(bpf.AllocOpOP_FORK):
 		// The child runs its parent's image: it has the same names and files.

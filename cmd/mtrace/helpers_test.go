@@ -59,7 +59,8 @@ type tally struct {
 }
 
 // parseTallies reads the "tally pid=PID FUNCTION allocs=N ..." lines of
-// testdata programs: per pid, per function.
+// testdata programs: per pid, per function, summed over the processes that
+// had the pid (a long run reuses pids; checkTallies sums the report alike).
 func parseTallies(t *testing.T, out string) map[int]map[string]tally {
 	t.Helper()
 	tallies := make(map[int]map[string]tally)
@@ -73,7 +74,8 @@ func parseTallies(t *testing.T, out string) map[int]map[string]tally {
 			if tallies[pid] == nil {
 				tallies[pid] = make(map[string]tally)
 			}
-			tallies[pid][fn] = tl
+			sum := tallies[pid][fn]
+			tallies[pid][fn] = tally{sum.Allocs + tl.Allocs, sum.AllocBytes + tl.AllocBytes, sum.Frees + tl.Frees, sum.FreeBytes + tl.FreeBytes}
 		}
 	}
 	if len(tallies) == 0 {

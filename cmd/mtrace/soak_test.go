@@ -34,7 +34,8 @@ func TestChurn(t *testing.T) {
 
 	// Every process is checked by its pid here, so none is folded (folding has its own test).
 	// No rate limit: the exact counts must not depend on what else the host runs meanwhile.
-	pol := writeFile(t, "policy.toml", "[limits]\nmax_cpu_percent = 1000\nmax_events_per_second = 1000000000\nmax_exited_processes = 1000000\n")
+	// A long soak (MTRACE_SOAK_SECONDS) writes a report of some 11 KB per process.
+	pol := writeFile(t, "policy.toml", "[limits]\nmax_cpu_percent = 1000\nmax_events_per_second = 1000000000\nmax_exited_processes = 1000000\nmax_output_bytes = 4294967296\n")
 	b := startMtrace(t, "record", "--all", "--policy", pol, "--format", "json", "--output", out)
 	var outputs strings.Builder
 	processes := 0

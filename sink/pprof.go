@@ -31,6 +31,7 @@ const (
 	commentUnsampl = "mtrace unsampled "
 	commentEvents  = "mtrace allocation_events "
 	commentSkipped = "mtrace skipped_processes "
+	commentTrimmed = "mtrace trimmed_stacks "
 )
 
 // WritePprof writes the report as a gzipped pprof profile, the format go
@@ -54,6 +55,7 @@ func WritePprof(w io.Writer, r *Report) error {
 			commentUnsampl + strconv.FormatUint(r.Unsampled, 10),
 			commentEvents + strconv.FormatUint(r.AllocationEvents, 10),
 			commentSkipped + strconv.Itoa(r.SkippedProcesses),
+			commentTrimmed + strconv.Itoa(r.TrimmedStacks),
 		},
 	}
 	b := &profileBuilder{p: p, mappings: map[string]*profile.Mapping{}, functions: map[Frame]*profile.Function{}, locations: map[string]*profile.Location{}}
@@ -180,11 +182,10 @@ func ReadPprof(rd io.Reader) (*Report, error) {
 				*dst, _ = strconv.ParseUint(v, 10, 64)
 			}
 		}
-		if v, ok := strings.CutPrefix(c, commentSchema); ok {
-			r.Schema, _ = strconv.Atoi(v)
-		}
-		if v, ok := strings.CutPrefix(c, commentSkipped); ok {
-			r.SkippedProcesses, _ = strconv.Atoi(v)
+		for prefix, dst := range map[string]*int{commentSchema: &r.Schema, commentSkipped: &r.SkippedProcesses, commentTrimmed: &r.TrimmedStacks} {
+			if v, ok := strings.CutPrefix(c, prefix); ok {
+				*dst, _ = strconv.Atoi(v)
+			}
 		}
 	}
 	byPid := map[int]*Process{}

@@ -29,8 +29,11 @@ type Report struct {
 	// allocations at least this old at the end count as leaked.
 	LeakMinAgeSeconds float64 `json:"leak_min_age_seconds,omitempty"`
 	// SkippedProcesses counts process images the policy did not allow to be traced.
-	SkippedProcesses int       `json:"skipped_processes"`
-	Processes        []Process `json:"processes"`
+	SkippedProcesses int `json:"skipped_processes"`
+	// TrimmedStacks counts the smaller stacks summed into each process's
+	// "[other stacks]" so that the report fit max_output_bytes.
+	TrimmedStacks int       `json:"trimmed_stacks,omitempty"`
+	Processes     []Process `json:"processes"`
 }
 
 // Dropped counts what was not recorded besides lost events.

@@ -25,6 +25,9 @@ func WriteText(w io.Writer, r *Report, top int) error {
 	if r.SkippedProcesses > 0 {
 		p.printf("skipped %d process(es) the policy does not allow tracing\n", r.SkippedProcesses)
 	}
+	if r.TrimmedStacks > 0 {
+		p.printf("trimmed: %d smaller stacks summed into %s to fit max_output_bytes\n", r.TrimmedStacks, OtherStacks)
+	}
 	if d := r.Dropped; d != (Dropped{}) {
 		p.printf("dropped: live map full %d, stack map full %d, stack errors %d, calls full %d, malformed records %d\n",
 			d.LiveMapFull, d.StackMapFull, d.StackErrors, d.CallsFull, d.Malformed)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/google/pprof/profile"
 
+	"github.com/mtrace/mtrace/sink"
 	"github.com/mtrace/mtrace/tracer/tracertest"
 )
 
@@ -200,4 +202,42 @@ func recordAllocsTo(t *testing.T, name string, flags ...string) (bin, out string
 		t.Fatalf("exit %d: %s", res.code, res.stderr)
 	}
 	return bin, out, res
+}
+
+// TestReportTrimmedToFit writes a report under a max_output_bytes it does
+// not fit: instead of failing, each process keeps its largest stacks and
+// the rest are summed into "[other stacks]". The file fits, its totals are
+// the sum of its stacks, and it says how many stacks it summed.
+func TestReportTrimmedToFit(t *testing.T) {
+	tracertest.RequireBPF(t)
+	bin := tracertest.BuildC(t, "allocs.c")
+	full, _ := recordJSON(t, "--", bin)
+	const limit = 6000
+	pol := writeFile(t, "policy.toml", fmt.Sprintf("[limits]\nmax_output_bytes = %d\n", limit))
+	out := filepath.Join(t.TempDir(), "report.json")
+	res := runMtrace(t.Context(), nil, "record", "--policy", pol, "--format", "json", "--output", out, "--", bin)
+	if res.code != exitOK || !strings.Contains(res.stderr, "report over max_output_bytes") {
+		t.Fatalf("exit %d: %s", res.code, res.stderr)
+	}
+	if info, err := os.Stat(out); err != nil || info.Size() > limit {
+		t.Fatalf("report %v, %v: want at most %d bytes", info, err, limit)
+	}
+	r := readReport(t, out)
+	if len(full.Processes) != 1 || len(r.Processes) != 1 {
+		t.Fatalf("%d and %d processes, want 1", len(full.Processes), len(r.Processes))
+	}
+	p := r.Processes[0]
+	var sum sink.Counts
+	others := 0
+	for _, s := range p.Stacks {
+		sum.Add(s.Counts)
+		if len(s.Frames) == 1 && s.Frames[0].Function == sink.OtherStacks {
+			others++
+		}
+	}
+	kept := len(p.Stacks) - 1
+	if others != 1 || sum != p.Totals || p.Totals != full.Processes[0].Totals || r.TrimmedStacks != len(full.Processes[0].Stacks)-kept {
+		t.Errorf("%d [other stacks], stacks sum to %+v, totals %+v (untrimmed %+v), trimmed %d of %d stacks keeping %d",
+			others, sum, p.Totals, full.Processes[0].Totals, r.TrimmedStacks, len(full.Processes[0].Stacks), kept)
+	}
 }

@@ -140,7 +140,13 @@ func record(c *cli.Context) error {
 		if out == "" {
 			return write(c.App.Writer)
 		}
-		if err := sink.WriteFile(out, sink.Encrypted(recipients, write)); err != nil {
+		err := sink.WriteFile(out, sink.Encrypted(recipients, write))
+		if errors.Is(err, sink.ErrTooLarge) && fitReport(report, write) {
+			log.Warn("report over max_output_bytes: smaller stacks summed into "+sink.OtherStacks,
+				"trimmed_stacks", report.TrimmedStacks, "max_output_bytes", pol.Limits.MaxOutputBytes)
+			err = sink.WriteFile(out, sink.Encrypted(recipients, write))
+		}
+		if err != nil {
 			return err
 		}
 		log.Info("report written", "path", out, "encrypted", len(recipients) > 0, "final", final)
@@ -187,6 +193,19 @@ func record(c *cli.Context) error {
 		}
 	}
 	return errors.Join(runErr, t.Close())
+}
+
+// fitReport trims report until write, which writes it within the output
+// limit, succeeds: each process keeps its largest stacks, half as many at
+// each try, and the rest are summed into one. It reports whether it fits.
+func fitReport(report *sink.Report, write func(io.Writer) error) bool {
+	for keep := report.MostStacks() / 2; keep > 0; keep /= 2 {
+		report.Trim(keep)
+		if err := write(io.Discard); !errors.Is(err, sink.ErrTooLarge) {
+			return err == nil
+		}
+	}
+	return false
 }
 
 // logSummary logs, at the end of a run, what the report holds that an

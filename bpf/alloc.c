@@ -221,7 +221,8 @@ struct rate {
 
 struct call {
 	__u64 size;
-	__u64 bw;        /* its byte-sampling weight (byte_weight), 0: left out */
+	__u32 weight;    /* what it stands for (admit), 0: left out by sampling */
+	__u32 pad;
 	__u64 arg;       /* realloc's old pointer, posix_memalign's out-parameter */
 	__u64 sp;        /* stack pointer at entry: a deeper call is nested in this one */
 	struct live old; /* realloc: the old block, taken out of the live map until the call returns */
@@ -431,12 +432,12 @@ static long walk_step(__u32 i, void *ctx)
 	return 0;
 }
 
-/* init_event fills the header every event starts with: time ts, tgid and op, a weight of 1, the rest zero. */
-static __always_inline void init_event(struct event *e, __u32 tgid, __u8 op, __u64 ts)
+/* init_event fills the header every event starts with: now, tgid and op, a weight of 1, the rest zero. */
+static __always_inline void init_event(struct event *e, __u32 tgid, __u8 op)
 {
 	e->stack = 0;
 	e->size = 0;
-	e->ts = ts;
+	e->ts = bpf_ktime_get_ns();
 	e->age = 0;
 	e->pid = tgid;
 	e->probe = 0;
@@ -458,7 +459,7 @@ static __always_inline void emit_path(__u32 tgid, __u8 op, struct file *f, __u64
 
 	if (!x)
 		return;
-	init_event(&x->e, tgid, op, bpf_ktime_get_ns());
+	init_event(&x->e, tgid, op);
 	x->e.stack = BPF_CORE_READ(f, f_inode, i_ino);
 	x->e.size = BPF_CORE_READ(f, f_inode, i_sb, s_dev);
 	x->e.age = aux;
@@ -623,8 +624,7 @@ static __always_inline void submit_now(struct event *e)
 	bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
 }
 
-/* reserve_at reserves an event that happened at ts. */
-static __always_inline struct event *reserve_at(__u32 tgid, __u8 op, __u64 ts)
+static __always_inline struct event *reserve(__u32 tgid, __u8 op)
 {
 	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 
@@ -632,14 +632,8 @@ static __always_inline struct event *reserve_at(__u32 tgid, __u8 op, __u64 ts)
 		count(COUNTER_LOST_EVENTS);
 		return NULL;
 	}
-	init_event(e, tgid, op, ts);
+	init_event(e, tgid, op);
 	return e;
-}
-
-/* reserve reserves an event that happens now. */
-static __always_inline struct event *reserve(__u32 tgid, __u8 op)
-{
-	return reserve_at(tgid, op, bpf_ktime_get_ns());
 }
 
 static __always_inline __u32 generation(__u32 tgid)
@@ -715,15 +709,16 @@ static __always_inline __u64 byte_weight(__u64 size)
 }
 
 /*
- * admit returns the weight an allocation of byte-sampling weight w (2^-16)
- * is recorded with, 0 to leave it out. It sets *now if it read the time.
+ * admit returns the weight an allocation of size bytes is recorded with, 0
+ * to leave it out: byte sampling first, then the event-rate limit.
  */
-static __always_inline __u32 admit(__u64 w, __u64 *now)
+static __always_inline __u32 admit(__u64 size)
 {
 	__u32 zero = 0;
 	struct rate *r;
-	__u64 budget, m, tier = 0;
+	__u64 budget, m, now, w, tier = 0;
 
+	w = byte_weight(size);
 	if (!w)
 		return 0;
 	if (!rate_budget)
@@ -732,11 +727,11 @@ static __always_inline __u32 admit(__u64 w, __u64 *now)
 	if (!r)
 		goto weigh;
 	budget = rate_budget / RATE_WINDOWS ?: 1;
-	*now = bpf_ktime_get_ns();
-	if (*now - r->window >= 1000000000ULL / RATE_WINDOWS) {
+	now = bpf_ktime_get_ns();
+	if (now - r->window >= 1000000000ULL / RATE_WINDOWS) {
 		/* Keep about budget of as many as the last window saw. */
 		r->keep = r->count <= budget ? 0 : (budget << 32) / r->count;
-		r->window = *now;
+		r->window = now;
 		r->count = 0;
 		r->kept = 0;
 	}
@@ -775,17 +770,15 @@ out:
 	return 0;
 }
 
+/* record_alloc records an allocation admit kept with weight. */
 static __always_inline void record_alloc(void *ctx, __u32 tgid, __u32 gen, __u32 codegen, __u64 addr, __u64 size,
-					 __u16 probe, __u64 bw)
+					 __u16 probe, __u32 weight)
 {
-	__u64 now = 0;
-	struct live v = { .size = size, .probe = probe, .weight = admit(bw, &now) };
+	struct live v = { .size = size, .probe = probe, .weight = weight };
+	struct live_key k = { .tgid = tgid, .gen = gen, .addr = addr };
 	struct event *e;
 
-	if (!v.weight)
-		return;
-	struct live_key k = { .tgid = tgid, .gen = gen, .addr = addr };
-	e = reserve_at(tgid, OP_ALLOC, now ?: bpf_ktime_get_ns());
+	e = reserve(tgid, OP_ALLOC);
 	if (!e) {
 		count(COUNTER_LOST_ALLOCS);
 		return;
@@ -837,14 +830,15 @@ static __always_inline int take(__u32 tgid, __u32 gen, __u64 addr, struct live *
 /*
  * enter sees a call of a probed function. It returns 1 when the call's
  * return need not be seen: a free, a call not traced, and, in a session, a
- * nested call or a leaf function's call that byte sampling leaves out.
+ * nested call or a leaf function's call that sampling leaves out.
  */
 static __always_inline int enter(struct pt_regs *ctx, int session)
 {
 	__u64 cookie = bpf_get_attach_cookie(ctx);
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	__u8 kind = cookie >> 16;
-	__u64 sp = PT_REGS_SP(ctx), size, arg = 0, bw;
+	__u64 sp = PT_REGS_SP(ctx), size, arg = 0;
+	__u32 weight;
 	struct task_state *ts;
 	struct call *c;
 
@@ -899,16 +893,16 @@ static __always_inline int enter(struct pt_regs *ctx, int session)
 	default:
 		return 1;
 	}
-	bw = byte_weight(size);
+	weight = admit(size);
 	/*
 	 * A leaf function has no nested calls to tell apart, so a session need
 	 * not see a call it leaves out return; any other call is recorded, left
 	 * out or not, so that its nested calls are not sampled again.
 	 */
-	if (!bw && session && (cookie & COOKIE_LEAF))
+	if (!weight && session && (cookie & COOKIE_LEAF))
 		return 1;
 	c->size = size;
-	c->bw = bw;
+	c->weight = weight;
 	c->arg = arg;
 	c->sp = sp;
 	c->depth = 0;
@@ -957,8 +951,8 @@ static __always_inline void leave(struct pt_regs *ctx)
 			bpf_map_update_elem(&live, &k, &c->old, BPF_ANY);
 		}
 	}
-	if (ret)
-		record_alloc(ctx, tgid, ts->gen, ts->codegen, ret, c->size, c->probe, c->bw);
+	if (ret && c->weight)
+		record_alloc(ctx, tgid, ts->gen, ts->codegen, ret, c->size, c->probe, c->weight);
 }
 
 SEC("uprobe")
@@ -1058,13 +1052,14 @@ int BPF_PROG(mmap_exit, struct pt_regs *regs, long ret)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct task_state *ts;
+	__u32 weight;
 
 	if (regs->orig_rax != NR_MMAP || !(regs->r10 & MAP_ANONYMOUS) ||
 	    (unsigned long)ret >= (unsigned long)-MAX_ERRNO || tgid == self_tgid)
 		return 0;
 	ts = state(tgid);
-	if (ts && ts->traced)
-		record_alloc(ctx, tgid, ts->gen, ts->codegen, ret, regs->rsi, MMAP_PROBE, byte_weight(regs->rsi));
+	if (ts && ts->traced && (weight = admit(regs->rsi)))
+		record_alloc(ctx, tgid, ts->gen, ts->codegen, ret, regs->rsi, MMAP_PROBE, weight);
 	return 0;
 }
 

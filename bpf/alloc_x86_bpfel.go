@@ -158,7 +158,8 @@ type AllocTaskState struct {
 	Call        struct {
 		_      structs.HostLayout
 		Size   uint64
-		Bw     uint64
+		Weight uint32
+		Pad    uint32
 		Arg    uint64
 		Sp     uint64
 		Old    AllocLive

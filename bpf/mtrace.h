@@ -59,7 +59,7 @@ enum kind {
 enum cookie_flag {
 	/*
 	 * The function calls no other probed function: where uprobe sessions
-	 * exist, a call that byte sampling leaves out need not be seen to return.
+	 * exist, a call that sampling leaves out need not be seen to return.
 	 */
 	COOKIE_LEAF = 1 << 24,
 };

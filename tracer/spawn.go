@@ -47,6 +47,9 @@ func (t *Tracer) spawn(ctx context.Context, argv []string) error {
 	if err := t.cfg.Policy.Check(policy.Target{Exe: path, UID: uid, Cgroup: self.cgroup}); err != nil {
 		return fmt.Errorf("refuse to start %s: %w", argv[0], err)
 	}
+	if t.cfg.User == nil && os.Geteuid() == 0 {
+		t.log.Info("the command runs as root without capabilities; --user root gives it root's privileges", "command", argv[0])
+	}
 	type started struct {
 		cmd *exec.Cmd
 		err error

@@ -139,18 +139,25 @@ type fieldError struct {
 	field   string // as the policy file names it, with its table: limits.max_live
 	value   any    // the value, if worth showing
 	problem string
+	err     error // the cause, if any
 }
 
 func (e *fieldError) Error() string {
-	if e.value == nil {
-		return fmt.Sprintf("%s: %s", e.field, e.problem)
+	msg := e.field + ": " + e.problem
+	if e.value != nil {
+		msg = fmt.Sprintf("%s %v: %s", e.field, e.value, e.problem)
 	}
-	return fmt.Sprintf("%s %v: %s", e.field, e.value, e.problem)
+	if e.err != nil {
+		msg += ": " + e.err.Error()
+	}
+	return msg
 }
+
+func (e *fieldError) Unwrap() error { return e.err }
 
 // badField returns the error of field holding value, which has problem.
 func badField(field string, value any, problem string) error {
-	return &fieldError{field, value, problem}
+	return &fieldError{field: field, value: value, problem: problem}
 }
 
 // Recipients parses the policy's and the extra age recipients together.
@@ -163,7 +170,7 @@ func (p *Policy) Recipients(extra []string) ([]age.Recipient, error) {
 		for _, s := range field.list {
 			r, err := age.ParseX25519Recipient(s)
 			if err != nil {
-				return nil, badField(field.name, strconv.Quote(s), "not an age recipient: "+err.Error())
+				return nil, &fieldError{field: field.name, value: strconv.Quote(s), problem: "not an age recipient", err: err}
 			}
 			out = append(out, r)
 		}

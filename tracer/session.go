@@ -38,7 +38,7 @@ type uprobeMultiAttr struct {
 func attachSession(path string, set probeSet, prog *ebpf.Program, pid int) (link.Link, error) {
 	p, err := unix.BytePtrFromString(path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("uprobe session on %s: %w", path, err)
 	}
 	attr := uprobeMultiAttr{
 		progFD:     uint32(prog.FD()),
@@ -54,9 +54,8 @@ func attachSession(path string, set probeSet, prog *ebpf.Program, pid int) (link
 	if errno != 0 {
 		return nil, fmt.Errorf("create a uprobe session link: %w", errno)
 	}
-	l, err := link.NewFromFD(int(fd))
+	l, err := link.NewFromFD(int(fd)) // closes fd if it fails
 	if err != nil {
-		unix.Close(int(fd))
 		return nil, fmt.Errorf("wrap the uprobe session link: %w", err)
 	}
 	return l, nil

@@ -95,11 +95,13 @@ type plannedProbe struct {
 // addr is the probe's site as an offset into the function's file.
 func (p plannedProbe) addr() uint64 { return p.off + p.site.Offset }
 
-// isLeaf reports whether mod's function symbol calls no other function
-// mtrace probes, so that a call of it has no nested calls to tell apart:
-// glibc's malloc and calloc (TestGlibcLeaves checks their code). Other
-// allocators are not assumed to be so.
-func isLeaf(mod *symbolize.Module, symbol string) bool {
+// leafCandidate reports whether mod's function symbol may be a leaf, one
+// that enters no other probed function, so that a call of it has no nested
+// calls to tell apart: glibc's malloc and calloc, whose helpers call no
+// allocation function through its symbol, once their own code is checked
+// (probesite.Leaf). Other allocators call back into their own malloc
+// through the PLT, which the check cannot see, and are not leaves.
+func leafCandidate(mod *symbolize.Module, symbol string) bool {
 	return (symbol == "malloc" || symbol == "calloc") && mod.Defines("__libc_malloc")
 }
 
@@ -113,6 +115,7 @@ const maxCode = 64 << 10
 // the moving goroutine stacks, and an entry probe alone counts nothing.
 func planProbes(file io.ReaderAt, mod *symbolize.Module) (planned []plannedProbe, skipped []string) {
 	seen := make(map[uint64]bool)
+	codes := make(map[string][]byte)
 	for _, f := range allocFuncs {
 		addr, ok := mod.Address(f.symbol)
 		if !ok || seen[addr] {
@@ -132,8 +135,20 @@ func planProbes(file io.ReaderAt, mod *symbolize.Module) (planned []plannedProbe
 			site.Reason += ": " + err.Error()
 		} else {
 			site = probesite.Plan(code, f.needs())
+			codes[f.symbol] = code
 		}
-		planned = append(planned, plannedProbe{f, site, off, isLeaf(mod, f.symbol)})
+		planned = append(planned, plannedProbe{allocFunc: f, site: site, off: off})
+	}
+	sites := make(map[uint64]bool)
+	for _, p := range planned {
+		addr, _ := mod.Address(p.symbol)
+		sites[addr+p.site.Offset] = true
+	}
+	for i, p := range planned {
+		if code, ok := codes[p.symbol]; ok && leafCandidate(mod, p.symbol) {
+			addr, _ := mod.Address(p.symbol)
+			planned[i].leaf = probesite.Leaf(code, addr, sites)
+		}
 	}
 	return planned, skipped
 }

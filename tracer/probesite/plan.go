@@ -62,8 +62,8 @@ func plan(code []byte, needs Needs) Site {
 			off += len(endbr[0])
 			continue
 		}
-		inst, err := x86asm.Decode(rest, 64)
-		if err != nil {
+		inst, ok := decode(rest)
+		if !ok {
 			return Site{0, fmt.Sprintf("at the symbol: undecodable instruction at +%d", off)}
 		}
 		if what, ok := emulated(rest[:inst.Len], inst); ok {
@@ -83,6 +83,14 @@ func plan(code []byte, needs Needs) Site {
 		off += inst.Len
 	}
 	return Site{0, "at the symbol: no emulated instruction in the prologue"}
+}
+
+// decode decodes the instruction code starts with; false if it cannot, or
+// if code starts with a bad or cut-short instruction, which x86asm decodes
+// as a bare prefix.
+func decode(code []byte) (x86asm.Inst, bool) {
+	inst, err := x86asm.Decode(code, 64)
+	return inst, err == nil && inst.Op != 0
 }
 
 func isEndbr(b []byte) bool {
@@ -173,8 +181,8 @@ func branchInto(code []byte, site int) string {
 			off += len(endbr[0])
 			continue
 		}
-		inst, err := x86asm.Decode(code[off:], 64)
-		if err != nil {
+		inst, ok := decode(code[off:])
+		if !ok {
 			return fmt.Sprintf("cannot check the branches: undecodable instruction at +%d", off)
 		}
 		if rel, isRel := inst.Args[0].(x86asm.Rel); isRel {

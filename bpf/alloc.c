@@ -23,9 +23,9 @@
  *   live     {tgid, gen, addr} -> struct live  allocations not freed yet; the free probe, realloc
  *   gens     tgid -> u32                the process image's generation, set at fork and exec;
  *                                       exit deletes it (with the tgid's targets entry)
- *   codegens tgid -> u32                how often the process mapped a file's code (dlopen); a
- *                                       stack's hash includes it, since the same addresses may
- *                                       now be other code; exit deletes it
+ *   codegens tgid -> u32                the code epoch when the process last mapped a file's code
+ *                                       (dlopen); a stack's hash includes it, since the same
+ *                                       addresses may now be other code; exit deletes it
  *   stacks   hash -> struct stack       user stacks seen, as file offsets, hashed with their image's
  *                                       tgid and generation; user space deletes an image's stacks
  *                                       once it has exec'd or exited
@@ -237,7 +237,7 @@ struct task_state {
 	__u64 epoch;      /* the epoch traced and gen were found in; 0: find them again */
 	__u64 code_epoch; /* the code_epoch codegen was found in */
 	__u32 gen;        /* its process image's generation */
-	__u32 codegen;    /* how often its process mapped code, as codegens says */
+	__u32 codegen;    /* its process's codegens entry */
 	__u8 traced;      /* its process is traced */
 	__u8 in_call;     /* call holds a call in flight */
 	__u8 mapping_code;/* it is in an mmap of a file's code */
@@ -550,7 +550,7 @@ static long resolve_step(__u32 i, void *ctx)
 }
 
 /*
- * Walk the user stack of image {tgid, gen}, which mapped code codegen times,
+ * Walk the user stack of image {tgid, gen}, whose code last changed at codegen,
  * and return its hash. A stack not seen before is resolved to files and
  * offsets and stored under its hash; 0
  * if it could not be walked or stored (it is then reported as unknown, and
@@ -1101,25 +1101,34 @@ int code_map_enter(struct mmap_enter_args *a)
 	return 0;
 }
 
+/* The arguments of the syscalls:sys_exit_mmap tracepoint, as its format file lays them out. */
+struct mmap_exit_args {
+	__u64 common;
+	__s64 nr;
+	__s64 ret;
+};
+
 /*
  * The code is mapped: stacks walked from now on may run through addresses
  * that held other code before (a library unloaded, another loaded in its
- * place), so the process's stacks hash anew.
+ * place), so the process's stacks hash anew. It is given the next code
+ * epoch, a value it never had before (the epoch only grows), so that an
+ * entry evicted or raced over never brings an old hash back; the epoch
+ * moves after it, so a thread that sees the new epoch reads the new value.
  */
 SEC("tracepoint/syscalls/sys_exit_mmap")
-int code_map_exit(void *ctx)
+int code_map_exit(struct mmap_exit_args *a)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32, one = 1, *n;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32, n;
 	struct task_state *ts = bpf_task_storage_get(&tasks, bpf_get_current_task_btf(), 0, 0);
 
 	if (!ts || !ts->mapping_code)
 		return 0;
 	ts->mapping_code = 0;
-	n = bpf_map_lookup_elem(&codegens, &tgid);
-	if (n)
-		__sync_fetch_and_add(n, 1);
-	else
-		bpf_map_update_elem(&codegens, &tgid, &one, BPF_NOEXIST);
+	if ((unsigned long)a->ret >= (unsigned long)-MAX_ERRNO)
+		return 0; /* it failed: nothing was mapped */
+	n = code_epoch + 1;
+	bpf_map_update_elem(&codegens, &tgid, &n, BPF_ANY);
 	__sync_fetch_and_add(&code_epoch, 1);
 	return 0;
 }

@@ -3,8 +3,9 @@ package sink
 import "testing"
 
 // TestTrim keeps each process's largest stacks and sums the rest into
-// "[other stacks]": every count and total stays exact, and trimming again
-// folds the earlier sum in rather than adding a second one.
+// "[other stacks]": every count and total stays exact, trimming again folds
+// the earlier sum in rather than adding a second one, and a stack that
+// leaked is kept however little it allocated.
 func TestTrim(t *testing.T) {
 	stack := func(name string, bytes uint64) Stack {
 		return Stack{Frames: []Frame{{Function: name}}, Counts: Counts{Allocs: 1, AllocBytes: bytes, Frees: 1, FreeBytes: bytes}}
@@ -33,5 +34,17 @@ func TestTrim(t *testing.T) {
 	}
 	if r.MostStacks() != 2 {
 		t.Errorf("MostStacks %d, want 2", r.MostStacks())
+	}
+
+	leaky := stack("leak", 1)
+	leaky.Frees, leaky.FreeBytes, leaky.LiveObjects, leaky.LiveBytes, leaky.LeakedObjects, leaky.LeakedBytes = 0, 0, 1, 1, 1, 1
+	r = &Report{Processes: []Process{{Pid: 3, Stacks: []Stack{stack("big", 100), leaky, stack("mid", 50), stack("small", 10)}}}}
+	r.Trim(1)
+	var names []string
+	for _, s := range r.Processes[0].Stacks {
+		names = append(names, s.Frames[0].Function)
+	}
+	if len(names) != 3 || names[0] != "big" || names[1] != "leak" || names[2] != OtherStacks {
+		t.Errorf("Trim(1) with a leak kept %v, want big, leak and %s", names, OtherStacks)
 	}
 }

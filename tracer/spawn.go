@@ -70,6 +70,9 @@ func (t *Tracer) spawn(ctx context.Context, argv []string) error {
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = t.cfg.Stdin, t.cfg.Stdout, t.cfg.Stderr
 		cmd.SysProcAttr = &syscall.SysProcAttr{Ptrace: true, Credential: t.cfg.User}
 		if err := cmd.Start(); err != nil {
+			if errors.Is(err, unix.EPERM) && t.cfg.User == nil {
+				err = fmt.Errorf("%w (a program that needs file capabilities gets none from mtrace; --user root runs it with root's privileges)", err)
+			}
 			done <- started{err: fmt.Errorf("start %s: %w", argv[0], err)}
 			return
 		}
@@ -98,15 +101,30 @@ func (t *Tracer) spawn(ctx context.Context, argv []string) error {
 }
 
 // unprivileged makes the commands the calling thread starts keep its user
-// but none of mtrace's privileges: as root, no capabilities at exec
-// (SECBIT_NOROOT, locked), and for anyone none gained from set-user-ID bits
-// or file capabilities (no_new_privs). Only --user root runs a command with
-// root's privileges.
+// but none of mtrace's privileges: exec grants them no capability, neither
+// root's nor a file's nor an ambient or inheritable one (the bounding,
+// ambient and inheritable sets are emptied, when mtrace may), and no
+// set-user-ID bit works (no_new_privs). The thread's own capabilities stay:
+// it still ptraces the child. Only --user root runs a command with root's
+// privileges.
 func unprivileged() error {
-	if os.Geteuid() == 0 {
-		bits := uintptr(cap.SecbitNoRoot | cap.SecbitNoRootLocked)
-		if err := unix.Prctl(unix.PR_SET_SECUREBITS, bits, 0, 0, 0); err != nil {
-			return fmt.Errorf("drop root's capabilities for the command: %w", err)
+	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
+		return fmt.Errorf("clear the ambient capabilities for the command: %w", err)
+	}
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("read capabilities: %w", err)
+	}
+	data[0].Inheritable, data[1].Inheritable = 0, 0
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("clear the inheritable capabilities for the command: %w", err)
+	}
+	if data[0].Effective&(1<<unix.CAP_SETPCAP) != 0 {
+		for c := cap.Value(0); c < cap.MaxBits(); c++ {
+			if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil {
+				return fmt.Errorf("empty the capability bounding set for the command: %w", err)
+			}
 		}
 	}
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {

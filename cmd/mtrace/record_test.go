@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"kernel.org/pub/linux/libs/security/libcap/cap"
+
 	"github.com/mtrace/mtrace/tracer/tracertest"
 )
 
@@ -189,10 +191,35 @@ func TestCommandRunsAsUser(t *testing.T) {
 	if os.Geteuid() != 0 {
 		return
 	}
-	status := []string{"--", "sh", "-c", "grep -E '^(Uid|CapPrm|CapEff|NoNewPrivs):' /proc/self/status"}
+	// A copy of grep that the file system would grant CAP_NET_RAW: it must
+	// not get it through mtrace's bounding set either. Made effective at
+	// exec (+ep, like ping), such a program is refused, with a hint.
+	grep := filepath.Join(t.TempDir(), "capgrep")
+	data, err := os.ReadFile("/bin/grep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(grep, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	setCaps := func(text string) {
+		c, err := cap.FromText(text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.SetFile(grep); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setCaps("cap_net_raw=ep")
+	if res := runMtrace(t.Context(), nil, "record", "--", grep, "x", "/dev/null"); res.code != exitRuntime || !strings.Contains(res.stderr, "--user root runs it with root's privileges") {
+		t.Errorf("a program with effective file capabilities: exit %d, %s", res.code, lastLine(res.stderr))
+	}
+	setCaps("cap_net_raw=p")
+	status := []string{"--", grep, "-E", "^(Uid|CapPrm|CapEff|CapBnd|NoNewPrivs):", "/proc/self/status"}
 	for name, want := range map[string]*regexp.Regexp{
-		"root":        regexp.MustCompile(`(?m)^Uid:\s+0\s.*\nCapPrm:\s+0+\nCapEff:\s+0+\nNoNewPrivs:\s+1$`),
-		"--user root": regexp.MustCompile(`(?m)^Uid:\s+0\s.*\nCapPrm:\s+0*[1-9a-f][0-9a-f]*\nCapEff:\s+0*[1-9a-f][0-9a-f]*\nNoNewPrivs:\s+0$`),
+		"root":        regexp.MustCompile(`(?m)^Uid:\s+0\s.*\nCapPrm:\s+0+\nCapEff:\s+0+\nCapBnd:\s+0+\nNoNewPrivs:\s+1$`),
+		"--user root": regexp.MustCompile(`(?m)^Uid:\s+0\s.*\nCapPrm:\s+0*[1-9a-f][0-9a-f]*\nCapEff:\s+0*[1-9a-f][0-9a-f]*\nCapBnd:\s+0*[1-9a-f][0-9a-f]*\nNoNewPrivs:\s+0$`),
 	} {
 		t.Run(name, func(t *testing.T) {
 			args := status

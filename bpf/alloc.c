@@ -8,8 +8,8 @@
  * (alloc_session) is both for the allocation functions, and an entry may
  * decline to see its call return, which saves the return probe's trap.
  * Three BTF tracepoints follow process lifecycles: fork (to trace children
- * of traced processes), exec and exit (to tell user space); the mmap system
- * call's tracepoints see a traced process map a file's code. Optionally
+ * of traced processes), exec and exit (to tell user space); the munmap and
+ * mmap system calls' tracepoints see a traced process unmap a file's code. Optionally
  * (--mmap) the raw system-call tracepoints count anonymous mmap and munmap
  * as a separate kind of allocation (x86-64 system-call numbers).
  *
@@ -23,9 +23,9 @@
  *   live     {tgid, gen, addr} -> struct live  allocations not freed yet; the free probe, realloc
  *   gens     tgid -> u32                the process image's generation, set at fork and exec;
  *                                       exit deletes it (with the tgid's targets entry)
- *   codegens tgid -> u32                the code epoch when the process last mapped a file's code
- *                                       (dlopen); a stack's hash includes it, since the same
- *                                       addresses may now be other code; exit deletes it
+ *   codegens tgid -> u32                the code epoch when the process last unmapped a file's
+ *                                       code (dlclose); a stack's hash includes it, since the
+ *                                       same addresses may later hold other code; exit deletes it
  *   stacks   hash -> struct stack       user stacks seen, as file offsets, hashed with their image's
  *                                       tgid and generation; user space deletes an image's stacks
  *                                       once it has exec'd or exited
@@ -87,15 +87,16 @@ const volatile __u32 sample_g[SAMPLE_STEPS + 1];
  * cached verdict from an older epoch is made again.
  */
 volatile __u64 epoch = 1;
-/* Bumped here whenever a traced process mapped a file's code: threads read their codegens entry again. */
+/* Bumped here whenever a traced process unmapped a file's code: threads read their codegens entry again. */
 volatile __u64 code_epoch = 0;
 /* mtrace's own process, never traced. */
 const volatile __u32 self_tgid = 0;
 /* Probe id 0 is reserved for anonymous mmap/munmap (--mmap); user space numbers the uprobes from 1. */
 #define MMAP_PROBE 0
 
+#define MAP_FIXED 0x10
 #define MAP_ANONYMOUS 0x20
-#define PROT_EXEC 0x4
+#define VM_EXEC 0x4
 #define MAX_ERRNO 4095
 #define NR_MMAP 9
 #define NR_MUNMAP 11
@@ -159,6 +160,8 @@ struct linux_binprm {
 
 struct vm_area_struct {
 	unsigned long vm_start;
+	unsigned long vm_end;
+	unsigned long vm_flags;
 	unsigned long vm_pgoff;
 	struct file *vm_file;
 } __attribute__((preserve_access_index));
@@ -240,7 +243,7 @@ struct task_state {
 	__u32 codegen;    /* its process's codegens entry */
 	__u8 traced;      /* its process is traced */
 	__u8 in_call;     /* call holds a call in flight */
-	__u8 mapping_code;/* it is in an mmap of a file's code */
+	__u8 changing_code;/* it is in an munmap or mmap that takes a file's code away */
 	__u8 pad;
 	struct call call;
 };
@@ -1079,56 +1082,123 @@ int BPF_PROG(munmap_enter, struct pt_regs *regs, long id)
 	return 0;
 }
 
-/* The arguments of the syscalls:sys_enter_mmap tracepoint, as its format file lays them out. */
-struct mmap_enter_args {
-	__u64 common;
-	__s64 nr;
-	__u64 addr, len, prot, flags, fd, off;
+/* A walk over the mappings of [addr, end), looking for a file's code. */
+struct range_walk {
+	__u64 addr, end;
+	__u32 code;
+	__u32 pad;
 };
 
-/* A traced process starts to map a file's code: the mmap's end counts it. */
-SEC("tracepoint/syscalls/sys_enter_mmap")
-int code_map_enter(struct mmap_enter_args *a)
+/* code_vma is bpf_find_vma's callback: it notes whether vma is a file's code, and moves past it. */
+static long code_vma(struct task_struct *task, struct vm_area_struct *vma, void *data)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct task_state *ts;
+	struct range_walk *w = data;
 
-	if (!(a->prot & PROT_EXEC) || (a->flags & MAP_ANONYMOUS) || tgid == self_tgid)
-		return 0;
-	ts = state(tgid);
-	if (ts && ts->traced)
-		ts->mapping_code = 1;
+	if (BPF_CORE_READ(vma, vm_file) && (BPF_CORE_READ(vma, vm_flags) & VM_EXEC))
+		w->code = 1;
+	w->addr = BPF_CORE_READ(vma, vm_end);
 	return 0;
 }
 
-/* The arguments of the syscalls:sys_exit_mmap tracepoint, as its format file lays them out. */
-struct mmap_exit_args {
+static long range_step(__u32 i, void *ctx)
+{
+	struct range_walk *w = ctx;
+	__u64 at = w->addr;
+
+	if (w->code || at >= w->end)
+		return 1;
+	if (bpf_find_vma(bpf_get_current_task_btf(), at, code_vma, w, 0) || w->addr <= at)
+		return 1; /* a hole, or the mapping lock is busy: look no further */
+	return 0;
+}
+
+/* MAX_RANGE_VMAS bounds the mappings looked at in one range: a library has a handful. */
+#define MAX_RANGE_VMAS 32
+
+/*
+ * changing_code notes, on the calling thread, that the system call it
+ * enters takes away mappings of [addr, addr+len) that hold a file's code,
+ * if any do; the call's end then counts it.
+ */
+static __always_inline void changing_code(__u64 addr, __u64 len)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct range_walk w = { .addr = addr, .end = addr + len };
+	struct task_state *ts;
+
+	if (tgid == self_tgid || !len)
+		return;
+	ts = state(tgid);
+	if (!ts || !ts->traced)
+		return;
+	bpf_loop(MAX_RANGE_VMAS, range_step, &w, 0);
+	ts->changing_code = w.code;
+}
+
+/*
+ * code_changed runs at the end of the system call: if it took a file's code
+ * away (dlclose), other code may later be mapped at the same addresses, so
+ * the process's stacks hash anew from now on. It gets the next code epoch,
+ * a value it never had before (the epoch only grows), so that an entry
+ * evicted or raced over never brings an old hash back; the epoch moves
+ * after it, so a thread that sees the new epoch reads the new value.
+ * Mapping code (dlopen) changes nothing: it only fills addresses no stack
+ * has run through.
+ */
+static __always_inline void code_changed(long ret)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32, n;
+	struct task_state *ts = bpf_task_storage_get(&tasks, bpf_get_current_task_btf(), 0, 0);
+
+	if (!ts || !ts->changing_code)
+		return;
+	ts->changing_code = 0;
+	if ((unsigned long)ret >= (unsigned long)-MAX_ERRNO)
+		return; /* it failed: nothing changed */
+	n = code_epoch + 1;
+	bpf_map_update_elem(&codegens, &tgid, &n, BPF_ANY);
+	__sync_fetch_and_add(&code_epoch, 1);
+}
+
+/* The arguments of the syscalls tracepoints, as their format files lay them out. */
+struct syscall_enter_args {
+	__u64 common;
+	__s64 nr;
+	__u64 args[6];
+};
+
+struct syscall_exit_args {
 	__u64 common;
 	__s64 nr;
 	__s64 ret;
 };
 
-/*
- * The code is mapped: stacks walked from now on may run through addresses
- * that held other code before (a library unloaded, another loaded in its
- * place), so the process's stacks hash anew. It is given the next code
- * epoch, a value it never had before (the epoch only grows), so that an
- * entry evicted or raced over never brings an old hash back; the epoch
- * moves after it, so a thread that sees the new epoch reads the new value.
- */
-SEC("tracepoint/syscalls/sys_exit_mmap")
-int code_map_exit(struct mmap_exit_args *a)
+SEC("tracepoint/syscalls/sys_enter_munmap")
+int code_unmap_enter(struct syscall_enter_args *a)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32, n;
-	struct task_state *ts = bpf_task_storage_get(&tasks, bpf_get_current_task_btf(), 0, 0);
+	changing_code(a->args[0], a->args[1]);
+	return 0;
+}
 
-	if (!ts || !ts->mapping_code)
-		return 0;
-	ts->mapping_code = 0;
-	if ((unsigned long)a->ret >= (unsigned long)-MAX_ERRNO)
-		return 0; /* it failed: nothing was mapped */
-	n = code_epoch + 1;
-	bpf_map_update_elem(&codegens, &tgid, &n, BPF_ANY);
-	__sync_fetch_and_add(&code_epoch, 1);
+SEC("tracepoint/syscalls/sys_exit_munmap")
+int code_unmap_exit(struct syscall_exit_args *a)
+{
+	code_changed(a->ret);
+	return 0;
+}
+
+/* mmap with MAP_FIXED replaces what was mapped there, code included. */
+SEC("tracepoint/syscalls/sys_enter_mmap")
+int code_map_enter(struct syscall_enter_args *a)
+{
+	if (a->args[3] & MAP_FIXED)
+		changing_code(a->args[0], a->args[1]);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_mmap")
+int code_map_exit(struct syscall_exit_args *a)
+{
+	code_changed(a->ret);
 	return 0;
 }

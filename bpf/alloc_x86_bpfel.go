@@ -145,17 +145,17 @@ type AllocStack struct {
 }
 
 type AllocTaskState struct {
-	_           structs.HostLayout
-	Epoch       uint64
-	CodeEpoch   uint64
-	Gen         uint32
-	Codegen     uint32
-	Traced      uint8
-	InCall      uint8
-	MappingCode uint8
-	Pad         uint8
-	_           [4]byte
-	Call        struct {
+	_            structs.HostLayout
+	Epoch        uint64
+	CodeEpoch    uint64
+	Gen          uint32
+	Codegen      uint32
+	Traced       uint8
+	InCall       uint8
+	ChangingCode uint8
+	Pad          uint8
+	_            [4]byte
+	Call         struct {
 		_      structs.HostLayout
 		Size   uint64
 		Weight uint32
@@ -193,6 +193,8 @@ const (
 	AllocProgAllocSession      = "alloc_session"
 	AllocProgCodeMapEnter      = "code_map_enter"
 	AllocProgCodeMapExit       = "code_map_exit"
+	AllocProgCodeUnmapEnter    = "code_unmap_enter"
+	AllocProgCodeUnmapExit     = "code_unmap_exit"
 	AllocProgMmapExit          = "mmap_exit"
 	AllocProgMunmapEnter       = "munmap_enter"
 	AllocProgProcessExec       = "process_exec"
@@ -261,16 +263,18 @@ type AllocSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type AllocProgramSpecs struct {
-	AllocEnter   *ebpf.ProgramSpec `ebpf:"alloc_enter"`
-	AllocExit    *ebpf.ProgramSpec `ebpf:"alloc_exit"`
-	AllocSession *ebpf.ProgramSpec `ebpf:"alloc_session"`
-	CodeMapEnter *ebpf.ProgramSpec `ebpf:"code_map_enter"`
-	CodeMapExit  *ebpf.ProgramSpec `ebpf:"code_map_exit"`
-	MmapExit     *ebpf.ProgramSpec `ebpf:"mmap_exit"`
-	MunmapEnter  *ebpf.ProgramSpec `ebpf:"munmap_enter"`
-	ProcessExec  *ebpf.ProgramSpec `ebpf:"process_exec"`
-	ProcessExit  *ebpf.ProgramSpec `ebpf:"process_exit"`
-	ProcessFork  *ebpf.ProgramSpec `ebpf:"process_fork"`
+	AllocEnter     *ebpf.ProgramSpec `ebpf:"alloc_enter"`
+	AllocExit      *ebpf.ProgramSpec `ebpf:"alloc_exit"`
+	AllocSession   *ebpf.ProgramSpec `ebpf:"alloc_session"`
+	CodeMapEnter   *ebpf.ProgramSpec `ebpf:"code_map_enter"`
+	CodeMapExit    *ebpf.ProgramSpec `ebpf:"code_map_exit"`
+	CodeUnmapEnter *ebpf.ProgramSpec `ebpf:"code_unmap_enter"`
+	CodeUnmapExit  *ebpf.ProgramSpec `ebpf:"code_unmap_exit"`
+	MmapExit       *ebpf.ProgramSpec `ebpf:"mmap_exit"`
+	MunmapEnter    *ebpf.ProgramSpec `ebpf:"munmap_enter"`
+	ProcessExec    *ebpf.ProgramSpec `ebpf:"process_exec"`
+	ProcessExit    *ebpf.ProgramSpec `ebpf:"process_exit"`
+	ProcessFork    *ebpf.ProgramSpec `ebpf:"process_fork"`
 }
 
 // AllocMapSpecs contains maps before they are loaded into the kernel.
@@ -402,16 +406,18 @@ type AllocVariables struct {
 //
 // It can be passed to LoadAllocObjects or ebpf.CollectionSpec.LoadAndAssign.
 type AllocPrograms struct {
-	AllocEnter   *ebpf.Program `ebpf:"alloc_enter"`
-	AllocExit    *ebpf.Program `ebpf:"alloc_exit"`
-	AllocSession *ebpf.Program `ebpf:"alloc_session"`
-	CodeMapEnter *ebpf.Program `ebpf:"code_map_enter"`
-	CodeMapExit  *ebpf.Program `ebpf:"code_map_exit"`
-	MmapExit     *ebpf.Program `ebpf:"mmap_exit"`
-	MunmapEnter  *ebpf.Program `ebpf:"munmap_enter"`
-	ProcessExec  *ebpf.Program `ebpf:"process_exec"`
-	ProcessExit  *ebpf.Program `ebpf:"process_exit"`
-	ProcessFork  *ebpf.Program `ebpf:"process_fork"`
+	AllocEnter     *ebpf.Program `ebpf:"alloc_enter"`
+	AllocExit      *ebpf.Program `ebpf:"alloc_exit"`
+	AllocSession   *ebpf.Program `ebpf:"alloc_session"`
+	CodeMapEnter   *ebpf.Program `ebpf:"code_map_enter"`
+	CodeMapExit    *ebpf.Program `ebpf:"code_map_exit"`
+	CodeUnmapEnter *ebpf.Program `ebpf:"code_unmap_enter"`
+	CodeUnmapExit  *ebpf.Program `ebpf:"code_unmap_exit"`
+	MmapExit       *ebpf.Program `ebpf:"mmap_exit"`
+	MunmapEnter    *ebpf.Program `ebpf:"munmap_enter"`
+	ProcessExec    *ebpf.Program `ebpf:"process_exec"`
+	ProcessExit    *ebpf.Program `ebpf:"process_exit"`
+	ProcessFork    *ebpf.Program `ebpf:"process_fork"`
 }
 
 func (p *AllocPrograms) Close() error {
@@ -421,6 +427,8 @@ func (p *AllocPrograms) Close() error {
 		p.AllocSession,
 		p.CodeMapEnter,
 		p.CodeMapExit,
+		p.CodeUnmapEnter,
+		p.CodeUnmapExit,
 		p.MmapExit,
 		p.MunmapEnter,
 		p.ProcessExec,

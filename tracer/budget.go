@@ -142,7 +142,8 @@ func (t *Tracer) programStats() []ProgramStats {
 		bpf.AllocProgProcessExec: t.objs.ProcessExec, bpf.AllocProgProcessFork: t.objs.ProcessFork,
 		bpf.AllocProgProcessExit: t.objs.ProcessExit, bpf.AllocProgMmapExit: t.objs.MmapExit,
 		bpf.AllocProgMunmapEnter: t.objs.MunmapEnter, bpf.AllocProgCodeMapEnter: t.objs.CodeMapEnter,
-		bpf.AllocProgCodeMapExit: t.objs.CodeMapExit,
+		bpf.AllocProgCodeMapExit: t.objs.CodeMapExit, bpf.AllocProgCodeUnmapEnter: t.objs.CodeUnmapEnter,
+		bpf.AllocProgCodeUnmapExit: t.objs.CodeUnmapExit,
 	} {
 		if s, err := p.Stats(); err == nil && s.RunCount > 0 {
 			out = append(out, ProgramStats{Name: name, Runs: s.RunCount, Runtime: s.Runtime})

@@ -259,9 +259,9 @@ func boolByte(b bool) uint8 {
 	return 0
 }
 
-// attachLifecycle attaches the fork, exec and exit tracepoints, the mmap
-// system call's (a process that maps code), and with Mmap the anonymous
-// mmap and munmap hooks.
+// attachLifecycle attaches the fork, exec and exit tracepoints, the munmap
+// and mmap system calls' (a process that unmaps code), and with Mmap the
+// anonymous mmap and munmap hooks.
 func (t *Tracer) attachLifecycle() error {
 	progs := []*ebpf.Program{t.objs.ProcessFork, t.objs.ProcessExec, t.objs.ProcessExit}
 	if t.cfg.Mmap {
@@ -274,10 +274,13 @@ func (t *Tracer) attachLifecycle() error {
 		}
 		t.links = append(t.links, l)
 	}
-	for name, p := range map[string]*ebpf.Program{"sys_enter_mmap": t.objs.CodeMapEnter, "sys_exit_mmap": t.objs.CodeMapExit} {
+	for name, p := range map[string]*ebpf.Program{
+		"sys_enter_munmap": t.objs.CodeUnmapEnter, "sys_exit_munmap": t.objs.CodeUnmapExit,
+		"sys_enter_mmap": t.objs.CodeMapEnter, "sys_exit_mmap": t.objs.CodeMapExit,
+	} {
 		l, err := link.Tracepoint("syscalls", name, p, nil)
 		if err != nil {
-			t.log.Warn("not watching code being mapped: a library loaded in place of an unloaded one may be named wrongly", "tracepoint", name, "err", err)
+			t.log.Warn("not watching code being unmapped: a library loaded in place of an unloaded one may be named wrongly", "tracepoint", name, "err", err)
 			continue
 		}
 		t.links = append(t.links, l)

@@ -421,6 +421,34 @@ func TestLibraryReplacedOnDisk(t *testing.T) {
 	}
 }
 
+// TestLoadingLibrariesKeepsStacks loads 40 libraries one after another,
+// none unloaded, allocating from the same function after each, under a
+// stack map of 64 entries: loading code must not make the stacks already
+// seen hash anew (only unloading it does), or the map would fill.
+func TestLoadingLibrariesKeepsStacks(t *testing.T) {
+	tracertest.RequireBPF(t)
+	plugin := tracertest.BuildC(t, "plugin.c", "-shared", "-fPIC")
+	data, err := os.ReadFile(plugin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	args := []string{tracertest.BuildC(t, "loadlibs.c", "-ldl")}
+	for i := range 40 {
+		lib := filepath.Join(dir, fmt.Sprintf("lib%d.so", i))
+		if err := os.WriteFile(lib, data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, lib)
+	}
+	pol := writeFile(t, "policy.toml", "[limits]\nmax_stacks = 64\n")
+	r, out := recordJSON(t, append([]string{"--policy", pol, "--"}, args...)...)
+	if r.Dropped.StackMapFull != 0 {
+		t.Errorf("the stack map filled %d times", r.Dropped.StackMapFull)
+	}
+	checkTallies(t, r, out, expect{bin: args[0], callees: map[string]string{"steady": "malloc"}})
+}
+
 // TestGoTargets traces Go programs. One allocates through C (cgo) from
 // goroutines whose stacks grow and move: it keeps running, and its C
 // allocations are counted exactly, with Go callers in their stacks. The

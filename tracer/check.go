@@ -259,10 +259,13 @@ func describeSites(procRoot string, pid int, a mappedAllocator) string {
 		return "(sites unknown: " + err.Error() + ")"
 	}
 	defer f.Close()
-	var moved []string
+	var moved, leaves []string
 	atSymbol := 0
 	planned, skipped := planProbes(f, a.mod)
 	for _, p := range planned {
+		if p.leaf {
+			leaves = append(leaves, p.symbol)
+		}
 		if p.site.Offset == 0 {
 			atSymbol++
 			continue
@@ -270,6 +273,9 @@ func describeSites(procRoot string, pid int, a mappedAllocator) string {
 		moved = append(moved, fmt.Sprintf("%s+%d", p.symbol, p.site.Offset))
 	}
 	desc := fmt.Sprintf("(probe sites: %s; %d at the symbol", strings.Join(moved, " "), atSymbol)
+	if len(leaves) > 0 {
+		desc += "; calls left out by sampling skip the return probe (with uprobe sessions): " + strings.Join(leaves, " ")
+	}
 	if len(skipped) > 0 {
 		desc += "; not probed, in Go code: " + strings.Join(skipped, " ")
 	}

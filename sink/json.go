@@ -1,16 +1,42 @@
 package sink
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
 )
 
-// WriteJSON writes r as indented JSON.
+// WriteJSON writes r as indented JSON, one process at a time, so that a
+// report of many processes is never held in memory as a whole document.
 func WriteJSON(w io.Writer, r *Report) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(r); err != nil {
+	// The report without its processes: the outer field hides the embedded one.
+	head, err := json.MarshalIndent(struct {
+		*Report
+		Processes *struct{} `json:"processes,omitempty"`
+	}{Report: r}, "", "  ")
+	if err != nil {
+		return fmt.Errorf("write JSON report: %w", err)
+	}
+	bw := bufio.NewWriter(w)
+	bw.Write(head[:len(head)-2]) // all but "\n}"
+	bw.WriteString(",\n  \"processes\": [")
+	for i := range r.Processes {
+		p, err := json.MarshalIndent(&r.Processes[i], "    ", "  ")
+		if err != nil {
+			return fmt.Errorf("write JSON report: %w", err)
+		}
+		if i > 0 {
+			bw.WriteString(",")
+		}
+		bw.WriteString("\n    ")
+		bw.Write(p)
+	}
+	if len(r.Processes) > 0 {
+		bw.WriteString("\n  ")
+	}
+	bw.WriteString("]\n}\n")
+	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("write JSON report: %w", err)
 	}
 	return nil

@@ -1107,8 +1107,16 @@ static long range_step(__u32 i, void *ctx)
 
 	if (w->code || at >= w->end)
 		return 1;
-	if (bpf_find_vma(bpf_get_current_task_btf(), at, code_vma, w, 0) || w->addr <= at)
-		return 1; /* a hole, or the mapping lock is busy: look no further */
+	if (bpf_find_vma(bpf_get_current_task_btf(), at, code_vma, w, 0) || w->addr <= at) {
+		/*
+		 * A hole, or the mapping lock is busy (another thread maps
+		 * memory): what lies further is unknown, so count it as code.
+		 * Hashing stacks anew costs little; missing code unmapped would
+		 * name a later library after this one.
+		 */
+		w->code = 1;
+		return 1;
+	}
 	return 0;
 }
 
@@ -1116,9 +1124,27 @@ static long range_step(__u32 i, void *ctx)
 #define MAX_RANGE_VMAS 32
 
 /*
- * changing_code notes, on the calling thread, that the system call it
- * enters takes away mappings of [addr, addr+len) that hold a file's code,
- * if any do; the call's end then counts it.
+ * new_codegen gives process tgid the next code epoch, a value it never had
+ * before (the epoch only grows, and the fetch makes each value one
+ * caller's), so that an entry evicted or raced over never brings an old
+ * hash back; the epoch moves on after the entry is written, so a thread
+ * that sees the new epoch reads the new value.
+ */
+static __always_inline void new_codegen(__u32 tgid)
+{
+	__u32 n = __sync_fetch_and_add(&code_epoch, 1) + 1;
+
+	bpf_map_update_elem(&codegens, &tgid, &n, BPF_ANY);
+	__sync_fetch_and_add(&code_epoch, 1);
+}
+
+/*
+ * changing_code runs as a system call that takes away the mappings of
+ * [addr, addr+len) starts: if any may hold a file's code (dlclose), other
+ * code may later be mapped at the same addresses, so the process's stacks
+ * hash anew, from now on and again once the call is done (a stack walked
+ * in between runs through code about to go). Mapping code (dlopen) changes
+ * nothing: it only fills addresses no stack has run through.
  */
 static __always_inline void changing_code(__u64 addr, __u64 len)
 {
@@ -1131,33 +1157,23 @@ static __always_inline void changing_code(__u64 addr, __u64 len)
 	ts = state(tgid);
 	if (!ts || !ts->traced)
 		return;
-	bpf_loop(MAX_RANGE_VMAS, range_step, &w, 0);
+	if (bpf_loop(MAX_RANGE_VMAS, range_step, &w, 0) >= MAX_RANGE_VMAS && w.addr < w.end)
+		w.code = 1; /* more mappings than were looked at */
 	ts->changing_code = w.code;
+	if (w.code)
+		new_codegen(tgid);
 }
 
-/*
- * code_changed runs at the end of the system call: if it took a file's code
- * away (dlclose), other code may later be mapped at the same addresses, so
- * the process's stacks hash anew from now on. It gets the next code epoch,
- * a value it never had before (the epoch only grows), so that an entry
- * evicted or raced over never brings an old hash back; the epoch moves
- * after it, so a thread that sees the new epoch reads the new value.
- * Mapping code (dlopen) changes nothing: it only fills addresses no stack
- * has run through.
- */
+/* code_changed runs as the system call changing_code saw ends. */
 static __always_inline void code_changed(long ret)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32, n;
 	struct task_state *ts = bpf_task_storage_get(&tasks, bpf_get_current_task_btf(), 0, 0);
 
 	if (!ts || !ts->changing_code)
 		return;
 	ts->changing_code = 0;
-	if ((unsigned long)ret >= (unsigned long)-MAX_ERRNO)
-		return; /* it failed: nothing changed */
-	n = code_epoch + 1;
-	bpf_map_update_elem(&codegens, &tgid, &n, BPF_ANY);
-	__sync_fetch_and_add(&code_epoch, 1);
+	if ((unsigned long)ret < (unsigned long)-MAX_ERRNO)
+		new_codegen(bpf_get_current_pid_tgid() >> 32);
 }
 
 /* The arguments of the syscalls tracepoints, as their format files lay them out. */

@@ -15,8 +15,8 @@ type Limits struct {
 	// MaxCPUPercent bounds mtrace's CPU use, its BPF programs' included, as a
 	// share of one CPU; over it sampling increases, then mtrace stops.
 	MaxCPUPercent float64 `toml:"max_cpu_percent"`
-	// MaxOutputBytes bounds the size of one report. A report file past it
-	// keeps each process's largest stacks and sums the rest into one.
+	// MaxOutputBytes bounds the size of one report. A report past it keeps
+	// each process's largest stacks and sums the rest into one.
 	MaxOutputBytes int64 `toml:"max_output_bytes"`
 	// MaxExitedProcesses bounds the exited process images kept one by one;
 	// past it, the oldest are folded, per executable, into one that sums them.

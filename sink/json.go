@@ -9,8 +9,11 @@ import (
 
 // WriteJSON writes r as indented JSON, one process at a time, so that a
 // report of many processes is never held in memory as a whole document.
+// The text is what json.MarshalIndent makes of r, except that no processes
+// are [], never null.
 func WriteJSON(w io.Writer, r *Report) error {
-	// The report without its processes: the outer field hides the embedded one.
+	// The report without its processes: the outer field hides the embedded
+	// one (which would not work if Report had a MarshalJSON of its own).
 	head, err := json.MarshalIndent(struct {
 		*Report
 		Processes *struct{} `json:"processes,omitempty"`

@@ -86,7 +86,10 @@ func (p *printer) stacks(title string, stacks []Stack, top int, less func(a, b S
 	for _, s := range sorted {
 		p.printf("    %s in %d allocs, live %s in %d\n", Bytes(s.AllocBytes), s.Allocs, Bytes(s.LiveBytes), s.LiveObjects)
 		for _, f := range s.Frames {
-			p.printf("      %s (%s)", f.Function, filepath.Base(f.Module))
+			p.printf("      %s", f.Function)
+			if f.Module != "" {
+				p.printf(" (%s)", filepath.Base(f.Module))
+			}
 			if f.File != "" {
 				p.printf(" %s:%d", f.File, f.Line)
 			}

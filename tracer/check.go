@@ -252,7 +252,9 @@ func allocatorsOf(procRoot string, pid int) ([]mappedAllocator, error) {
 
 // describeSites says where in the allocator a the probes would go:
 // the functions probed past their symbol, where the kernel emulates the
-// instruction, and how many are probed at the symbol.
+// instruction, and how many are probed at the symbol; and the leaf
+// functions, whose calls sampling leaves out skip the return probe where
+// the kernel has uprobe sessions.
 func describeSites(procRoot string, pid int, a mappedAllocator) string {
 	f, err := symbolize.OpenMapped(procRoot, pid, a.mapping)
 	if err != nil {

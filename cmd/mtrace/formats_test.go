@@ -236,6 +236,14 @@ func TestReportTrimmedToFit(t *testing.T) {
 		}
 	}
 	kept := len(p.Stacks) - 1
+	// On stdout too (where the program's own lines go as well), the report
+	// fits, and the text report says it was trimmed.
+	const textLimit = 1500
+	textPol := writeFile(t, "text.toml", fmt.Sprintf("[limits]\nmax_output_bytes = %d\n", textLimit))
+	text := runMtrace(t.Context(), nil, "record", "--policy", textPol, "--format", "text", "--", bin)
+	if text.code != exitOK || len(text.stdout) > textLimit+300 || !strings.Contains(text.stdout, "smaller stacks summed into [other stacks]") {
+		t.Errorf("text report on stdout: exit %d, %d bytes:\n%s", text.code, len(text.stdout), text.stdout)
+	}
 	if others != 1 || sum != p.Totals || p.Totals != full.Processes[0].Totals || r.TrimmedStacks != len(full.Processes[0].Stacks)-kept {
 		t.Errorf("%d [other stacks], stacks sum to %+v, totals %+v (untrimmed %+v), trimmed %d of %d stacks keeping %d",
 			others, sum, p.Totals, full.Processes[0].Totals, r.TrimmedStacks, len(full.Processes[0].Stacks), kept)

@@ -137,13 +137,23 @@ func record(c *cli.Context) error {
 			logSummary(log, report, res.Programs)
 		}
 		write := sink.Limited(pol.Limits.MaxOutputBytes, reportWriter(report, format, c.Int("top")))
+		trim := func() bool {
+			if !fitReport(report, write) {
+				return false
+			}
+			log.Warn("report over max_output_bytes: smaller stacks summed into "+sink.OtherStacks,
+				"trimmed_stacks", report.TrimmedStacks, "max_output_bytes", pol.Limits.MaxOutputBytes)
+			return true
+		}
 		if out == "" {
+			// What reaches stdout cannot be taken back: make sure it fits first.
+			if err := write(io.Discard); errors.Is(err, sink.ErrTooLarge) {
+				trim()
+			}
 			return write(c.App.Writer)
 		}
 		err := sink.WriteFile(out, sink.Encrypted(recipients, write))
-		if errors.Is(err, sink.ErrTooLarge) && fitReport(report, write) {
-			log.Warn("report over max_output_bytes: smaller stacks summed into "+sink.OtherStacks,
-				"trimmed_stacks", report.TrimmedStacks, "max_output_bytes", pol.Limits.MaxOutputBytes)
+		if errors.Is(err, sink.ErrTooLarge) && trim() {
 			err = sink.WriteFile(out, sink.Encrypted(recipients, write))
 		}
 		if err != nil {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/rlimit"
 
@@ -33,7 +32,7 @@ func AttachEmpty(procRoot string, pid int, atSymbol bool) (e *EmptyProbes, err e
 	if len(allocs) == 0 {
 		return nil, fmt.Errorf("pid %d: %w", pid, errNoAllocator)
 	}
-	multi := haveFeature("uprobe_multi", features.HaveBPFLinkUprobeMulti)
+	multi, _ := linkKinds()
 	e = &EmptyProbes{}
 	defer func() {
 		if err != nil {

@@ -17,16 +17,10 @@ func Leaf(code []byte, start uint64, sites map[uint64]bool) bool {
 	if runtime.GOARCH != "amd64" {
 		return false
 	}
-	for off := 0; off < len(code); {
-		if isEndbr(code[off:]) {
-			off += len(endbr[0])
-			continue
-		}
-		inst, ok := decode(code[off:])
-		if !ok {
+	for off, inst := range instructions(code) {
+		if inst.Op == 0 {
 			return false
 		}
-		off += inst.Len
 		if inst.Op != x86asm.CALL && inst.Op != x86asm.JMP && !isJcc(inst.Op) {
 			continue
 		}
@@ -34,7 +28,7 @@ func Leaf(code []byte, start uint64, sites map[uint64]bool) bool {
 		if !isRel {
 			return false // through a pointer: it may lead anywhere
 		}
-		if sites[start+uint64(int64(off)+int64(rel))] {
+		if sites[start+uint64(int64(off+inst.Len)+int64(rel))] {
 			return false
 		}
 	}

@@ -8,6 +8,7 @@ package probesite
 import (
 	"bytes"
 	"fmt"
+	"iter"
 	"runtime"
 	"strings"
 
@@ -55,18 +56,14 @@ func Plan(code []byte, needs Needs) Site {
 }
 
 func plan(code []byte, needs Needs) Site {
-	off := 0
-	for off < len(code) && off < maxPrologue {
-		rest := code[off:]
-		if isEndbr(rest) {
-			off += len(endbr[0])
-			continue
+	for off, inst := range instructions(code) {
+		if off >= maxPrologue {
+			break
 		}
-		inst, ok := decode(rest)
-		if !ok {
+		if inst.Op == 0 {
 			return Site{0, fmt.Sprintf("at the symbol: undecodable instruction at +%d", off)}
 		}
-		if what, ok := emulated(rest[:inst.Len], inst); ok {
+		if what, ok := emulated(code[off:off+inst.Len], inst); ok {
 			if off > 0 {
 				if why := branchInto(code, off); why != "" {
 					return Site{0, "at the symbol: " + why}
@@ -80,17 +77,31 @@ func plan(code []byte, needs Needs) Site {
 			}
 			return Site{0, fmt.Sprintf("at the symbol: %s at +%d %s", opName(inst), off, why)}
 		}
-		off += inst.Len
 	}
 	return Site{0, "at the symbol: no emulated instruction in the prologue"}
 }
 
-// decode decodes the instruction code starts with; false if it cannot, or
-// if code starts with a bad or cut-short instruction, which x86asm decodes
-// as a bare prefix.
-func decode(code []byte) (x86asm.Inst, bool) {
-	inst, err := x86asm.Decode(code, 64)
-	return inst, err == nil && inst.Op != 0
+// instructions yields the instructions of code with their offsets, from its
+// start to its end, stepping over endbr64. An instruction it cannot decode
+// (x86asm decodes a bad or cut-short one as a bare prefix, without an
+// error) is yielded with Op 0, and ends the walk.
+func instructions(code []byte) iter.Seq2[int, x86asm.Inst] {
+	return func(yield func(int, x86asm.Inst) bool) {
+		for off := 0; off < len(code); {
+			if isEndbr(code[off:]) {
+				off += len(endbr[0])
+				continue
+			}
+			inst, err := x86asm.Decode(code[off:], 64)
+			if err != nil {
+				inst = x86asm.Inst{}
+			}
+			if !yield(off, inst) || inst.Op == 0 {
+				return
+			}
+			off += inst.Len
+		}
+	}
 }
 
 func isEndbr(b []byte) bool {
@@ -176,13 +187,8 @@ func contains(regs []x86asm.Reg, r x86asm.Reg) bool {
 // the middle of a call, or twice), or code cannot be decoded to its end.
 // It returns "" when neither is so.
 func branchInto(code []byte, site int) string {
-	for off := 0; off < len(code); {
-		if isEndbr(code[off:]) {
-			off += len(endbr[0])
-			continue
-		}
-		inst, ok := decode(code[off:])
-		if !ok {
+	for off, inst := range instructions(code) {
+		if inst.Op == 0 {
 			return fmt.Sprintf("cannot check the branches: undecodable instruction at +%d", off)
 		}
 		if rel, isRel := inst.Args[0].(x86asm.Rel); isRel {
@@ -190,7 +196,6 @@ func branchInto(code []byte, site int) string {
 				return fmt.Sprintf("a branch at +%d leads to +%d", off, target)
 			}
 		}
-		off += inst.Len
 	}
 	return ""
 }

@@ -37,8 +37,9 @@
  *   events   ring buffer of struct event
  *
  * Only metadata is read: argument registers, return values, the return
- * addresses the kernel's frame-pointer walk yields, and posix_memalign's
- * result pointer from its out-parameter. No allocation contents are read.
+ * addresses the kernel's frame-pointer walk yields, posix_memalign's
+ * result pointer from its out-parameter, and the return address at the
+ * stack pointer when operator new is entered. No allocation contents are read.
  * Needs Linux 5.17 (ring buffer, attach cookies, BTF tracepoints, bpf_find_vma) and BTF.
  */
 #include <linux/bpf.h>
@@ -233,6 +234,11 @@ struct call {
 	__u16 probe;
 	__u8 kind;
 	__u8 has_old;
+	__u8 handoff;    /* its function may throw: a nested call is to carry it to a return */
+	__u8 carried;    /* a nested call carries it: stack was walked at its entry */
+	__u8 pad2[6];
+	__u64 carrier_sp; /* handoff: the stack pointer the call that carries it starts with */
+	__u64 stack;      /* handoff: the stack's hash, walked at entry */
 };
 
 /* What a thread knows about itself between probes. */
@@ -351,6 +357,7 @@ const struct event *unused_event __attribute__((unused));
 const enum op *unused_op __attribute__((unused));
 const enum kind *unused_kind __attribute__((unused));
 const enum cookie_flag *unused_cookie_flag __attribute__((unused));
+const enum cookie_field *unused_cookie_field __attribute__((unused));
 const enum event_flag *unused_flag __attribute__((unused));
 const enum counter *unused_counter __attribute__((unused));
 const struct cgroup_filter *unused_cgroup_filter __attribute__((unused));
@@ -559,9 +566,11 @@ static long resolve_step(__u32 i, void *ctx)
  * if it could not be walked or stored (it is then reported as unknown, and
  * tried again next time). Called at a uretprobe: the instruction pointer is then the
  * return address in the allocation's direct caller, so the walk starts with
- * that caller.
+ * that caller. Called at a function's entry, ret is the return address at
+ * the stack pointer: the walk skips the frame in the function and starts
+ * with ret, as it would at the return; at a return, ret is 0.
  */
-static __always_inline __u64 capture_stack(void *ctx, __u32 tgid, __u32 gen, __u32 codegen)
+static __always_inline __u64 capture_stack(void *ctx, __u32 tgid, __u32 gen, __u32 codegen, __u64 ret)
 {
 	__u32 zero = 0;
 	struct scratch *s = bpf_map_lookup_elem(&scratch, &zero);
@@ -571,7 +580,13 @@ static __always_inline __u64 capture_stack(void *ctx, __u32 tgid, __u32 gen, __u
 
 	if (!s)
 		return 0;
-	n = bpf_get_stack(ctx, s->ips, sizeof(s->ips), BPF_F_USER_STACK);
+	if (ret) {
+		s->ips[0] = ret;
+		n = bpf_get_stack(ctx, &s->ips[1], sizeof(s->ips) - sizeof(s->ips[0]), BPF_F_USER_STACK | 1);
+		n = n > 0 ? n + sizeof(s->ips[0]) : sizeof(s->ips[0]);
+	} else {
+		n = bpf_get_stack(ctx, s->ips, sizeof(s->ips), BPF_F_USER_STACK);
+	}
 	if (n <= 0) {
 		count(COUNTER_STACK_ERRORS);
 		return 0;
@@ -773,9 +788,9 @@ out:
 	return 0;
 }
 
-/* record_alloc records an allocation admit kept with weight. */
-static __always_inline void record_alloc(void *ctx, __u32 tgid, __u32 gen, __u32 codegen, __u64 addr, __u64 size,
-					 __u16 probe, __u32 weight)
+/* record_alloc records an allocation admit kept with weight, made at stack. */
+static __always_inline void record_alloc(__u32 tgid, __u32 gen, __u64 addr, __u64 size, __u16 probe, __u32 weight,
+					 __u64 stack)
 {
 	struct live v = { .size = size, .probe = probe, .weight = weight };
 	struct live_key k = { .tgid = tgid, .gen = gen, .addr = addr };
@@ -788,8 +803,8 @@ static __always_inline void record_alloc(void *ctx, __u32 tgid, __u32 gen, __u32
 	}
 	e->weight = v.weight;
 	v.ts = e->ts;
-	v.stack = capture_stack(ctx, tgid, k.gen, codegen);
-	e->stack = v.stack;
+	v.stack = stack;
+	e->stack = stack;
 	e->size = size;
 	e->probe = probe;
 	if (bpf_map_update_elem(&live, &k, &v, BPF_ANY)) {
@@ -830,10 +845,31 @@ static __always_inline int take(__u32 tgid, __u32 gen, __u64 addr, struct live *
 	return bpf_map_delete_elem(&live, &k) == 0;
 }
 
+enum { UNRELATED, CARRIES, PASSED };
+
+/*
+ * carrier says what a call at sp, nested in c (a call of a function that
+ * may throw), is to c: the call that carries it to a return; the same call
+ * passed on to another such function (operator new[] tail-calls operator
+ * new), which then names the call that carries it; or unrelated, when c is
+ * stale, left by a call that threw. The call that carries c starts where
+ * the function calls it from, at the stack pointer user space planned.
+ */
+static __always_inline int carrier(struct call *c, __u64 sp, __u64 cookie)
+{
+	if (sp != c->carrier_sp)
+		return UNRELATED;
+	if (!(cookie & COOKIE_HANDOFF))
+		return CARRIES;
+	c->carrier_sp = sp - (cookie >> COOKIE_DEPTH_SHIFT);
+	return PASSED;
+}
+
 /*
  * enter sees a call of a probed function. It returns 1 when the call's
- * return need not be seen: a free, a call not traced, and, in a session, a
- * nested call or a leaf function's call that sampling leaves out.
+ * return need not be seen: a free, a call not traced, a call of a function
+ * that may throw (COOKIE_HANDOFF: the probed call it makes carries it), and,
+ * in a session, a nested call or a leaf function's call that sampling leaves out.
  */
 static __always_inline int enter(struct pt_regs *ctx, int session)
 {
@@ -866,10 +902,25 @@ static __always_inline int enter(struct pt_regs *ctx, int session)
 	 * session does not see a nested call return; return probes see each.
 	 */
 	if (ts->in_call && sp <= c->sp) {
-		if (session)
+		if (!c->handoff) {
+			if (session || (cookie & COOKIE_HANDOFF))
+				return 1;
+			c->depth++;
+			return 0;
+		}
+		switch (carrier(c, sp, cookie)) {
+		case CARRIES:
+			if (!c->weight) {
+				ts->in_call = 0;
+				return 1;
+			}
+			c->handoff = 0;
+			c->carried = 1;
+			return 0;
+		case PASSED:
 			return 1;
-		c->depth++;
-		return 0;
+		}
+		/* c is stale: this call replaces it. */
 	}
 	switch (kind) {
 	case KIND_MALLOC:
@@ -914,8 +965,26 @@ static __always_inline int enter(struct pt_regs *ctx, int session)
 	/* The old block of a realloc belongs to the call until it returns. */
 	c->has_old = (kind == KIND_REALLOC || kind == KIND_REALLOCARRAY) && arg &&
 		     take(tgid, ts->gen, arg, &c->old);
+	c->carried = 0;
+	c->handoff = 0;
 	ts->in_call = 1;
-	return 0;
+	if (!(cookie & COOKIE_HANDOFF))
+		return 0;
+	c->handoff = 1;
+	c->carrier_sp = sp - (cookie >> COOKIE_DEPTH_SHIFT);
+	c->stack = 0;
+	if (weight) {
+		/*
+		 * The stack is walked now, as the return would see it: the frame
+		 * in the function, which may keep no frame pointer, gives way to the
+		 * return address at the stack pointer.
+		 */
+		__u64 ra = 0;
+
+		bpf_probe_read_user(&ra, sizeof(ra), (void *)sp);
+		c->stack = capture_stack(ctx, tgid, ts->gen, ts->codegen, ra);
+	}
+	return 1;
 }
 
 /* leave sees the return of the call enter recorded. */
@@ -955,7 +1024,8 @@ static __always_inline void leave(struct pt_regs *ctx)
 		}
 	}
 	if (ret && c->weight)
-		record_alloc(ctx, tgid, ts->gen, ts->codegen, ret, c->size, c->probe, c->weight);
+		record_alloc(tgid, ts->gen, ret, c->size, c->probe, c->weight,
+			     c->carried ? c->stack : capture_stack(ctx, tgid, ts->gen, ts->codegen, 0));
 }
 
 SEC("uprobe")
@@ -1062,7 +1132,8 @@ int BPF_PROG(mmap_exit, struct pt_regs *regs, long ret)
 		return 0;
 	ts = state(tgid);
 	if (ts && ts->traced && (weight = admit(regs->rsi)))
-		record_alloc(ctx, tgid, ts->gen, ts->codegen, ret, regs->rsi, MMAP_PROBE, weight);
+		record_alloc(tgid, ts->gen, ret, regs->rsi, MMAP_PROBE, weight,
+			     capture_stack(ctx, tgid, ts->gen, ts->codegen, 0));
 	return 0;
 }
 

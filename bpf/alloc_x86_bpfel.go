@@ -20,10 +20,17 @@ type AllocCgroupFilter struct {
 	Pad   uint32
 }
 
+type AllocCookieField uint32
+
+const (
+	AllocCookieFieldCOOKIE_DEPTH_SHIFT AllocCookieField = 32
+)
+
 type AllocCookieFlag uint32
 
 const (
-	AllocCookieFlagCOOKIE_LEAF AllocCookieFlag = 16777216
+	AllocCookieFlagCOOKIE_LEAF    AllocCookieFlag = 16777216
+	AllocCookieFlagCOOKIE_HANDOFF AllocCookieFlag = 33554432
 )
 
 type AllocCounter uint32
@@ -156,17 +163,22 @@ type AllocTaskState struct {
 	Pad          uint8
 	_            [4]byte
 	Call         struct {
-		_      structs.HostLayout
-		Size   uint64
-		Weight uint32
-		Pad    uint32
-		Arg    uint64
-		Sp     uint64
-		Old    AllocLive
-		Depth  uint32
-		Probe  uint16
-		Kind   uint8
-		HasOld uint8
+		_         structs.HostLayout
+		Size      uint64
+		Weight    uint32
+		Pad       uint32
+		Arg       uint64
+		Sp        uint64
+		Old       AllocLive
+		Depth     uint32
+		Probe     uint16
+		Kind      uint8
+		HasOld    uint8
+		Handoff   uint8
+		Carried   uint8
+		Pad2      [6]uint8
+		CarrierSp uint64
+		Stack     uint64
 	}
 }
 
@@ -210,6 +222,7 @@ const (
 	AllocVarSelfTgid           = "self_tgid"
 	AllocVarTraceAll           = "trace_all"
 	AllocVarUnusedCgroupFilter = "unused_cgroup_filter"
+	AllocVarUnusedCookieField  = "unused_cookie_field"
 	AllocVarUnusedCookieFlag   = "unused_cookie_flag"
 	AllocVarUnusedCounter      = "unused_counter"
 	AllocVarUnusedEvent        = "unused_event"
@@ -311,6 +324,7 @@ type AllocVariableSpecs struct {
 	SelfTgid           *ebpf.VariableSpec `ebpf:"self_tgid"`
 	TraceAll           *ebpf.VariableSpec `ebpf:"trace_all"`
 	UnusedCgroupFilter *ebpf.VariableSpec `ebpf:"unused_cgroup_filter"`
+	UnusedCookieField  *ebpf.VariableSpec `ebpf:"unused_cookie_field"`
 	UnusedCookieFlag   *ebpf.VariableSpec `ebpf:"unused_cookie_flag"`
 	UnusedCounter      *ebpf.VariableSpec `ebpf:"unused_counter"`
 	UnusedEvent        *ebpf.VariableSpec `ebpf:"unused_event"`
@@ -391,6 +405,7 @@ type AllocVariables struct {
 	SelfTgid           *ebpf.Variable `ebpf:"self_tgid"`
 	TraceAll           *ebpf.Variable `ebpf:"trace_all"`
 	UnusedCgroupFilter *ebpf.Variable `ebpf:"unused_cgroup_filter"`
+	UnusedCookieField  *ebpf.Variable `ebpf:"unused_cookie_field"`
 	UnusedCookieFlag   *ebpf.Variable `ebpf:"unused_cookie_flag"`
 	UnusedCounter      *ebpf.Variable `ebpf:"unused_counter"`
 	UnusedEvent        *ebpf.Variable `ebpf:"unused_event"`

@@ -29,7 +29,7 @@ var allowedHelpers = map[asm.BuiltinFunc]string{
 	asm.FnTaskStorageGet:             "mtrace's own per-thread state",
 	asm.FnProbeReadKernel:            "kernel structures (CO-RE): inodes, dentries, mounts",
 	asm.FnProbeReadKernelStr:         "file names of executables, from dentries (kernel memory)",
-	asm.FnProbeReadUser:              "see userMemory: posix_memalign's result pointer only",
+	asm.FnProbeReadUser:              "see userMemory: pointers only, posix_memalign's result and return addresses",
 }
 
 // allowedKfuncs lists every kernel function the programs may call, and why.
@@ -37,14 +37,15 @@ var allowedKfuncs = map[string]string{
 	"bpf_session_is_return": "whether a session program runs at entry or at return",
 }
 
-// userMemory lists the programs that may read user memory at all: only the
-// return probes (the return probe, and the session program at return), for
-// the pointer posix_memalign writes to its out-parameter.
-var userMemory = map[string]bool{AllocProgAllocExit: true, AllocProgAllocSession: true}
+// userMemory lists the programs that may read user memory at all: the
+// allocation probes. At a return, they read the pointer posix_memalign
+// writes to its out-parameter; at the entry of operator new, the return
+// address at the stack pointer.
+var userMemory = map[string]bool{AllocProgAllocEnter: true, AllocProgAllocExit: true, AllocProgAllocSession: true}
 
 // TestProgramsReadNoPayload inspects the compiled programs: every helper and
-// kfunc they call must be allowed above, and only the return probes may read user
-// memory (8 bytes: posix_memalign's result).
+// kfunc they call must be allowed above, and only the allocation probes may read user
+// memory, 8 bytes at a time: a pointer.
 func TestProgramsReadNoPayload(t *testing.T) {
 	spec, err := LoadAlloc()
 	if err != nil {

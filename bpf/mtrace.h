@@ -62,6 +62,22 @@ enum cookie_flag {
 	 * exist, a call that sampling leaves out need not be seen to return.
 	 */
 	COOKIE_LEAF = 1 << 24,
+	/*
+	 * The function may throw (operator new): its return is never probed,
+	 * since a hijacked return address stops the unwinder, and a caught
+	 * std::bad_alloc would end the program. The probed function it calls
+	 * (malloc) carries its call to a return.
+	 */
+	COOKIE_HANDOFF = 1 << 25,
+};
+
+/* Fields of a probe's attach cookie past its flags. */
+enum cookie_field {
+	/*
+	 * From this bit on, with COOKIE_HANDOFF: how far below the stack pointer
+	 * at the function's probe the call that carries it starts (0: a tail call).
+	 */
+	COOKIE_DEPTH_SHIFT = 32,
 };
 
 /* Event flags. */

@@ -245,14 +245,22 @@ func (m *Module) Code(r io.ReaderAt, name string, limit uint64) ([]byte, error) 
 	if i < len(m.syms) && size > m.syms[i].value-addr {
 		size = m.syms[i].value - addr
 	}
-	size = min(size, limit)
+	code, err := m.CodeAt(r, addr, min(size, limit))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return code, nil
+}
+
+// CodeAt reads from r, the module's file, size bytes at link-time address addr.
+func (m *Module) CodeAt(r io.ReaderAt, addr, size uint64) ([]byte, error) {
 	off, ok := m.fileOffset(addr, size)
 	if !ok {
-		return nil, fmt.Errorf("%s is not in a loaded segment", name)
+		return nil, fmt.Errorf("%#x+%d is not in a loaded segment", addr, size)
 	}
 	code := make([]byte, size)
 	if _, err := r.ReadAt(code, int64(off)); err != nil {
-		return nil, fmt.Errorf("read %s: %w", name, err)
+		return nil, fmt.Errorf("read %#x: %w", addr, err)
 	}
 	return code, nil
 }
@@ -270,7 +278,7 @@ func (m *Module) FileOffset(name string) (uint64, bool) {
 // offset, if one loaded segment holds them all.
 func (m *Module) fileOffset(addr, size uint64) (uint64, bool) {
 	for _, p := range m.loads {
-		if addr >= p.Vaddr && addr+size <= p.Vaddr+p.Filesz {
+		if addr >= p.Vaddr && addr+size >= addr && addr+size <= p.Vaddr+p.Filesz {
 			return addr - p.Vaddr + p.Off, true
 		}
 	}

@@ -35,12 +35,16 @@ func FuzzOpenModule(f *testing.F) {
 		if (m == nil) == (err == nil) {
 			t.Fatalf("module %v and error %v", m, err)
 		}
+		if slots, err := Imports(bytes.NewReader(data)); (slots == nil) == (err == nil) {
+			t.Fatalf("imports %v and error %v", slots, err)
+		}
 		if m == nil {
 			return
 		}
 		for _, off := range []uint64{0, 1, 0x1000, uint64(len(data)) / 2, ^uint64(0)} {
 			m.Lookup(off)
 			m.function(off)
+			m.CodeAt(bytes.NewReader(data), off, 16)
 		}
 	})
 }

@@ -2,7 +2,10 @@
 // mtrace's end-to-end tests. Like allocs.c it counts what each function did
 // and prints "tally pid=PID FUNCTION allocs=N alloc_bytes=N frees=N free_bytes=N":
 // an object made with new is one allocation of the size new was asked for,
-// whatever the operator calls inside.
+// whatever the operator calls inside. Every throwing form of operator new
+// is also made to throw std::bad_alloc, which the program catches: a return
+// probe on operator new would end it instead.
+#include <cstdint>
 #include <cstdio>
 #include <new>
 #include <unistd.h>
@@ -40,7 +43,11 @@ struct Tally {
 	}
 };
 
-Tally objects{"make_objects"}, arrays{"make_arrays"}, nothrow{"make_nothrow"}, aligned{"make_aligned"};
+Tally objects{"make_objects"}, arrays{"make_arrays"}, nothrow{"make_nothrow"}, aligned{"make_aligned"},
+	after_throw{"make_after_throw"};
+
+// No allocator can give this many bytes.
+volatile size_t huge = SIZE_MAX / 4;
 
 } // namespace
 
@@ -105,8 +112,55 @@ extern "C" __attribute__((noinline)) void make_aligned(int n, int leak)
 	aligned.freed(2 * sizeof(Aligned));
 }
 
+// fail_all makes each throwing operator new throw, and an invalid alignment
+// makes libstdc++'s aligned one throw before it allocates; it returns how
+// many threw.
+extern "C" __attribute__((noinline)) int fail_all()
+{
+	int thrown = 0;
+	void *(*const forms[])(size_t) = {
+		[](size_t n) { return ::operator new(n); },
+		[](size_t n) { return ::operator new[](n); },
+		[](size_t n) { return ::operator new(n, std::align_val_t(64)); },
+		[](size_t n) { return ::operator new[](n, std::align_val_t(64)); },
+		[](size_t n) { return ::operator new(n + 1 - huge, std::align_val_t(3)); },
+	};
+	for (auto form : forms) {
+		try {
+			keep[48] = form(huge);
+		} catch (const std::bad_alloc &) {
+			thrown++;
+		}
+	}
+	return thrown;
+}
+
+// make_after_throw makes objects after the throws, from a deeper frame.
+extern "C" __attribute__((noinline)) void make_after_throw(int n)
+{
+	for (int i = 0; i < n; i++) {
+		Small *p = new Small;
+		after_throw.alloced(p, sizeof(Small));
+		keep[49] = p;
+		delete p;
+		after_throw.freed(sizeof(Small));
+	}
+}
+
+__attribute__((noinline)) void descend(int depth, int n)
+{
+	char frame[256];
+	keep[50] = frame;
+	if (depth)
+		descend(depth - 1, n);
+	else
+		make_after_throw(n);
+}
+
 int main()
 {
+	std::printf("threw %d of 5 forms of operator new\n", fail_all());
+	descend(4, 6);
 	make_objects(8, 2);
 	make_arrays(4, 1);
 	make_nothrow(3);
@@ -115,5 +169,6 @@ int main()
 	arrays.print();
 	nothrow.print();
 	aligned.print();
+	after_throw.print();
 	return 0;
 }

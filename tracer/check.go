@@ -2,7 +2,9 @@ package tracer
 
 import (
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -261,12 +263,15 @@ func describeSites(procRoot string, pid int, a mappedAllocator) string {
 		return "(sites unknown: " + err.Error() + ")"
 	}
 	defer f.Close()
-	var moved, leaves []string
+	var moved, leaves, handoffs []string
 	atSymbol := 0
 	planned, skipped := planProbes(f, a.mod)
 	for _, p := range planned {
 		if p.leaf {
 			leaves = append(leaves, p.symbol)
+		}
+		if p.handoff {
+			handoffs = append(handoffs, p.symbol)
 		}
 		if p.site.Offset == 0 {
 			atSymbol++
@@ -278,8 +283,11 @@ func describeSites(procRoot string, pid int, a mappedAllocator) string {
 	if len(leaves) > 0 {
 		desc += "; calls left out by sampling skip the return probe (with uprobe sessions): " + strings.Join(leaves, " ")
 	}
-	if len(skipped) > 0 {
-		desc += "; not probed, in Go code: " + strings.Join(skipped, " ")
+	if len(handoffs) > 0 {
+		desc += "; may throw, so no return probe: the probed call each makes carries it: " + strings.Join(handoffs, " ")
+	}
+	for _, why := range slices.Sorted(maps.Keys(skipped)) {
+		desc += "; not probed, " + why + ": " + strings.Join(skipped[why], " ")
 	}
 	return desc + ")"
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/mtrace/mtrace/symbolize"
 )
@@ -49,6 +50,7 @@ func (t *Tracer) discover(pid int) (discovery, error) {
 		if err := t.probeMapped(pid, m, mod); err != nil {
 			return d, err
 		}
+		t.warnUnprobed(pid, m)
 	}
 	d.static = !dynamic
 	switch {
@@ -83,9 +85,19 @@ func (t *Tracer) probeMapped(pid int, m symbolize.Mapping, mod *symbolize.Module
 		return err
 	}
 	defer f.Close()
-	err = t.attachModule(f, m.Path, mod, scope.pid)
+	skipped, err := t.attachModule(f, m.Path, mod, scope.pid)
 	t.probed[scope] = err == nil
+	t.unprobed[scope.file] = skipped
 	return err
+}
+
+// warnUnprobed warns, once per file, that traced process pid maps
+// allocation functions left unprobed.
+func (t *Tracer) warnUnprobed(pid int, m symbolize.Mapping) {
+	for why, functions := range t.unprobed[m.ID()] {
+		t.log.Warn("not probing "+why, "pid", pid, "module", m.Path, "functions", strings.Join(functions, " "))
+	}
+	delete(t.unprobed, m.ID())
 }
 
 // installedAllocators are the sonames of allocators a distribution installs.
@@ -115,8 +127,9 @@ func (t *Tracer) probeInstalled() error {
 			if err != nil {
 				return fmt.Errorf("attach to installed allocator: %w", err)
 			}
-			err = t.attachModule(f, path, mod, 0)
+			skipped, err := t.attachModule(f, path, mod, 0)
 			f.Close()
+			t.unprobed[id] = skipped
 			if err != nil {
 				return fmt.Errorf("attach to installed allocator: %w", err)
 			}

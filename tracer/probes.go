@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/cilium/ebpf"
@@ -87,9 +86,11 @@ const maxProbes = 1 << 16
 // plannedProbe is an allocation function to probe, and where in it.
 type plannedProbe struct {
 	allocFunc
-	site probesite.Site
-	off  uint64 // where the function starts in its file
-	leaf bool   // it calls no other probed function
+	site    probesite.Site
+	off     uint64 // where the function starts in its file
+	leaf    bool   // it calls no other probed function
+	handoff bool   // it may throw: an entry probe only, and the probed call it makes carries its call
+	depth   uint64 // with handoff: how far below its stack pointer at entry that call starts
 }
 
 // addr is the probe's site as an offset into the function's file.
@@ -108,12 +109,18 @@ func leafCandidate(mod *symbolize.Module, symbol string) bool {
 // maxCode bounds the machine code read from one function to plan its site.
 const maxCode = 64 << 10
 
+// whyNotGo is logged for the functions in Go code, left unprobed.
+const whyNotGo = "Go code: a return probe would corrupt its moving stacks"
+
 // planProbes lists the allocation functions mod defines, once per address
 // (an alias probed twice would count its calls twice), each with the site
 // its probe goes to, planned from its code in file. Functions in Go code
-// are left out, and named in skipped: a return probe there would corrupt
-// the moving goroutine stacks, and an entry probe alone counts nothing.
-func planProbes(file io.ReaderAt, mod *symbolize.Module) (planned []plannedProbe, skipped []string) {
+// are left out: a return probe there would corrupt the moving goroutine
+// stacks, and an entry probe alone counts nothing; so are the throwing
+// forms of operator new that no probed call can carry. skipped names
+// them, by why they are left out.
+func planProbes(file io.ReaderAt, mod *symbolize.Module) (planned []plannedProbe, skipped map[string][]string) {
+	skipped = make(map[string][]string)
 	seen := make(map[uint64]bool)
 	codes := make(map[string][]byte)
 	for _, f := range allocFuncs {
@@ -127,7 +134,7 @@ func planProbes(file io.ReaderAt, mod *symbolize.Module) (planned []plannedProbe
 			continue // outside the file's loaded segments: it never runs
 		}
 		if mod.GoCode(addr) {
-			skipped = append(skipped, f.symbol)
+			skipped[whyNotGo] = append(skipped[whyNotGo], f.symbol)
 			continue
 		}
 		site := probesite.Site{Reason: "at the symbol"}
@@ -139,18 +146,35 @@ func planProbes(file io.ReaderAt, mod *symbolize.Module) (planned []plannedProbe
 		}
 		planned = append(planned, plannedProbe{allocFunc: f, site: site, off: off})
 	}
+	// A call enters a probe at the function's symbol and runs into its site.
 	sites := make(map[uint64]bool)
+	carry := carriers{file: file, mod: mod, entries: make(map[uint64]bool)}
 	for _, p := range planned {
 		addr, _ := mod.Address(p.symbol)
-		sites[addr+p.site.Offset] = true
-	}
-	for i, p := range planned {
-		if code, ok := codes[p.symbol]; ok && leafCandidate(mod, p.symbol) {
-			addr, _ := mod.Address(p.symbol)
-			planned[i].leaf = probesite.Leaf(code, addr, sites)
+		sites[addr], sites[addr+p.site.Offset] = true, true
+		if p.kind != kindFree && !throwing[p.symbol] {
+			carry.add(addr, p.site.Offset)
 		}
 	}
-	return planned, skipped
+	kept := planned[:0]
+	for _, p := range planned {
+		addr, _ := mod.Address(p.symbol)
+		code, decoded := codes[p.symbol]
+		if throwing[p.symbol] {
+			depth, ok := carry.depth(code, addr)
+			if !decoded || !ok {
+				skipped[whyNotThrowing] = append(skipped[whyNotThrowing], p.symbol)
+				continue
+			}
+			p.handoff, p.depth = true, depth
+			carry.add(addr, p.site.Offset) // operator new[] tail-calls operator new
+		}
+		if decoded && leafCandidate(mod, p.symbol) {
+			p.leaf = probesite.Leaf(code, addr, sites)
+		}
+		kept = append(kept, p)
+	}
+	return kept, skipped
 }
 
 // needs is what the programs read at the function's probe: its arguments,
@@ -170,8 +194,9 @@ func (f allocFunc) needs() probesite.Needs {
 // attachModule attaches the entry and return programs to every allocation
 // function mod defines, in the open file, in every process or (pid not 0) in
 // pid alone; module names the file in reports. Each function gets a probe
-// id, carried in its attach cookie with its kind.
-func (t *Tracer) attachModule(file *os.File, module string, mod *symbolize.Module, pid int) (err error) {
+// id, carried in its attach cookie with its kind. It returns the functions
+// left unprobed, by why (planProbes).
+func (t *Tracer) attachModule(file *os.File, module string, mod *symbolize.Module, pid int) (skipped map[string][]string, err error) {
 	first := len(t.probes)
 	defer func() {
 		if err != nil {
@@ -179,17 +204,17 @@ func (t *Tracer) attachModule(file *os.File, module string, mod *symbolize.Modul
 		}
 	}()
 	planned, skipped := planProbes(file, mod)
-	if len(skipped) > 0 {
-		t.log.Warn("not probing Go code: a return probe would corrupt its moving stacks", "module", module, "functions", strings.Join(skipped, " "))
-	}
 	var sites siteSets
 	for _, p := range planned {
 		if len(t.probes) == maxProbes {
-			return fmt.Errorf("attach to %s: more than %d probes", module, maxProbes)
+			return nil, fmt.Errorf("attach to %s: more than %d probes", module, maxProbes)
 		}
 		cookie := uint64(p.kind)<<16 | uint64(len(t.probes))
 		if p.leaf {
 			cookie |= uint64(bpf.AllocCookieFlagCOOKIE_LEAF)
+		}
+		if p.handoff {
+			cookie |= uint64(bpf.AllocCookieFlagCOOKIE_HANDOFF) | p.depth<<bpf.AllocCookieFieldCOOKIE_DEPTH_SHIFT
 		}
 		sites.add(p, p.addr(), cookie, t.session)
 		t.probes = append(t.probes, probeInfo{function: p.name, module: module})
@@ -198,11 +223,11 @@ func (t *Tracer) attachModule(file *os.File, module string, mod *symbolize.Modul
 	// Attach through the descriptor: no path can be swapped meanwhile.
 	links, err := attachSites(fdPath(file), sites, t.programs(), t.multi, pid)
 	if err != nil {
-		return fmt.Errorf("attach to %s: %w", module, err)
+		return nil, fmt.Errorf("attach to %s: %w", module, err)
 	}
 	t.links = append(t.links, links...)
 	t.log.Debug("probes attached", "module", module, "pid", pid, "functions", len(planned), "sessions", len(sites.session.symbols))
-	return nil
+	return skipped, nil
 }
 
 // fdPath names the open file f by its descriptor.
@@ -214,11 +239,12 @@ func fdPath(f *os.File) string {
 type siteSets struct{ enter, exit, session probeSet }
 
 // add adds a function's probe at addr, an offset into its file, with
-// cookie: for a free an entry probe; for an allocation a session probe, or
-// without sessions an entry probe and a return probe at the same site.
+// cookie: for a free or a function that hands its call off an entry probe;
+// for an allocation a session probe, or without sessions an entry probe and
+// a return probe at the same site.
 func (s *siteSets) add(p plannedProbe, addr, cookie uint64, session bool) {
 	switch {
-	case p.kind == kindFree:
+	case p.kind == kindFree || p.handoff:
 		s.enter.add(p.symbol, addr, cookie)
 	case session:
 		s.session.add(p.symbol, addr, cookie)

@@ -55,6 +55,10 @@ type Tracer struct {
 	stats     stats               // snapshot for metrics
 	requests  chan chan *Result   // Snapshot's requests, answered by the reader loop
 
+	// unprobed are the functions of probed files left unprobed, by why,
+	// until a traced process maps them (warnUnprobed).
+	unprobed map[symbolize.FileID]map[string][]string
+
 	cmd     *exec.Cmd
 	cmdDone chan struct{} // closed when cmd has exited and was reaped
 
@@ -103,6 +107,7 @@ func New(ctx context.Context, cfg Config) (t *Tracer, err error) {
 		fs:        fs,
 		sym:       sym,
 		probed:    make(map[probeScope]bool),
+		unprobed:  make(map[symbolize.FileID]map[string][]string),
 		live:      make(map[uint32]*process),
 		pending:   make(map[uint32]int),
 		requests:  make(chan chan *Result),

@@ -17,10 +17,11 @@ import (
 )
 
 var cxxProgram = map[string]string{
-	"make_objects": "operator new(unsigned long)",
-	"make_arrays":  "operator new[](unsigned long)",
-	"make_nothrow": "operator new(unsigned long, std::nothrow_t const&)",
-	"make_aligned": "operator new",
+	"make_objects":     "operator new(unsigned long)",
+	"make_arrays":      "operator new[](unsigned long)",
+	"make_nothrow":     "operator new(unsigned long, std::nothrow_t const&)",
+	"make_aligned":     "operator new",
+	"make_after_throw": "operator new(unsigned long)",
 }
 
 const libDir = "/usr/lib/x86_64-linux-gnu"
@@ -38,18 +39,59 @@ func recordJSON(t *testing.T, args ...string) (*sink.Report, string) {
 }
 
 // TestRecordCxx counts every form of operator new once, attributed to the
-// C++ caller, not again for the malloc inside it.
+// C++ caller, not again for the malloc inside it, with uprobe sessions and
+// with return probes. The program catches a std::bad_alloc from each
+// throwing form, which a return probe on operator new would turn into
+// std::terminate, and then allocates from deeper frames.
 func TestRecordCxx(t *testing.T) {
 	tracertest.RequireBPF(t)
 	bin := tracertest.BuildC(t, "cxx.cc")
-	r, out := recordJSON(t, "--", bin)
-	checkTallies(t, r, out, expect{bin: bin, callees: cxxProgram, allocator: requireFile(t, libDir+"/libstdc++.so.6")})
-	for _, p := range r.Processes {
-		for _, s := range p.Stacks {
-			if len(s.Frames) > 1 && (strings.HasPrefix(s.Frames[1].Function, "_Zn") || strings.HasPrefix(s.Frames[1].Function, "operator new")) {
-				t.Errorf("allocation counted inside operator new: %+v", s)
+	for _, missing := range []string{"", "uprobe_session"} {
+		t.Run("missing="+missing, func(t *testing.T) {
+			t.Setenv("MTRACE_PRETEND_MISSING", missing)
+			r, out := recordJSON(t, "--", bin)
+			if !strings.Contains(out, "threw 5 of 5") {
+				t.Errorf("the program's output:\n%s", out)
 			}
-		}
+			checkTallies(t, r, out, expect{bin: bin, callees: cxxProgram, allocator: requireFile(t, libDir+"/libstdc++.so.6")})
+			for _, p := range r.Processes {
+				for _, s := range p.Stacks {
+					if len(s.Frames) > 1 && (strings.HasPrefix(s.Frames[1].Function, "_Zn") || strings.HasPrefix(s.Frames[1].Function, "operator new")) {
+						t.Errorf("allocation counted inside operator new: %+v", s)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestThrowingNewUnderAllocators runs the C++ program under allocators
+// whose operator new allocates by itself: mtrace leaves those unprobed and
+// says so, the program survives its caught std::bad_alloc, and the forms
+// that hand their calls to a probed function are still counted exactly.
+func TestThrowingNewUnderAllocators(t *testing.T) {
+	tracertest.RequireBPF(t)
+	bin := tracertest.BuildC(t, "cxx.cc")
+	nothrow := map[string]string{"make_nothrow": cxxProgram["make_nothrow"]}
+	for lib, callees := range map[string]map[string]string{
+		"libjemalloc.so.2":         {"make_nothrow": cxxProgram["make_nothrow"], "make_aligned": cxxProgram["make_aligned"]},
+		"libtcmalloc.so.4":         nothrow,
+		"libtcmalloc_minimal.so.4": nothrow,
+	} {
+		t.Run(lib, func(t *testing.T) {
+			path := requireFile(t, filepath.Join(libDir, lib))
+			out := filepath.Join(t.TempDir(), "report.json")
+			// Preloaded into the command itself, the allocator is mapped before mtrace lets it run.
+			t.Setenv("LD_PRELOAD", path)
+			res := runMtrace(context.Background(), nil, "record", "--format", "json", "--output", out, "--", bin)
+			if res.code != 0 || !strings.Contains(res.stdout, "tally") {
+				t.Fatalf("exit %d: %s\n%s", res.code, res.stderr, res.stdout)
+			}
+			if !strings.Contains(res.stderr, `msg="not probing operator new that allocates by itself`) || !strings.Contains(res.stderr, "module="+path) {
+				t.Errorf("no warning that %s's operator new is not probed:\n%s", lib, res.stderr)
+			}
+			checkTallies(t, readReport(t, out), res.stdout, expect{bin: bin, callees: callees, allocator: path})
+		})
 	}
 }
 

@@ -1,0 +1,85 @@
+package tracer
+
+import (
+	"io"
+
+	"github.com/mtrace/mtrace/symbolize"
+	"github.com/mtrace/mtrace/tracer/probesite"
+)
+
+// throwing are the forms of operator new that throw std::bad_alloc. Their
+// return is never probed: a return probe replaces the return address on the
+// stack with the kernel's trampoline, which the C++ unwinder cannot step
+// over, so a std::bad_alloc the program catches would end it instead. An
+// operator new that calls a probed allocation function (libstdc++'s calls
+// malloc) hands its call to it (COOKIE_HANDOFF); one that allocates by
+// itself (jemalloc's, tcmalloc's, mimalloc's) is not probed.
+var throwing = map[string]bool{
+	"_Znwm":                true,
+	"_Znam":                true,
+	"_ZnwmSt11align_val_t": true,
+	"_ZnamSt11align_val_t": true,
+}
+
+// whyNotThrowing is logged for the throwing functions left unprobed.
+const whyNotThrowing = "operator new that allocates by itself: a return probe would turn a std::bad_alloc the program catches into std::terminate, so its allocations are not counted"
+
+// allocates reports whether symbol names a probed allocation function, not a free.
+func allocates(symbol string) bool {
+	for _, f := range allocFuncs {
+		if f.symbol == symbol {
+			return f.kind != kindFree
+		}
+	}
+	return false
+}
+
+// carriers finds whether a throwing function can hand its call to a probed
+// allocation function it calls or tail-calls, in one module, and from
+// where.
+type carriers struct {
+	file    io.ReaderAt
+	mod     *symbolize.Module
+	entries map[uint64]bool   // where the calls of carriers in mod enter: their symbols and sites
+	imports map[uint64]string // mod's global offset table, read on first use
+	read    bool
+}
+
+// add makes the function at addr, probed at site, a carrier.
+func (c *carriers) add(addr uint64, site uint64) {
+	c.entries[addr] = true
+	c.entries[addr+site] = true
+}
+
+// depth returns how far below its entry stack pointer code, the function
+// at addr, calls or tail-calls a carrier (probesite.Handoff): one in the
+// module, or one it imports by name through its PLT or its global offset
+// table. ok is false if it does not, straight on from its start.
+func (c *carriers) depth(code []byte, addr uint64) (depth uint64, ok bool) {
+	return probesite.Handoff(code, addr, c.carries)
+}
+
+// carries reports whether the call or jump e leads to a carrier.
+func (c *carriers) carries(e probesite.Exit) bool {
+	slot := e.Target
+	if !e.Slot {
+		if c.entries[e.Target] {
+			return true
+		}
+		stub, err := c.mod.CodeAt(c.file, e.Target, 16)
+		if err != nil {
+			return false
+		}
+		var isStub bool
+		if slot, isStub = probesite.PLTSlot(stub, e.Target); !isStub {
+			return false
+		}
+	}
+	if !c.read {
+		c.imports, _ = symbolize.Imports(c.file)
+		c.read = true
+	}
+	name := c.imports[slot]
+	a, defined := c.mod.Address(name)
+	return allocates(name) || (defined && c.entries[a])
+}

@@ -582,8 +582,13 @@ static __always_inline __u64 capture_stack(void *ctx, __u32 tgid, __u32 gen, __u
 		return 0;
 	if (ret) {
 		s->ips[0] = ret;
-		n = bpf_get_stack(ctx, &s->ips[1], sizeof(s->ips) - sizeof(s->ips[0]), BPF_F_USER_STACK | 1);
-		n = n > 0 ? n + sizeof(s->ips[0]) : sizeof(s->ips[0]);
+		n = bpf_get_stack(ctx, &s->ips[1], sizeof(s->ips) - sizeof(s->ips[0]),
+				  BPF_F_USER_STACK | (1 & BPF_F_SKIP_FIELD_MASK) /* skip one frame */);
+		if (n < 0) {
+			count(COUNTER_STACK_ERRORS);
+			n = 0; /* the caller alone */
+		}
+		n += sizeof(s->ips[0]);
 	} else {
 		n = bpf_get_stack(ctx, s->ips, sizeof(s->ips), BPF_F_USER_STACK);
 	}
@@ -848,21 +853,23 @@ static __always_inline int take(__u32 tgid, __u32 gen, __u64 addr, struct live *
 enum { UNRELATED, CARRIES, PASSED };
 
 /*
- * carrier says what a call at sp, nested in c (a call of a function that
- * may throw), is to c: the call that carries it to a return; the same call
- * passed on to another such function (operator new[] tail-calls operator
- * new), which then names the call that carries it; or unrelated, when c is
- * stale, left by a call that threw. The call that carries c starts where
- * the function calls it from, at the stack pointer user space planned.
+ * carrier says what a call of kind at sp, nested in c (a call of a function
+ * that may throw), is to c: the call that carries it to a return; the same
+ * call passed on to another such function (operator new[] tail-calls
+ * operator new), which then names the call that carries it; or unrelated:
+ * another call it makes, or c is stale, left by a call that threw before.
+ * The call that carries c starts where the function makes it, at the stack
+ * pointer user space planned, and returns the block.
  */
-static __always_inline int carrier(struct call *c, __u64 sp, __u64 cookie)
+static __always_inline int carrier(struct call *c, __u64 sp, __u8 kind, __u64 cookie)
 {
 	if (sp != c->carrier_sp)
 		return UNRELATED;
-	if (!(cookie & COOKIE_HANDOFF))
-		return CARRIES;
-	c->carrier_sp = sp - (cookie >> COOKIE_DEPTH_SHIFT);
-	return PASSED;
+	if (cookie & COOKIE_HANDOFF) {
+		c->carrier_sp = sp - (cookie >> COOKIE_DEPTH_SHIFT);
+		return PASSED;
+	}
+	return kind == KIND_MALLOC || kind == KIND_CALLOC || kind == KIND_MEMALIGN ? CARRIES : UNRELATED;
 }
 
 /*
@@ -899,7 +906,9 @@ static __always_inline int enter(struct pt_regs *ctx, int session)
 	 * A call at or below the recorded call's stack pointer is nested in it (a tail
 	 * call, as realloc(NULL, n) makes to malloc, reuses the frame); a call above
 	 * it means that record is stale, left by a call that never returned. A
-	 * session does not see a nested call return; return probes see each.
+	 * session does not see a nested call return; return probes see each. A
+	 * call of a function that may throw is recorded without its return, for
+	 * the call it makes to carry (carrier).
 	 */
 	if (ts->in_call && sp <= c->sp) {
 		if (!c->handoff) {
@@ -908,19 +917,21 @@ static __always_inline int enter(struct pt_regs *ctx, int session)
 			c->depth++;
 			return 0;
 		}
-		switch (carrier(c, sp, cookie)) {
+		switch (carrier(c, sp, kind, cookie)) {
 		case CARRIES:
-			if (!c->weight) {
+			c->handoff = 0;
+			c->carried = 1;
+			/* Left out by sampling, like a leaf's own call below. */
+			if (!c->weight && session && (cookie & COOKIE_LEAF)) {
 				ts->in_call = 0;
 				return 1;
 			}
-			c->handoff = 0;
-			c->carried = 1;
 			return 0;
 		case PASSED:
 			return 1;
 		}
-		/* c is stale: this call replaces it. */
+		/* Not carried by this call: the record is stale, and the call is seen afresh. */
+		ts->in_call = 0;
 	}
 	switch (kind) {
 	case KIND_MALLOC:
@@ -979,10 +990,12 @@ static __always_inline int enter(struct pt_regs *ctx, int session)
 		 * in the function, which may keep no frame pointer, gives way to the
 		 * return address at the stack pointer.
 		 */
-		__u64 ra = 0;
+		__u64 ra;
 
-		bpf_probe_read_user(&ra, sizeof(ra), (void *)sp);
-		c->stack = capture_stack(ctx, tgid, ts->gen, ts->codegen, ra);
+		if (bpf_probe_read_user(&ra, sizeof(ra), (void *)sp))
+			count(COUNTER_STACK_ERRORS);
+		else
+			c->stack = capture_stack(ctx, tgid, ts->gen, ts->codegen, ra);
 	}
 	return 1;
 }

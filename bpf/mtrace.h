@@ -75,7 +75,8 @@ enum cookie_flag {
 enum cookie_field {
 	/*
 	 * From this bit on, with COOKIE_HANDOFF: how far below the stack pointer
-	 * at the function's probe the call that carries it starts (0: a tail call).
+	 * at the function's entry, which its probe sees unmoved, the call that
+	 * carries it starts (0: a tail call).
 	 */
 	COOKIE_DEPTH_SHIFT = 32,
 };

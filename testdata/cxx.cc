@@ -112,27 +112,31 @@ extern "C" __attribute__((noinline)) void make_aligned(int n, int leak)
 	aligned.freed(2 * sizeof(Aligned));
 }
 
-// fail_all makes each throwing operator new throw, and an invalid alignment
-// makes libstdc++'s aligned one throw before it allocates; it returns how
-// many threw.
+// fail_all makes each throwing operator new throw, an invalid alignment
+// makes libstdc++'s aligned one throw before it allocates, and the nothrow
+// forms (libstdc++'s catch what the throwing ones throw) return null; it
+// returns how many failed.
 extern "C" __attribute__((noinline)) int fail_all()
 {
-	int thrown = 0;
+	int failed = 0;
 	void *(*const forms[])(size_t) = {
 		[](size_t n) { return ::operator new(n); },
 		[](size_t n) { return ::operator new[](n); },
 		[](size_t n) { return ::operator new(n, std::align_val_t(64)); },
 		[](size_t n) { return ::operator new[](n, std::align_val_t(64)); },
 		[](size_t n) { return ::operator new(n + 1 - huge, std::align_val_t(3)); },
+		[](size_t n) { return ::operator new(n, std::nothrow); },
+		[](size_t n) { return ::operator new[](n, std::align_val_t(64), std::nothrow); },
 	};
 	for (auto form : forms) {
 		try {
 			keep[48] = form(huge);
+			failed += keep[48] == nullptr;
 		} catch (const std::bad_alloc &) {
-			thrown++;
+			failed++;
 		}
 	}
-	return thrown;
+	return failed;
 }
 
 // make_after_throw makes objects after the throws, from a deeper frame.
@@ -159,7 +163,7 @@ __attribute__((noinline)) void descend(int depth, int n)
 
 int main()
 {
-	std::printf("threw %d of 5 forms of operator new\n", fail_all());
+	std::printf("%d of 7 forms of operator new failed\n", fail_all());
 	descend(4, 6);
 	make_objects(8, 2);
 	make_arrays(4, 1);

@@ -3,8 +3,10 @@ package tracer
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/mtrace/mtrace/symbolize"
@@ -91,11 +93,13 @@ func (t *Tracer) probeMapped(pid int, m symbolize.Mapping, mod *symbolize.Module
 	return err
 }
 
-// warnUnprobed warns, once per file, that traced process pid maps
-// allocation functions left unprobed.
+// warnUnprobed warns that traced process pid maps allocation functions
+// left unprobed: once per file, or once per file and pid when only the
+// given pids are traced (each has its own probes).
 func (t *Tracer) warnUnprobed(pid int, m symbolize.Mapping) {
-	for why, functions := range t.unprobed[m.ID()] {
-		t.log.Warn("not probing "+why, "pid", pid, "module", m.Path, "functions", strings.Join(functions, " "))
+	skipped := t.unprobed[m.ID()]
+	for _, why := range slices.Sorted(maps.Keys(skipped)) {
+		t.log.Warn("not probing "+why, "pid", pid, "module", m.Path, "functions", strings.Join(skipped[why], " "))
 	}
 	delete(t.unprobed, m.ID())
 }

@@ -3,6 +3,7 @@ package tracer
 import (
 	"io"
 
+	"github.com/mtrace/mtrace/bpf"
 	"github.com/mtrace/mtrace/symbolize"
 	"github.com/mtrace/mtrace/tracer/probesite"
 )
@@ -22,13 +23,20 @@ var throwing = map[string]bool{
 }
 
 // whyNotThrowing is logged for the throwing functions left unprobed.
-const whyNotThrowing = "operator new that allocates by itself: a return probe would turn a std::bad_alloc the program catches into std::terminate, so its allocations are not counted"
+const whyNotThrowing = "operator new that allocates by itself (or in code mtrace cannot follow): a return probe would turn a std::bad_alloc the program catches into std::terminate, so its allocations are not counted"
 
-// allocates reports whether symbol names a probed allocation function, not a free.
-func allocates(symbol string) bool {
+// carrierKind reports whether a function of kind can carry a throwing
+// function's call: it returns the block (not realloc, whose old block is
+// its own, nor posix_memalign, which returns a status).
+func carrierKind(kind bpf.AllocKind) bool {
+	return kind == kindMalloc || kind == kindCalloc || kind == kindMemalign
+}
+
+// carrierName reports whether symbol names a probed function that can carry a throwing function's call.
+func carrierName(symbol string) bool {
 	for _, f := range allocFuncs {
 		if f.symbol == symbol {
-			return f.kind != kindFree
+			return carrierKind(f.kind)
 		}
 	}
 	return false
@@ -51,15 +59,9 @@ func (c *carriers) add(addr uint64, site uint64) {
 	c.entries[addr+site] = true
 }
 
-// depth returns how far below its entry stack pointer code, the function
-// at addr, calls or tail-calls a carrier (probesite.Handoff): one in the
-// module, or one it imports by name through its PLT or its global offset
-// table. ok is false if it does not, straight on from its start.
-func (c *carriers) depth(code []byte, addr uint64) (depth uint64, ok bool) {
-	return probesite.Handoff(code, addr, c.carries)
-}
-
-// carries reports whether the call or jump e leads to a carrier.
+// carries reports whether the call or jump e leads to a carrier: one in
+// the module, or one it imports by name through its PLT or its global
+// offset table.
 func (c *carriers) carries(e probesite.Exit) bool {
 	slot := e.Target
 	if !e.Slot {
@@ -81,5 +83,5 @@ func (c *carriers) carries(e probesite.Exit) bool {
 	}
 	name := c.imports[slot]
 	a, defined := c.mod.Address(name)
-	return allocates(name) || (defined && c.entries[a])
+	return carrierName(name) || (defined && c.entries[a])
 }

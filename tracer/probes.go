@@ -34,7 +34,9 @@ const (
 )
 
 // allocFuncs are the C and C++ allocation functions, as glibc, libstdc++,
-// jemalloc, tcmalloc, mimalloc and static executables define them.
+// jemalloc, tcmalloc, mimalloc and static executables define them. Each
+// form of operator new comes before its new[], which may tail-call it
+// (planProbes).
 var allocFuncs = []allocFunc{
 	{"malloc", "malloc", kindMalloc},
 	{"calloc", "calloc", kindCalloc},
@@ -152,7 +154,7 @@ func planProbes(file io.ReaderAt, mod *symbolize.Module) (planned []plannedProbe
 	for _, p := range planned {
 		addr, _ := mod.Address(p.symbol)
 		sites[addr], sites[addr+p.site.Offset] = true, true
-		if p.kind != kindFree && !throwing[p.symbol] {
+		if carrierKind(p.kind) && !throwing[p.symbol] {
 			carry.add(addr, p.site.Offset)
 		}
 	}
@@ -161,7 +163,7 @@ func planProbes(file io.ReaderAt, mod *symbolize.Module) (planned []plannedProbe
 		addr, _ := mod.Address(p.symbol)
 		code, decoded := codes[p.symbol]
 		if throwing[p.symbol] {
-			depth, ok := carry.depth(code, addr)
+			depth, ok := probesite.Handoff(code, addr, carry.carries)
 			if !decoded || !ok {
 				skipped[whyNotThrowing] = append(skipped[whyNotThrowing], p.symbol)
 				continue

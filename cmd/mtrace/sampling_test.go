@@ -23,6 +23,7 @@ import (
 // allocations exactly; and every allocation is either an event or counted
 // as left out. How many allocations the process makes in all (libstdc++
 // makes one of its own at startup) is counted by a run without sampling.
+// The same holds under glibc's malloc debugging library.
 func TestSampleBytes(t *testing.T) {
 	tracertest.RequireBPF(t)
 	bin := tracertest.BuildC(t, "sizes.cc")
@@ -31,6 +32,13 @@ func TestSampleBytes(t *testing.T) {
 	t.Run("sessions", func(t *testing.T) { checkSampleBytes(t, bin, full.AllocationEvents) })
 	t.Run("return probes", func(t *testing.T) {
 		t.Setenv(tracer.PretendMissingEnv, "uprobe_session")
+		checkSampleBytes(t, bin, full.AllocationEvents)
+	})
+	// glibc's malloc debugging library wraps malloc: operator new's call
+	// is carried by its malloc, which calls libc's inside.
+	t.Run("malloc debug", func(t *testing.T) {
+		t.Setenv("LD_PRELOAD", requireFile(t, libDir+"/libc_malloc_debug.so.0"))
+		full, _ := recordJSON(t, "--policy", unlimited, "--", bin)
 		checkSampleBytes(t, bin, full.AllocationEvents)
 	})
 }

@@ -13,21 +13,30 @@ type Exit struct {
 	Call   bool   // a call, not a tail jump
 }
 
+// maxFrame bounds the stack a function may take before it hands its call off.
+const maxFrame = 1 << 20
+
 // Handoff walks the function whose machine code is code, at address start,
 // from its first instruction straight on (branches not taken, calls
 // returning), to its first call or jump that carries accepts. It returns
 // how far below the stack pointer at the function's entry the called
 // function's stack pointer is when it starts: what the function pushed and
 // reserved, and the return address of a call; 0 for a tail jump. ok is
-// false if the walk ends first: at a return, another jump, an instruction
-// that cannot be decoded, or one that moves the stack pointer in a way not
-// followed here; and on every architecture but amd64.
+// false if the walk ends first: at a return, a trap, another jump, an
+// instruction that cannot be decoded or that moves the stack pointer in a
+// way not followed here, or where a branch seen on the way leads with the
+// stack pointer elsewhere (past a call that does not return); and on every
+// architecture but amd64.
 func Handoff(code []byte, start uint64, carries func(Exit) bool) (depth uint64, ok bool) {
 	if runtime.GOARCH != "amd64" {
 		return 0, false
 	}
 	var pushed int64
+	branched := make(map[int]int64) // where branches on the way lead in code, with pushed there
 	for off, inst := range instructions(code) {
+		if at, isTarget := branched[off]; isTarget && at != pushed {
+			return 0, false
+		}
 		next := start + uint64(off+inst.Len)
 		switch {
 		case inst.Op == x86asm.CALL || inst.Op == x86asm.JMP:
@@ -39,13 +48,21 @@ func Handoff(code []byte, start uint64, carries func(Exit) bool) (depth uint64, 
 				} else if pushed != 0 {
 					return 0, false // a tail call leaves no frame
 				}
-				if pushed < 0 {
+				if pushed < 0 || pushed > maxFrame {
 					return 0, false
 				}
 				return uint64(pushed), true
 			}
 			if !e.Call {
 				return 0, false
+			}
+		case isJcc(inst.Op):
+			if rel, isRel := inst.Args[0].(x86asm.Rel); isRel {
+				target := off + inst.Len + int(rel)
+				if at, seen := branched[target]; seen && at != pushed {
+					return 0, false
+				}
+				branched[target] = pushed
 			}
 		case inst.Op == x86asm.PUSH && isReg64(inst.Args[0]):
 			pushed += 8
@@ -61,8 +78,8 @@ func Handoff(code []byte, start uint64, carries func(Exit) bool) (depth uint64, 
 			} else {
 				pushed -= int64(imm)
 			}
-		case inst.Op == 0 || movesStack[inst.Op] || touches(inst, stackRegs) && !readsStack(inst):
-			return 0, false // an undecodable instruction, a return, or one not followed
+		case inst.Op == 0 || stops[inst.Op] || touches(inst, stackRegs) && !readsStack(inst):
+			return 0, false // an undecodable instruction, a return, a trap, or one not followed
 		}
 	}
 	return 0, false
@@ -82,11 +99,13 @@ func exit(inst x86asm.Inst, next uint64) (Exit, bool) {
 	return Exit{}, false
 }
 
-// movesStack are the instructions, other than push and pop of a general
-// register, that move the stack pointer without naming it.
-var movesStack = map[x86asm.Op]bool{
+// stops are the instructions that end Handoff's walk: those that move the
+// stack pointer without naming it, other than push and pop of a general
+// register, and those after which the code does not go on (returns, traps).
+var stops = map[x86asm.Op]bool{
 	x86asm.RET: true, x86asm.LRET: true, x86asm.IRETQ: true, x86asm.ENTER: true, x86asm.LEAVE: true,
 	x86asm.PUSH: true, x86asm.POP: true, x86asm.PUSHFQ: true, x86asm.POPFQ: true, x86asm.PUSHF: true, x86asm.POPF: true,
+	x86asm.UD2: true, x86asm.UD1: true, x86asm.HLT: true, x86asm.INT: true,
 }
 
 // readsStack reports whether inst only reads the stack pointer it names: it copies or compares it.

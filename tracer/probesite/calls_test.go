@@ -59,6 +59,12 @@ func TestHandoff(t *testing.T) {
 		"aligns its stack":    {asm(pushRbp, frame, align, carrier), 0, false},
 		"tail call off frame": {asm(pushRbx, tail), 0, false},
 		"undecodable":         {[]byte{0x53, 0xe8, 0x00}, 0, false},
+		// push %rbx; test; jne L; sub $8,%rsp; call abort; L: call 0x2000: the
+		// branch reaches the carrier 8 bytes higher than the straight walk
+		"past a call that does not return": {asm(pushRbx, test, piece{code: []byte{0x75, 0x09}}, sub8, other, carrier), 0, false},
+		"trap":                             {asm(pushRbx, piece{code: []byte{0x0f, 0x0b}}, carrier), 0, false}, // ud2
+		"breakpoint":                       {asm(pushRbx, piece{code: []byte{0xcc}}, carrier), 0, false},       // int3
+		"branch to the same depth":         {asm(pushRbx, test, piece{code: []byte{0x75, 0x03}}, movRbx, carrier), 16, true},
 	} {
 		depth, ok := Handoff(tc.code, 0x1000, func(e Exit) bool {
 			return e.Target == 0x2000 && !e.Slot || e.Target == 0x3000 && e.Slot

@@ -40,6 +40,7 @@ type Module struct {
 	debugdata []byte // .gnu_debugdata (MiniDebugInfo), xz-compressed ELF
 	dwarf     *dwarf.Data
 	dwarfSize uint64 // bytes of DWARF sections, counted against the symbolizer's budget
+	dropped   uint64 // bytes of DWARF dropped as malformed, not yet given back to that budget (takeDropped)
 	index     *dwarfIndex
 	debugFrom string // where DWARF or extra symbols came from, if not the file itself
 	completed bool   // its separate debug file was looked for
@@ -322,6 +323,16 @@ func (m *Module) symbolAt(addr uint64) (string, bool) {
 	return demangled(s.name), true
 }
 
+// takeDropped returns the bytes of DWARF Lookup dropped as malformed since
+// it was last called.
+func (m *Module) takeDropped() uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := m.dropped
+	m.dropped = 0
+	return n
+}
+
 // Lookup returns what is at file offset off, innermost first: the functions
 // inlined there from DWARF with their source positions, or else the one
 // function the symbol tables name. It never panics on malformed DWARF.
@@ -338,7 +349,7 @@ func (m *Module) Lookup(off uint64) (frames []inlineFrame) {
 			defer recoverMalformed(&err)
 			if m.index == nil {
 				if m.index, err = newDwarfIndex(m.dwarf); err != nil {
-					m.dwarf = nil
+					m.dwarf, m.dropped, m.dwarfSize = nil, m.dropped+m.dwarfSize, 0
 					return
 				}
 			}

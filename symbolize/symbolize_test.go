@@ -107,6 +107,34 @@ func fileOffset(f *elf.File, vaddr uint64) (uint64, bool) {
 	return 0, false
 }
 
+// middleOf returns where in file f the middle of function name lies, as
+// the symbols of sf give it.
+func middleOf(t *testing.T, f, sf *elf.File, name string) uint64 {
+	t.Helper()
+	syms, _ := sf.Symbols()
+	for _, s := range syms {
+		if off, ok := fileOffset(f, s.Value+s.Size/2); ok && s.Name == name {
+			return off
+		}
+	}
+	t.Fatalf("%s not in the symbols", name)
+	return 0
+}
+
+// learnFile returns a new symbolizer that has learned the file at path.
+func learnFile(t *testing.T, path string) (*Symbolizer, *Module, FileID) {
+	t.Helper()
+	s, err := New("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mod, id, err := s.File(path, FileID{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, mod, id
+}
+
 func TestOpenModuleRejectsGarbage(t *testing.T) {
 	for _, data := range [][]byte{nil, []byte("\x7fELF"), bytes.Repeat([]byte{0xff}, 256)} {
 		if _, err := OpenModule(bytes.NewReader(data)); err == nil {
@@ -144,26 +172,10 @@ func TestMiniDebugInfo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	syms, _ := dbg.Symbols()
-	var off uint64
-	for _, s := range syms {
-		if s.Name == "make_small" {
-			off, _ = fileOffset(ef, s.Value+s.Size/2)
-		}
-	}
+	off := middleOf(t, ef, dbg, "make_small")
 	ef.Close()
 	dbg.Close()
-	if off == 0 {
-		t.Fatal("make_small not in the mini debug info")
-	}
-	s, err := New("/proc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	mod, id, err := s.File(bin, FileID{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, mod, id := learnFile(t, bin)
 	frames := s.Frames([]Location{{File: id, Offset: off + 1}})
 	if mod.debugFrom != ".gnu_debugdata" {
 		t.Errorf("symbols came from %q", mod.debugFrom)
@@ -365,5 +377,45 @@ func TestNamedFile(t *testing.T) {
 	}
 	if got := s.Frames([]Location{{File: id, Offset: 0x1f}}); len(got) == 0 || got[0].Module != libc {
 		t.Errorf("after reading it, the frame is %+v, want it in %s", got, libc)
+	}
+}
+
+// TestMalformedDWARFLeavesTheBudget corrupts the first entry of a program's
+// DWARF: looking up a frame then drops its DWARF, which no longer counts
+// against the symbolizer's budget, and the frame is named by its symbol.
+func TestMalformedDWARFLeavesTheBudget(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "allocs")
+	if out, err := exec.Command("gcc", "-O2", "-g", "-gdwarf-5", "-o", bin, "../testdata/allocs.c").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	ef, err := elf.Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := ef.Section(".debug_info")
+	off := middleOf(t, ef, ef, "make_small")
+	ef.Close()
+	if info == nil {
+		t.Fatal("no DWARF")
+	}
+	f, err := os.OpenFile(bin, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A DWARF 5 unit header is 12 bytes; the first entry's abbreviation code follows.
+	if _, err := f.WriteAt([]byte{0x7f}, int64(info.Offset)+12); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	s, mod, id := learnFile(t, bin)
+	if s.dwarf == 0 || mod.dwarf == nil {
+		t.Fatalf("DWARF not read: budget %d", s.dwarf)
+	}
+	frames := s.Frames([]Location{{File: id, Offset: off + 1}})
+	if len(frames) != 1 || frames[0].Function != "make_small" || frames[0].Line != 0 {
+		t.Errorf("frames %+v, want make_small without a line", frames)
+	}
+	if mod.dwarf != nil || s.dwarf != 0 {
+		t.Errorf("after malformed DWARF: kept %v, budget %d, want none", mod.dwarf != nil, s.dwarf)
 	}
 }

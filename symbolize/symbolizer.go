@@ -308,6 +308,11 @@ func (s *Symbolizer) Frames(locs []Location) []Frame {
 			base.BuildID = fi.mod.BuildID
 			// A return address points after the call; look up the call itself.
 			found = fi.mod.Lookup(loc.Offset - 1)
+			if n := fi.mod.takeDropped(); n > 0 {
+				s.mu.Lock()
+				s.dwarf -= n // malformed: no longer held
+				s.mu.Unlock()
+			}
 		}
 		if len(found) == 0 {
 			base.Function = fmt.Sprintf("%s+0x%x", filepath.Base(fi.path), loc.Offset)

@@ -60,6 +60,12 @@ const volatile __u64 wakeup_bytes = 256 << 10;
 const volatile __u8 trace_all = 0;
 /* Trace the children of traced processes. */
 const volatile __u8 follow_forks = 0;
+/*
+ * Never see an allocation return in a process under seccomp: this kernel's
+ * return probe makes it call a system call its filter may deny, which
+ * would kill it (user space tried: mtrace check). Needs uprobe sessions.
+ */
+const volatile __u8 spare_sandboxed = 0;
 /* Number of valid entries in the cgroups map. */
 const volatile __u32 cgroup_count = 0;
 /*
@@ -111,10 +117,15 @@ struct signal_struct {
 	atomic_t live;
 } __attribute__((preserve_access_index));
 
+struct seccomp {
+	int mode;
+} __attribute__((preserve_access_index));
+
 struct task_struct {
 	int pid;
 	int tgid;
 	struct signal_struct *signal;
+	struct seccomp seccomp;
 } __attribute__((preserve_access_index));
 
 struct qstr {
@@ -872,6 +883,14 @@ static __always_inline int carrier(struct call *c, __u64 sp, __u8 kind, __u64 co
 	return kind == KIND_MALLOC || kind == KIND_CALLOC || kind == KIND_MEMALIGN ? CARRIES : UNRELATED;
 }
 
+/* sandboxed reports whether the calling thread runs under seccomp (strict or filter mode). */
+static __always_inline int sandboxed(void)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+
+	return bpf_core_field_exists(task->seccomp) && BPF_CORE_READ(task, seccomp.mode) != 0;
+}
+
 /*
  * enter sees a call of a probed function. It returns 1 when the call's
  * return need not be seen: a free, a call not traced, a call of a function
@@ -901,6 +920,8 @@ static __always_inline int enter(struct pt_regs *ctx, int session)
 			emit_free(tgid, &a);
 		return 1;
 	}
+	if (spare_sandboxed && sandboxed())
+		return 1;
 	c = &ts->call;
 	/*
 	 * A call at or below the recorded call's stack pointer is nested in it (a tail

@@ -220,6 +220,7 @@ const (
 	AllocVarSampleBytes        = "sample_bytes"
 	AllocVarSampleG            = "sample_g"
 	AllocVarSelfTgid           = "self_tgid"
+	AllocVarSpareSandboxed     = "spare_sandboxed"
 	AllocVarTraceAll           = "trace_all"
 	AllocVarUnusedCgroupFilter = "unused_cgroup_filter"
 	AllocVarUnusedCookieField  = "unused_cookie_field"
@@ -322,6 +323,7 @@ type AllocVariableSpecs struct {
 	SampleBytes        *ebpf.VariableSpec `ebpf:"sample_bytes"`
 	SampleG            *ebpf.VariableSpec `ebpf:"sample_g"`
 	SelfTgid           *ebpf.VariableSpec `ebpf:"self_tgid"`
+	SpareSandboxed     *ebpf.VariableSpec `ebpf:"spare_sandboxed"`
 	TraceAll           *ebpf.VariableSpec `ebpf:"trace_all"`
 	UnusedCgroupFilter *ebpf.VariableSpec `ebpf:"unused_cgroup_filter"`
 	UnusedCookieField  *ebpf.VariableSpec `ebpf:"unused_cookie_field"`
@@ -403,6 +405,7 @@ type AllocVariables struct {
 	SampleBytes        *ebpf.Variable `ebpf:"sample_bytes"`
 	SampleG            *ebpf.Variable `ebpf:"sample_g"`
 	SelfTgid           *ebpf.Variable `ebpf:"self_tgid"`
+	SpareSandboxed     *ebpf.Variable `ebpf:"spare_sandboxed"`
 	TraceAll           *ebpf.Variable `ebpf:"trace_all"`
 	UnusedCgroupFilter *ebpf.Variable `ebpf:"unused_cgroup_filter"`
 	UnusedCookieField  *ebpf.Variable `ebpf:"unused_cookie_field"`

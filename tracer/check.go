@@ -229,13 +229,18 @@ type mappedAllocator struct {
 	mod     *symbolize.Module
 }
 
-// allocatorsOf lists the allocators pid maps.
-func allocatorsOf(procRoot string, pid int) ([]mappedAllocator, error) {
+// mapsOf returns the executable file mappings of pid.
+func mapsOf(procRoot string, pid int) ([]symbolize.Mapping, error) {
 	fs, err := procfs.NewFS(procRoot)
 	if err != nil {
 		return nil, err
 	}
-	maps, err := symbolize.ReadMaps(fs, pid)
+	return symbolize.ReadMaps(fs, pid)
+}
+
+// allocatorsOf lists the allocators pid maps.
+func allocatorsOf(procRoot string, pid int) ([]mappedAllocator, error) {
+	maps, err := mapsOf(procRoot, pid)
 	if err != nil {
 		return nil, err
 	}

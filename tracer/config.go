@@ -1,6 +1,7 @@
 package tracer
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"syscall"
@@ -30,6 +31,11 @@ type Config struct {
 	// Leaks reports, at the end, the allocations still live and older than LeakAge.
 	Leaks   bool
 	LeakAge time.Duration
+	// SandboxRisk, if set, tries whether a return probe kills a process
+	// under seccomp here (tracer/sandbox.go): nil if it does not. If it
+	// does, or it cannot tell, processes under seccomp are left alone;
+	// without uprobe sessions only given pids can be traced then.
+	SandboxRisk func(context.Context) error
 	// User is who Command runs as; nil: mtrace's own user.
 	User *syscall.Credential
 	// Stdin, Stdout and Stderr are given to Command.

@@ -3,6 +3,9 @@ package tracer
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -21,7 +24,7 @@ type EmptyProbes struct {
 
 // AttachEmpty attaches empty probes to every allocator pid maps, at the sites
 // the planner chooses or, with atSymbol, at the functions' symbols.
-func AttachEmpty(procRoot string, pid int, atSymbol bool) (e *EmptyProbes, err error) {
+func AttachEmpty(procRoot string, pid int, atSymbol bool) (_ *EmptyProbes, err error) {
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return nil, fmt.Errorf("raise the locked-memory limit: %w", err)
 	}
@@ -33,7 +36,7 @@ func AttachEmpty(procRoot string, pid int, atSymbol bool) (e *EmptyProbes, err e
 		return nil, fmt.Errorf("pid %d: %w", pid, errNoAllocator)
 	}
 	multi, _ := linkKinds()
-	e = &EmptyProbes{}
+	e := &EmptyProbes{} // closed on failure; the result is then nil
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, e.Close())
@@ -48,6 +51,47 @@ func AttachEmpty(procRoot string, pid int, atSymbol bool) (e *EmptyProbes, err e
 		}
 	}
 	return e, nil
+}
+
+// EmptyReturnProbe attaches an empty return probe to the function symbol
+// (malloc, say) of the first shared object pid maps that defines it, for
+// pid only.
+func EmptyReturnProbe(procRoot string, pid int, symbol string) (*EmptyProbes, error) {
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, fmt.Errorf("raise the locked-memory limit: %w", err)
+	}
+	maps, err := mapsOf(procRoot, pid)
+	if err != nil {
+		return nil, err
+	}
+	exe, _ := os.Readlink(filepath.Join(procRoot, strconv.Itoa(pid), "exe"))
+	prog, err := ebpf.NewProgram(emptyProgram("mtrace_empty", false))
+	if err != nil {
+		return nil, fmt.Errorf("load an empty program: %w", err)
+	}
+	for _, m := range maps {
+		if m.Path == exe {
+			continue // the program itself: a large symbol table, read by the search below for nothing
+		}
+		if l, err := returnProbe(procRoot, pid, m, symbol, prog); err == nil {
+			return &EmptyProbes{prog: prog, links: []link.Link{l}}, nil
+		}
+	}
+	return nil, errors.Join(fmt.Errorf("pid %d maps no shared object defining %s", pid, symbol), prog.Close())
+}
+
+// returnProbe attaches prog at the return of symbol in the file behind mapping m of pid, for pid only.
+func returnProbe(procRoot string, pid int, m symbolize.Mapping, symbol string, prog *ebpf.Program) (link.Link, error) {
+	f, err := symbolize.OpenMapped(procRoot, pid, m)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	ex, err := link.OpenExecutable(fdPath(f))
+	if err != nil {
+		return nil, err
+	}
+	return ex.Uretprobe(symbol, prog, &link.UprobeOptions{PID: pid})
 }
 
 func (e *EmptyProbes) attach(procRoot string, pid int, a mappedAllocator, atSymbol, multi bool) error {
@@ -70,8 +114,11 @@ func (e *EmptyProbes) attach(procRoot string, pid int, a mappedAllocator, atSymb
 	return err
 }
 
-// Close detaches the probes and unloads the program.
+// Close detaches the probes and unloads the program. It is safe to call on nil.
 func (e *EmptyProbes) Close() error {
+	if e == nil {
+		return nil
+	}
 	err := closeAll(e.links)
 	if e.prog != nil {
 		err = errors.Join(err, e.prog.Close())

@@ -54,7 +54,7 @@ func FuzzProcFiles(f *testing.F) {
 		if cg := readCgroup(path); strings.ContainsRune(cg, '\n') {
 			t.Errorf("cgroup %q", cg)
 		}
-		if uid := readUID(path); uid < -1 {
+		if uid, _ := readStatus(path); uid < -1 {
 			t.Errorf("uid %d", uid)
 		}
 	})

@@ -52,6 +52,7 @@ type process struct {
 	pid                uint32
 	exe, argv0, cgroup string
 	uid                int
+	sandboxed          bool // under seccomp when identified
 	exeInode           uint64
 	denied             bool // the policy does not allow tracing it: its events are dropped
 	exited             bool
@@ -144,7 +145,7 @@ func (p *process) identify(procRoot string) {
 	}
 	p.argv0 = readArgv0(filepath.Join(dir, "cmdline"))
 	p.cgroup = readCgroup(filepath.Join(dir, "cgroup"))
-	p.uid = readUID(filepath.Join(dir, "status"))
+	p.uid, p.sandboxed = readStatus(filepath.Join(dir, "status"))
 }
 
 // target is the process as the policy judges it.
@@ -152,22 +153,28 @@ func (p *process) target() policy.Target {
 	return policy.Target{Pid: int(p.pid), Exe: p.exe, UID: p.uid, Cgroup: p.cgroup}
 }
 
-// readUID returns the real uid in /proc/PID/status, or -1.
-func readUID(path string) int {
+// readStatus returns the real uid in /proc/PID/status, or -1, and whether
+// the process runs under seccomp (strict or filter mode).
+func readStatus(path string) (uid int, sandboxed bool) {
+	uid = -1
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return -1
+		return uid, false
 	}
 	for _, line := range strings.Split(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, "Uid:"); ok {
-			if fields := strings.Fields(rest); len(fields) > 0 {
-				if uid, err := strconv.Atoi(fields[0]); err == nil {
-					return uid
-				}
+		key, value, _ := strings.Cut(line, ":")
+		fields := strings.Fields(value)
+		switch {
+		case len(fields) == 0:
+		case key == "Uid":
+			if n, err := strconv.Atoi(fields[0]); err == nil && n >= 0 {
+				uid = n
 			}
+		case key == "Seccomp":
+			sandboxed = fields[0] != "0"
 		}
 	}
-	return -1
+	return uid, sandboxed
 }
 
 // maxArgv0 bounds the argv[0] read from a process.

@@ -33,6 +33,7 @@ type Tracer struct {
 	links   []link.Link
 	multi   bool   // the kernel has uprobe_multi links
 	session bool   // and uprobe sessions
+	spare   bool   // processes under seccomp are left alone (Config.SandboxRisk)
 	epoch   uint64 // the kernel side's epoch (see rejudge)
 
 	probes    []probeInfo         // by probe id
@@ -88,6 +89,13 @@ func New(ctx context.Context, cfg Config) (t *Tracer, err error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	spare := false
+	if cfg.SandboxRisk != nil {
+		if err := cfg.SandboxRisk(ctx); err != nil {
+			cfg.Logger.Warn("processes under seccomp are not traced", "why", err)
+			spare = true
+		}
+	}
 	if cfg.Policy == nil {
 		cfg.Policy = policy.Default()
 	}
@@ -103,6 +111,7 @@ func New(ctx context.Context, cfg Config) (t *Tracer, err error) {
 	}
 	t = &Tracer{
 		cfg:       cfg,
+		spare:     spare,
 		log:       cfg.Logger,
 		fs:        fs,
 		sym:       sym,
@@ -131,6 +140,9 @@ func New(ctx context.Context, cfg Config) (t *Tracer, err error) {
 		}
 		cgroups = append(cgroups, cg)
 	}
+	// Probes in every process would make every process on the host trap;
+	// when the set of traced processes cannot grow, they fire for it alone.
+	t.onlyPids = len(cfg.Command) == 0 && len(cgroups) == 0 && !cfg.All && !cfg.FollowForks
 	if err := t.load(cgroups); err != nil {
 		return t, err
 	}
@@ -142,9 +154,6 @@ func New(ctx context.Context, cfg Config) (t *Tracer, err error) {
 			return t, err
 		}
 	}
-	// Probes in every process would make every process on the host trap;
-	// when the set of traced processes cannot grow, they fire for it alone.
-	t.onlyPids = len(cfg.Command) == 0 && len(cgroups) == 0 && !cfg.All && !cfg.FollowForks
 	for _, pid := range cfg.Pids {
 		if err := t.attachPid(pid); err != nil {
 			return t, err
@@ -171,6 +180,9 @@ func (t *Tracer) load(cgroups []cgroupTarget) error {
 		return fmt.Errorf("raise memlock limit: %w", err)
 	}
 	t.multi, t.session = linkKinds()
+	if t.spare && !t.session && !t.onlyPids {
+		return errSandboxesAtRisk
+	}
 	spec, err := allocSpec(t.multi, t.session)
 	if err != nil {
 		return err
@@ -194,14 +206,15 @@ func (t *Tracer) load(cgroups []cgroupTarget) error {
 		return fmt.Errorf("trace %d cgroups: at most %d", len(v2), spec.Maps[bpf.AllocMapCgroups].MaxEntries)
 	}
 	for name, v := range map[string]any{
-		bpf.AllocVarWakeupBytes: uint64(l.RingBufferBytes / 32),
-		bpf.AllocVarTraceAll:    boolByte(t.cfg.All),
-		bpf.AllocVarFollowForks: boolByte(follow),
-		bpf.AllocVarCgroupCount: uint32(len(v2)),
-		bpf.AllocVarSelfTgid:    uint32(os.Getpid()),
-		bpf.AllocVarRateBudget:  rateBudget(l.MaxEventsPerSecond),
-		bpf.AllocVarSampleBytes: t.cfg.SampleBytes,
-		bpf.AllocVarSampleG:     sampleTable(),
+		bpf.AllocVarWakeupBytes:    uint64(l.RingBufferBytes / 32),
+		bpf.AllocVarTraceAll:       boolByte(t.cfg.All),
+		bpf.AllocVarFollowForks:    boolByte(follow),
+		bpf.AllocVarSpareSandboxed: boolByte(t.spare),
+		bpf.AllocVarCgroupCount:    uint32(len(v2)),
+		bpf.AllocVarSelfTgid:       uint32(os.Getpid()),
+		bpf.AllocVarRateBudget:     rateBudget(l.MaxEventsPerSecond),
+		bpf.AllocVarSampleBytes:    t.cfg.SampleBytes,
+		bpf.AllocVarSampleG:        sampleTable(),
 	} {
 		if err := spec.Variables[name].Set(v); err != nil {
 			return fmt.Errorf("set %s: %w", name, err)
@@ -444,6 +457,10 @@ func (t *Tracer) attachPid(pid int) error {
 	if err := t.cfg.Policy.Check(judged.target()); err != nil {
 		closeFD(pidfd)
 		return fmt.Errorf("refuse to trace: %w", err)
+	}
+	if t.spare && judged.sandboxed {
+		closeFD(pidfd)
+		return fmt.Errorf("refuse to trace pid %d: %w", pid, errSandboxed)
 	}
 	if _, err := t.discover(pid); err != nil {
 		closeFD(pidfd)

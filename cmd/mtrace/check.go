@@ -14,9 +14,10 @@ func checkCommand() *cli.Command {
 		Usage: "tell whether this host can run mtrace, and why not",
 		Description: `Checks, one line each, the kernel version, BTF, uprobes, the BPF ring
 buffer, uprobe_multi links, uprobe sessions, the capabilities mtrace holds, lockdown,
-perf_event_paranoid, cgroup v2, that mtrace's BPF programs load, and with
---pid the allocators mtrace would probe in that process and where (the
-planned probe sites). Exits 0 only when every required check passes; a
+perf_event_paranoid, cgroup v2, that mtrace's BPF programs load, whether a
+return probe leaves a process under seccomp alive (mtrace leaves such
+processes alone where it does not), and with --pid the allocators mtrace
+would probe in that process and where (the planned probe sites). Exits 0 only when every required check passes; a
 failing check names its fix.
 
 With --overhead it then measures what tracing costs per allocation on
@@ -43,7 +44,7 @@ Examples:
 		},
 		Action: func(c *cli.Context) error {
 			failed := 0
-			for _, ch := range tracer.HostChecks("/proc", c.IntSlice("pid"), true) {
+			for _, ch := range append(tracer.HostChecks("/proc", c.IntSlice("pid"), true), sandboxCheck(c.Context)) {
 				status := "ok  "
 				switch {
 				case !ch.OK && ch.Required:

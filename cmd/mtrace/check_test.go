@@ -55,7 +55,6 @@ func TestMissingFeatures(t *testing.T) {
 // The times themselves are measured by make bench, not asserted here.
 func TestCheckOverhead(t *testing.T) {
 	tracertest.RequireBPF(t)
-	t.Setenv("MTRACE_TEST_MAIN", "1") // the calibration runs this binary as mtrace
 	bench := tracertest.BuildC(t, "bench.c")
 	for name, workload := range map[string][]string{"built-in": nil, "bench.c": {"--", bench}} {
 		t.Run(name, func(t *testing.T) {

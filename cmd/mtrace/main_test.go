@@ -22,6 +22,8 @@ func TestMain(m *testing.M) {
 	// Under sudo, commands would run as the invoking user, who cannot reach
 	// the tests' private build directories; the tests that mean it set it.
 	os.Unsetenv("SUDO_UID")
+	// mtrace runs itself (its built-in workload): this binary then runs mtrace.
+	os.Setenv("MTRACE_TEST_MAIN", "1")
 	os.Exit(m.Run())
 }
 

@@ -280,10 +280,18 @@ func benchWorkloadCommand() *cli.Command {
 		Usage:     "the built-in workload of mtrace check --overhead",
 		ArgsUsage: "OPS",
 		Hidden:    true,
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "deny-uretprobe-syscall", Usage: "run under a seccomp filter that kills the workload at the uretprobe system call"},
+		},
 		Action: func(c *cli.Context) error {
 			ops, err := strconv.ParseInt(c.Args().First(), 10, 64)
 			if err != nil || ops < 1 {
 				return usagef("bench-workload: give the number of ops")
+			}
+			if c.Bool("deny-uretprobe-syscall") {
+				if err := denyUretprobeSyscall(); err != nil {
+					return fmt.Errorf("bench-workload: %w", err)
+				}
 			}
 			fmt.Fprintln(c.App.Writer, "ready")
 			if _, err := bufio.NewReader(c.App.Reader).ReadString('\n'); err != nil {

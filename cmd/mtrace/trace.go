@@ -130,6 +130,7 @@ func newTrace(c *cli.Context, cmd string) (*trace, error) {
 		Policy:      pol,
 		Symbolizer:  sym,
 		Logger:      log,
+		SandboxRisk: trySandboxedReturn,
 	}}, nil
 }
 

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/mtrace/mtrace/tracer"
+)
+
+// sandboxCheckName names the check of trySandboxedReturn in mtrace check
+// and in MTRACE_PRETEND_MISSING.
+const sandboxCheckName = "sandboxes"
+
+// sandboxCheck says whether return probes leave processes under seccomp alive here.
+func sandboxCheck(ctx context.Context) tracer.Check {
+	c := tracer.Check{Name: sandboxCheckName, OK: true, Detail: "return probes leave processes under seccomp alive"}
+	if err := trySandboxedReturn(ctx); err != nil {
+		c.OK, c.Detail = false, err.Error()
+		c.Fix = "a kernel whose seccomp lets the uretprobe system call pass; until then mtrace leaves processes under seccomp alone"
+	}
+	return c
+}
+
+// trySandboxedReturn runs the built-in workload under a seccomp filter
+// that kills it at the uretprobe system call, with empty return probes on
+// its allocator, where return probes may make that call: nil if it
+// survives, or where they cannot.
+func trySandboxedReturn(ctx context.Context) error {
+	if tracer.Pretended(sandboxCheckName) {
+		return errors.New("a return probe would kill a process under seccomp here (pretended)")
+	}
+	if !tracer.ReturnsMakeSyscalls() {
+		return nil
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("cannot try whether return probes kill processes under seccomp: %w", err)
+	}
+	// The workload's one malloc returns through the probe.
+	var probe *tracer.EmptyProbes
+	_, err = runWith(ctx, []string{self, "bench-workload", "--deny-uretprobe-syscall", "1"}, func(pid int) (err error) {
+		probe, err = tracer.EmptyReturnProbe("/proc", pid, "malloc")
+		return err
+	})
+	if probe != nil {
+		go probe.Close() // the kernel takes a grace period (~100 ms) to remove a probe; nothing waits for it
+	}
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		if ws, ok := exit.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGSYS {
+			return errors.New("a return probe killed a process whose seccomp filter denies the uretprobe system call")
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("cannot try whether return probes kill processes under seccomp: %w", err)
+	}
+	return nil
+}
+
+// sysUretprobe is the uretprobe system call on x86-64.
+const sysUretprobe = 335
+
+// denyUretprobeSyscall puts this process under a seccomp filter that kills
+// it when it makes the uretprobe system call, as allowlists made before
+// that call existed do.
+func denyUretprobeSyscall() error {
+	filter := []unix.SockFilter{
+		{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: 4}, // seccomp_data.arch
+		{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jf: 3, K: unix.AUDIT_ARCH_X86_64},
+		{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: 0}, // seccomp_data.nr
+		{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jf: 1, K: sysUretprobe},
+		{Code: unix.BPF_RET | unix.BPF_K, K: unix.SECCOMP_RET_KILL_PROCESS},
+		{Code: unix.BPF_RET | unix.BPF_K, K: unix.SECCOMP_RET_ALLOW},
+	}
+	prog := unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("set no_new_privs: %w", err)
+	}
+	_, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, unix.SECCOMP_FILTER_FLAG_TSYNC, uintptr(unsafe.Pointer(&prog)))
+	runtime.KeepAlive(filter)
+	if errno != 0 {
+		return fmt.Errorf("install a seccomp filter: %w", errno)
+	}
+	return nil
+}

@@ -1,0 +1,29 @@
+package tracer
+
+import (
+	"errors"
+	"runtime"
+)
+
+// Where the kernel's return probe makes a system call (the uretprobe system
+// call, x86-64, Linux 6.11 on) and seccomp filters it, a return probe kills
+// a process whose filter denies that call, as allowlists made before it
+// do. mtrace tries whether this kernel does before it traces (the
+// "sandboxes" check, Config.SandboxRisk); if it does, the tracer leaves
+// such processes alone.
+var (
+	errSandboxed       = errors.New("it runs under seccomp, and on this kernel a return probe makes a process call a system call (uretprobe) its seccomp filter may deny, which would kill it (see mtrace check)")
+	errSandboxesAtRisk = errors.New("on this kernel a return probe makes a process call a system call (uretprobe) its seccomp filter may deny, which kills it, and without uprobe sessions the probes for a command, forks, cgroups or the whole host fire in every process: trace running processes with --pid (see mtrace check)")
+)
+
+// ReturnsMakeSyscalls reports whether this kernel's return probes may make a
+// system call that seccomp sees: on x86-64 from Linux 6.11.
+func ReturnsMakeSyscalls() bool {
+	major, minor, _, err := kernelVersion()
+	return runtime.GOARCH == "amd64" && (err != nil || major > 6 || (major == 6 && minor >= 11))
+}
+
+// Pretended reports whether MTRACE_PRETEND_MISSING names the check name.
+func Pretended(name string) bool {
+	return pretendMissing()[name]
+}

@@ -63,7 +63,8 @@ const volatile __u8 follow_forks = 0;
 /*
  * Never see an allocation return in a process under seccomp: this kernel's
  * return probe makes it call a system call its filter may deny, which
- * would kill it (user space tried: mtrace check). Needs uprobe sessions.
+ * would kill it (user space tried: mtrace check). Needs uprobe sessions,
+ * and links that run this program in every process.
  */
 const volatile __u8 spare_sandboxed = 0;
 /* Number of valid entries in the cgroups map. */
@@ -888,7 +889,7 @@ static __always_inline int sandboxed(void)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 
-	return bpf_core_field_exists(task->seccomp) && BPF_CORE_READ(task, seccomp.mode) != 0;
+	return bpf_core_field_exists(task->seccomp.mode) && BPF_CORE_READ(task, seccomp.mode) != 0;
 }
 
 /*
@@ -940,13 +941,13 @@ static __always_inline int enter(struct pt_regs *ctx, int session)
 		}
 		switch (carrier(c, sp, kind, cookie)) {
 		case CARRIES:
-			c->handoff = 0;
-			c->carried = 1;
 			/* Left out by sampling, like a leaf's own call below. */
 			if (!c->weight && session && (cookie & COOKIE_LEAF)) {
 				ts->in_call = 0;
 				return 1;
 			}
+			c->handoff = 0;
+			c->carried = 1;
 			return 0;
 		case PASSED:
 			return 1;

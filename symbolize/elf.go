@@ -343,16 +343,21 @@ func (m *Module) Lookup(off uint64) (frames []inlineFrame) {
 	if !ok {
 		return nil
 	}
-	if m.dwarf != nil {
+	if m.dwarf != nil && m.index == nil {
+		var err error
+		func() {
+			defer recoverMalformed(&err)
+			m.index, err = newDwarfIndex(m.dwarf)
+		}()
+		if err != nil {
+			m.index = nil
+			m.dwarf, m.dropped, m.dwarfSize = nil, m.dropped+m.dwarfSize, 0
+		}
+	}
+	if m.dwarf != nil && m.index != nil {
 		func() {
 			var err error
 			defer recoverMalformed(&err)
-			if m.index == nil {
-				if m.index, err = newDwarfIndex(m.dwarf); err != nil {
-					m.dwarf, m.dropped, m.dwarfSize = nil, m.dropped+m.dwarfSize, 0
-					return
-				}
-			}
 			frames, _ = m.index.lookup(addr)
 		}()
 		if len(frames) > 0 && frames[len(frames)-1].function != "" {

@@ -1,7 +1,8 @@
-// sandboxed: puts itself under a seccomp filter that kills it when it makes
-// the uretprobe system call, as allowlists made before that call existed
-// do, says "ready" and waits for a line on stdin, then allocates and frees
-// COUNT blocks of 64 bytes from one function and says so: a target for
+// sandboxed: allocates and frees COUNT blocks of 64 bytes from one function,
+// puts itself under a seccomp filter that kills it when it makes the
+// uretprobe system call, as allowlists made before that call existed do,
+// says "ready" and waits for a line on stdin, then allocates and frees COUNT
+// blocks from another function, and says what each did: a target for
 // mtrace's handling of processes under seccomp.
 //
 // Usage: sandboxed COUNT
@@ -18,12 +19,26 @@
 
 void *volatile keep;
 
+/* Each function below calls malloc itself: mtrace's tests find it as the caller. */
+#define CHURN(n)                         \
+	for (long i = 0; i < (n); i++) { \
+		keep = malloc(64);       \
+		free(keep);              \
+	}
+
+__attribute__((noinline)) void before_sandbox(long n)
+{
+	CHURN(n);
+}
+
 __attribute__((noinline)) void sandboxed_alloc(long n)
 {
-	for (long i = 0; i < n; i++) {
-		keep = malloc(64);
-		free(keep);
-	}
+	CHURN(n);
+}
+
+static void tally(const char *fn, long n)
+{
+	printf("tally pid=%d %s allocs=%ld alloc_bytes=%ld frees=%ld free_bytes=%ld\n", (int)getpid(), fn, n, n * 64, n, n * 64);
 }
 
 int main(int argc, char **argv)
@@ -41,6 +56,7 @@ int main(int argc, char **argv)
 	char line[16];
 
 	setvbuf(stdout, NULL, _IONBF, 0);
+	before_sandbox(n);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog)) {
 		perror("seccomp");
 		return 1;
@@ -49,6 +65,7 @@ int main(int argc, char **argv)
 	if (!fgets(line, sizeof(line), stdin))
 		return 1;
 	sandboxed_alloc(n);
-	printf("tally pid=%d sandboxed_alloc allocs=%ld alloc_bytes=%ld frees=%ld free_bytes=%ld\n", (int)getpid(), n, n * 64, n, n * 64);
+	tally("before_sandbox", n);
+	tally("sandboxed_alloc", n);
 	return 0;
 }

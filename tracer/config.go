@@ -32,9 +32,9 @@ type Config struct {
 	Leaks   bool
 	LeakAge time.Duration
 	// SandboxRisk, if set, tries whether a return probe kills a process
-	// under seccomp here (tracer/sandbox.go): nil if it does not. If it
-	// does, or it cannot tell, processes under seccomp are left alone;
-	// without uprobe sessions only given pids can be traced then.
+	// under seccomp here (cmd/mtrace tries it): nil if it does not. If it
+	// does, or it cannot tell, processes under seccomp are left alone, and
+	// without uprobe sessions nothing is traced.
 	SandboxRisk func(context.Context) error
 	// User is who Command runs as; nil: mtrace's own user.
 	User *syscall.Credential

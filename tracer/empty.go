@@ -3,6 +3,7 @@ package tracer
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
 
 	"github.com/mtrace/mtrace/symbolize"
 )
@@ -20,6 +22,7 @@ import (
 type EmptyProbes struct {
 	prog  *ebpf.Program
 	links []link.Link
+	stats io.Closer // keeps the kernel counting runs (EmptyReturnProbe)
 }
 
 // AttachEmpty attaches empty probes to every allocator pid maps, at the sites
@@ -65,19 +68,36 @@ func EmptyReturnProbe(procRoot string, pid int, symbol string) (*EmptyProbes, er
 		return nil, err
 	}
 	exe, _ := os.Readlink(filepath.Join(procRoot, strconv.Itoa(pid), "exe"))
-	prog, err := ebpf.NewProgram(emptyProgram("mtrace_empty", false))
+	stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
 	if err != nil {
-		return nil, fmt.Errorf("load an empty program: %w", err)
+		return nil, fmt.Errorf("count probe runs: %w", err)
 	}
+	e := &EmptyProbes{stats: stats}
+	if e.prog, err = ebpf.NewProgram(emptyProgram("mtrace_empty", false)); err != nil {
+		return nil, errors.Join(fmt.Errorf("load an empty program: %w", err), e.Close())
+	}
+	tried := []error{fmt.Errorf("pid %d maps no shared object with a return probe on %s", pid, symbol)}
 	for _, m := range maps {
 		if m.Path == exe {
 			continue // the program itself: a large symbol table, read by the search below for nothing
 		}
-		if l, err := returnProbe(procRoot, pid, m, symbol, prog); err == nil {
-			return &EmptyProbes{prog: prog, links: []link.Link{l}}, nil
+		l, err := returnProbe(procRoot, pid, m, symbol, e.prog)
+		if err == nil {
+			e.links = append(e.links, l)
+			return e, nil
 		}
+		tried = append(tried, fmt.Errorf("%s: %w", m.Path, err))
 	}
-	return nil, errors.Join(fmt.Errorf("pid %d maps no shared object defining %s", pid, symbol), prog.Close())
+	return nil, errors.Join(append(tried, e.Close())...)
+}
+
+// Fired reports whether the probes of EmptyReturnProbe have run.
+func (e *EmptyProbes) Fired() (bool, error) {
+	s, err := e.prog.Stats()
+	if err != nil {
+		return false, fmt.Errorf("probe runs: %w", err)
+	}
+	return s.RunCount > 0, nil
 }
 
 // returnProbe attaches prog at the return of symbol in the file behind mapping m of pid, for pid only.
@@ -122,6 +142,9 @@ func (e *EmptyProbes) Close() error {
 	err := closeAll(e.links)
 	if e.prog != nil {
 		err = errors.Join(err, e.prog.Close())
+	}
+	if e.stats != nil {
+		err = errors.Join(err, e.stats.Close())
 	}
 	return err
 }

@@ -13,7 +13,7 @@ import (
 // such processes alone.
 var (
 	errSandboxed       = errors.New("it runs under seccomp, and on this kernel a return probe makes a process call a system call (uretprobe) its seccomp filter may deny, which would kill it (see mtrace check)")
-	errSandboxesAtRisk = errors.New("on this kernel a return probe makes a process call a system call (uretprobe) its seccomp filter may deny, which kills it, and without uprobe sessions the probes for a command, forks, cgroups or the whole host fire in every process: trace running processes with --pid (see mtrace check)")
+	errSandboxesAtRisk = errors.New("on this kernel a return probe makes a process call a system call (uretprobe) its seccomp filter may deny, which kills it, and without uprobe sessions (Linux 6.13) mtrace cannot keep its return probes out of such processes: not tracing (see mtrace check)")
 )
 
 // ReturnsMakeSyscalls reports whether this kernel's return probes may make a

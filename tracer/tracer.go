@@ -180,8 +180,13 @@ func (t *Tracer) load(cgroups []cgroupTarget) error {
 		return fmt.Errorf("raise memlock limit: %w", err)
 	}
 	t.multi, t.session = linkKinds()
-	if t.spare && !t.session && !t.onlyPids {
-		return errSandboxesAtRisk
+	if t.spare {
+		if !t.session {
+			return errSandboxesAtRisk
+		}
+		// A link filtered to pids still hijacks the returns of the others
+		// its breakpoints reach (their children), without running the program.
+		t.onlyPids = false
 	}
 	spec, err := allocSpec(t.multi, t.session)
 	if err != nil {

@@ -14,9 +14,9 @@ func checkCommand() *cli.Command {
 		Usage: "tell whether this host can run mtrace, and why not",
 		Description: `Checks, one line each, the kernel version, BTF, uprobes, the BPF ring
 buffer, uprobe_multi links, uprobe sessions, the capabilities mtrace holds, lockdown,
-perf_event_paranoid, cgroup v2, that mtrace's BPF programs load, whether a
-return probe leaves a process under seccomp alive (mtrace leaves such
-processes alone where it does not), and with --pid the allocators mtrace
+perf_event_paranoid, cgroup v2, that mtrace's BPF programs load, whether
+a return probe leaves a process under seccomp alive (where it does not,
+mtrace leaves such processes alone), and with --pid the allocators mtrace
 would probe in that process and where (the planned probe sites). Exits 0 only when every required check passes; a
 failing check names its fix.
 

@@ -14,9 +14,10 @@ import (
 )
 
 // TestMain lets a test run this test binary as the mtrace command itself
-// (MTRACE_TEST_MAIN=1), for runs that need a process of their own.
+// (MTRACE_TEST_MAIN=1), for runs that need a process of their own; the
+// test framework's own runs of it (fuzzing workers) take -test. flags.
 func TestMain(m *testing.M) {
-	if os.Getenv("MTRACE_TEST_MAIN") == "1" {
+	if os.Getenv("MTRACE_TEST_MAIN") == "1" && (len(os.Args) < 2 || !strings.HasPrefix(os.Args[1], "-test.")) {
 		os.Exit(run(context.Background(), os.Args, os.Stdin, os.Stdout, os.Stderr, true))
 	}
 	// Under sudo, commands would run as the invoking user, who cannot reach

@@ -163,8 +163,8 @@ func runWith(ctx context.Context, argv []string, ready func(pid int) error) (flo
 	ns, err := drive(out, in, cmd.Process.Pid, ready)
 	in.Close()
 	io.Copy(io.Discard, out)
-	if werr := cmd.Wait(); werr != nil && err == nil {
-		err = fmt.Errorf("%s: %w: %s", filepath.Base(argv[0]), werr, lastLine(stderr.String()))
+	if werr := cmd.Wait(); werr != nil {
+		err = errors.Join(err, fmt.Errorf("%s: %w: %s", filepath.Base(argv[0]), werr, lastLine(stderr.String())))
 	}
 	return ns, err
 }

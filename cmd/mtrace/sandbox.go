@@ -30,9 +30,9 @@ func sandboxCheck(ctx context.Context) tracer.Check {
 }
 
 // trySandboxedReturn runs the built-in workload under a seccomp filter
-// that kills it at the uretprobe system call, with empty return probes on
-// its allocator, where return probes may make that call: nil if it
-// survives, or where they cannot.
+// that kills it at the uretprobe system call, with an empty return probe on
+// the malloc it calls, where return probes may make that call: nil if it
+// survives a return through the probe, or where they cannot.
 func trySandboxedReturn(ctx context.Context) error {
 	if tracer.Pretended(sandboxCheckName) {
 		return errors.New("a return probe would kill a process under seccomp here (pretended)")
@@ -40,19 +40,20 @@ func trySandboxedReturn(ctx context.Context) error {
 	if !tracer.ReturnsMakeSyscalls() {
 		return nil
 	}
-	self, err := os.Executable()
-	if err != nil {
+	cannot := func(err error) error {
 		return fmt.Errorf("cannot try whether return probes kill processes under seccomp: %w", err)
 	}
-	// The workload's one malloc returns through the probe.
+	self, err := os.Executable()
+	if err != nil {
+		return cannot(err)
+	}
 	var probe *tracer.EmptyProbes
+	// The kernel takes a grace period (~100 ms) to remove a probe; nothing waits for it.
+	defer func() { go probe.Close() }()
 	_, err = runWith(ctx, []string{self, "bench-workload", "--deny-uretprobe-syscall", "1"}, func(pid int) (err error) {
 		probe, err = tracer.EmptyReturnProbe("/proc", pid, "malloc")
 		return err
 	})
-	if probe != nil {
-		go probe.Close() // the kernel takes a grace period (~100 ms) to remove a probe; nothing waits for it
-	}
 	var exit *exec.ExitError
 	if errors.As(err, &exit) {
 		if ws, ok := exit.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGSYS {
@@ -60,7 +61,14 @@ func trySandboxedReturn(ctx context.Context) error {
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("cannot try whether return probes kill processes under seccomp: %w", err)
+		return cannot(err)
+	}
+	fired, err := probe.Fired()
+	if err != nil {
+		return cannot(err)
+	}
+	if !fired {
+		return cannot(errors.New("the workload's malloc never returned through the probe"))
 	}
 	return nil
 }
@@ -81,6 +89,9 @@ func denyUretprobeSyscall() error {
 		{Code: unix.BPF_RET | unix.BPF_K, K: unix.SECCOMP_RET_ALLOW},
 	}
 	prog := unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}
+	// no_new_privs is per thread, and seccomp wants it on the thread that calls it.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("set no_new_privs: %w", err)
 	}

@@ -17,9 +17,9 @@ import (
 // kernel lets return probes past such filters (mtrace check says so): the
 // process lives and is traced exactly. Where a return probe would kill it
 // (pretended), mtrace leaves processes under seccomp alone: a command that
-// sandboxes itself lives and what it allocates under the filter is not
-// seen, a --pid under seccomp is refused, and without uprobe sessions a
-// command is refused before anything is attached.
+// sandboxes itself lives, what it allocated before is counted exactly and
+// nothing it allocates under the filter is seen, a --pid under seccomp is
+// refused, and without uprobe sessions nothing is traced.
 func TestSandboxedProcesses(t *testing.T) {
 	tracertest.RequireBPF(t)
 	bin := tracertest.BuildC(t, "sandboxed.c")
@@ -38,7 +38,7 @@ func TestSandboxedProcesses(t *testing.T) {
 			t.Errorf("check:\n%s", res.stdout)
 		}
 		r, res := record(t)
-		checkTallies(t, r, res.stdout, expect{bin: bin, callees: map[string]string{"sandboxed_alloc": "malloc"}})
+		checkTallies(t, r, res.stdout, expect{bin: bin, callees: map[string]string{"before_sandbox": "malloc", "sandboxed_alloc": "malloc"}})
 	})
 
 	t.Run("at risk", func(t *testing.T) {
@@ -50,6 +50,8 @@ func TestSandboxedProcesses(t *testing.T) {
 		if !strings.Contains(res.stderr, `msg="processes under seccomp are not traced"`) {
 			t.Errorf("no warning:\n%s", res.stderr)
 		}
+		// What it did before its filter is traced exactly; nothing after.
+		checkTallies(t, r, res.stdout, expect{bin: bin, callees: map[string]string{"before_sandbox": "malloc"}})
 		for _, p := range r.Processes {
 			for _, s := range p.Stacks {
 				if len(s.Frames) > 1 && s.Frames[1].Function == "sandboxed_alloc" {
@@ -67,7 +69,7 @@ func TestSandboxedProcesses(t *testing.T) {
 
 		t.Setenv(tracer.PretendMissingEnv, sandboxCheckName+",uprobe_session")
 		if res := runMtrace(t.Context(), nil, "record", "--", "true"); res.code != exitRuntime || !strings.Contains(lastLine(res.stderr), "without uprobe sessions") {
-			t.Errorf("command without sessions: exit %d, %q", res.code, res.stderr)
+			t.Errorf("without sessions: exit %d, %q", res.code, res.stderr)
 		}
 	})
 }

@@ -17,10 +17,26 @@ var (
 )
 
 // ReturnsMakeSyscalls reports whether this kernel's return probes may make a
-// system call that seccomp sees: on x86-64 from Linux 6.11.
+// system call that seccomp sees: on x86-64 from Linux 6.11, or if the
+// version cannot be read.
 func ReturnsMakeSyscalls() bool {
-	major, minor, _, err := kernelVersion()
-	return runtime.GOARCH == "amd64" && (err != nil || major > 6 || (major == 6 && minor >= 11))
+	at, known := kernelAtLeast(6, 11)
+	return runtime.GOARCH == "amd64" && (at || !known)
+}
+
+// SeccompPassesReturns reports whether this kernel's seccomp lets the
+// uretprobe system call pass whatever the filter says: from Linux 6.14
+// (earlier kernels may have it backported, which a try tells).
+func SeccompPassesReturns() bool {
+	at, known := kernelAtLeast(6, 14)
+	return at && known
+}
+
+// kernelAtLeast reports whether the running kernel is major.minor or newer,
+// and whether its version could be read.
+func kernelAtLeast(major, minor int) (at, known bool) {
+	ma, mi, _, err := kernelVersion()
+	return ma > major || (ma == major && mi >= minor), err == nil
 }
 
 // Pretended reports whether MTRACE_PRETEND_MISSING names the check name.

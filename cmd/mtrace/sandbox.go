@@ -29,6 +29,17 @@ func sandboxCheck(ctx context.Context) tracer.Check {
 	return c
 }
 
+// sandboxRisk is the tracer's Config.SandboxRisk: trySandboxedReturn where
+// the kernel's version does not say seccomp lets return probes pass (it does
+// from Linux 6.14), so that tracing does not wait for the try there; mtrace
+// check tries on every kernel.
+func sandboxRisk(ctx context.Context) error {
+	if tracer.SeccompPassesReturns() && !tracer.Pretended(sandboxCheckName) {
+		return nil
+	}
+	return trySandboxedReturn(ctx)
+}
+
 // trySandboxedReturn runs the built-in workload under a seccomp filter
 // that kills it at the uretprobe system call, with an empty return probe on
 // the malloc it calls, where return probes may make that call: nil if it

@@ -130,7 +130,7 @@ func newTrace(c *cli.Context, cmd string) (*trace, error) {
 		Policy:      pol,
 		Symbolizer:  sym,
 		Logger:      log,
-		SandboxRisk: trySandboxedReturn,
+		SandboxRisk: sandboxRisk,
 	}}, nil
 }
 

@@ -1258,10 +1258,11 @@ static __always_inline void changing_code(__u64 addr, __u64 len)
 	struct range_walk w = { .addr = addr, .end = addr + len };
 	struct task_state *ts;
 
-	if (tgid == self_tgid || !len)
+	/* Every munmap on the host gets here: no thread state for untraced ones. */
+	if (!len || !traced(tgid))
 		return;
 	ts = state(tgid);
-	if (!ts || !ts->traced)
+	if (!ts)
 		return;
 	if (bpf_loop(MAX_RANGE_VMAS, range_step, &w, 0) >= MAX_RANGE_VMAS && w.addr < w.end)
 		w.code = 1; /* more mappings than were looked at */

@@ -40,7 +40,6 @@ type Module struct {
 	debugdata []byte // .gnu_debugdata (MiniDebugInfo), xz-compressed ELF
 	dwarf     *dwarf.Data
 	dwarfSize uint64 // bytes of DWARF sections, counted against the symbolizer's budget
-	dropped   uint64 // bytes of DWARF dropped as malformed, not yet given back to that budget (takeDropped)
 	index     *dwarfIndex
 	debugFrom string // where DWARF or extra symbols came from, if not the file itself
 	completed bool   // its separate debug file was looked for
@@ -323,14 +322,20 @@ func (m *Module) symbolAt(addr uint64) (string, bool) {
 	return demangled(s.name), true
 }
 
-// takeDropped returns the bytes of DWARF Lookup dropped as malformed since
-// it was last called.
-func (m *Module) takeDropped() uint64 {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	n := m.dropped
-	m.dropped = 0
-	return n
+// indexDWARF indexes the module's DWARF once, and drops it if it cannot be
+// read. The caller holds mu.
+func (m *Module) indexDWARF() {
+	if m.dwarf == nil || m.index != nil {
+		return
+	}
+	var err error
+	func() {
+		defer recoverMalformed(&err)
+		m.index, err = newDwarfIndex(m.dwarf)
+	}()
+	if err != nil {
+		m.dwarf, m.dwarfSize, m.index = nil, 0, nil
+	}
 }
 
 // Lookup returns what is at file offset off, innermost first: the functions
@@ -343,18 +348,8 @@ func (m *Module) Lookup(off uint64) (frames []inlineFrame) {
 	if !ok {
 		return nil
 	}
-	if m.dwarf != nil && m.index == nil {
-		var err error
-		func() {
-			defer recoverMalformed(&err)
-			m.index, err = newDwarfIndex(m.dwarf)
-		}()
-		if err != nil {
-			m.index = nil
-			m.dwarf, m.dropped, m.dwarfSize = nil, m.dropped+m.dwarfSize, 0
-		}
-	}
-	if m.dwarf != nil && m.index != nil {
+	m.indexDWARF()
+	if m.index != nil {
 		func() {
 			var err error
 			defer recoverMalformed(&err)

@@ -184,9 +184,10 @@ func (s *Symbolizer) load(f *os.File, path string) (*Module, error) {
 	return mod, nil
 }
 
-// complete adds a module's separate debug information, once. It holds
-// only the module's lock while it searches and reads, and the symbolizer's
-// briefly to count the DWARF against the budget.
+// complete adds a module's separate debug information, once, and indexes
+// its DWARF, which is dropped if malformed. It holds only the module's lock
+// while it searches and reads, and the symbolizer's briefly to count the
+// DWARF against the budget.
 func (s *Symbolizer) complete(mod *Module, path string) {
 	mod.mu.Lock()
 	defer mod.mu.Unlock()
@@ -196,6 +197,7 @@ func (s *Symbolizer) complete(mod *Module, path string) {
 	mod.completed = true
 	had := mod.dwarfSize
 	s.addDebugInfo(mod, path)
+	mod.indexDWARF()
 	if mod.dwarfSize != had {
 		s.mu.Lock()
 		s.dwarf -= had
@@ -207,7 +209,7 @@ func (s *Symbolizer) complete(mod *Module, path string) {
 // budget counts a module's DWARF against maxDWARF, dropping it past that.
 func (s *Symbolizer) budget(mod *Module) {
 	if s.dwarf+mod.dwarfSize > maxDWARF {
-		mod.dwarf, mod.dwarfSize = nil, 0
+		mod.dwarf, mod.dwarfSize, mod.index = nil, 0, nil
 		return
 	}
 	s.dwarf += mod.dwarfSize
@@ -308,11 +310,6 @@ func (s *Symbolizer) Frames(locs []Location) []Frame {
 			base.BuildID = fi.mod.BuildID
 			// A return address points after the call; look up the call itself.
 			found = fi.mod.Lookup(loc.Offset - 1)
-			if n := fi.mod.takeDropped(); n > 0 {
-				s.mu.Lock()
-				s.dwarf -= n // malformed: no longer held
-				s.mu.Unlock()
-			}
 		}
 		if len(found) == 0 {
 			base.Function = fmt.Sprintf("%s+0x%x", filepath.Base(fi.path), loc.Offset)

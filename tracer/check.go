@@ -86,9 +86,14 @@ func kernelCheck() Check {
 		c.Detail = err.Error()
 		return c
 	}
-	c.OK = major > minKernel[0] || (major == minKernel[0] && minor >= minKernel[1])
+	c.OK = atLeast(major, minor, minKernel)
 	c.Detail = release
 	return c
+}
+
+// atLeast reports whether version major.minor is want or newer.
+func atLeast(major, minor int, want [2]int) bool {
+	return major > want[0] || (major == want[0] && minor >= want[1])
 }
 
 // kernelVersion returns the running kernel's major and minor version and its release string.
@@ -110,7 +115,7 @@ func kernelVersion() (major, minor int, release string, err error) {
 // haveFeature reports whether an optional kernel feature may be used: the
 // kernel has it, and it is not pretended missing under its check's name.
 func haveFeature(name string, probe func() error) bool {
-	return !pretendMissing()[name] && probe() == nil
+	return !Pretended(name) && probe() == nil
 }
 
 func fileCheck(name, path string, required bool, what, fix string) Check {

@@ -50,7 +50,6 @@ type carriers struct {
 	mod     *symbolize.Module
 	entries map[uint64]bool   // where the calls of carriers in mod enter: their symbols and sites
 	imports map[uint64]string // mod's global offset table, read on first use
-	read    bool
 }
 
 // add makes the function at addr, probed at site, a carrier.
@@ -77,9 +76,10 @@ func (c *carriers) carries(e probesite.Exit) bool {
 			return false
 		}
 	}
-	if !c.read {
-		c.imports, _ = symbolize.Imports(c.file)
-		c.read = true
+	if c.imports == nil {
+		if c.imports, _ = symbolize.Imports(c.file); c.imports == nil {
+			c.imports = map[uint64]string{} // unreadable: nothing is imported
+		}
 	}
 	name := c.imports[slot]
 	a, defined := c.mod.Address(name)

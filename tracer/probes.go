@@ -111,6 +111,12 @@ func leafCandidate(mod *symbolize.Module, symbol string) bool {
 // maxCode bounds the machine code read from one function to plan its site.
 const maxCode = 64 << 10
 
+// plan is what planProbes makes of one module.
+type plan struct {
+	probes  []plannedProbe
+	skipped map[string][]string
+}
+
 // whyNotGo is logged for the functions in Go code, left unprobed.
 const whyNotGo = "Go code: a return probe would corrupt its moving stacks"
 
@@ -205,9 +211,13 @@ func (t *Tracer) attachModule(file *os.File, module string, mod *symbolize.Modul
 			t.probes = t.probes[:first] // the ids of a failed attach are not in use
 		}
 	}()
-	planned, skipped := planProbes(file, mod)
+	pl, ok := t.plans[mod]
+	if !ok {
+		pl.probes, pl.skipped = planProbes(file, mod)
+		t.plans[mod] = pl
+	}
 	var sites siteSets
-	for _, p := range planned {
+	for _, p := range pl.probes {
 		if len(t.probes) == maxProbes {
 			return nil, fmt.Errorf("attach to %s: more than %d probes", module, maxProbes)
 		}
@@ -228,8 +238,8 @@ func (t *Tracer) attachModule(file *os.File, module string, mod *symbolize.Modul
 		return nil, fmt.Errorf("attach to %s: %w", module, err)
 	}
 	t.links = append(t.links, links...)
-	t.log.Debug("probes attached", "module", module, "pid", pid, "functions", len(planned), "sessions", len(sites.session.symbols))
-	return skipped, nil
+	t.log.Debug("probes attached", "module", module, "pid", pid, "functions", len(pl.probes), "sessions", len(sites.session.symbols))
+	return pl.skipped, nil
 }
 
 // fdPath names the open file f by its descriptor.

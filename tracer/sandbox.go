@@ -36,7 +36,7 @@ func SeccompPassesReturns() bool {
 // and whether its version could be read.
 func kernelAtLeast(major, minor int) (at, known bool) {
 	ma, mi, _, err := kernelVersion()
-	return ma > major || (ma == major && mi >= minor), err == nil
+	return atLeast(ma, mi, [2]int{major, minor}), err == nil
 }
 
 // Pretended reports whether MTRACE_PRETEND_MISSING names the check name.

@@ -68,7 +68,7 @@ func haveUprobeSession() error {
 	if err != nil {
 		return err
 	}
-	if major < 6 || (major == 6 && minor < 13) {
+	if !atLeast(major, minor, [2]int{6, 13}) {
 		return fmt.Errorf("kernel %s: %w", release, ebpf.ErrNotSupported)
 	}
 	return nil

@@ -59,6 +59,9 @@ type Tracer struct {
 	// unprobed are the functions of probed files left unprobed, by why,
 	// until a traced process maps them (warnUnprobed).
 	unprobed map[symbolize.FileID]map[string][]string
+	// plans are the planned probes of each module, planned once however
+	// many files and pids it is attached for.
+	plans map[*symbolize.Module]plan
 
 	cmd     *exec.Cmd
 	cmdDone chan struct{} // closed when cmd has exited and was reaped
@@ -117,6 +120,7 @@ func New(ctx context.Context, cfg Config) (t *Tracer, err error) {
 		sym:       sym,
 		probed:    make(map[probeScope]bool),
 		unprobed:  make(map[symbolize.FileID]map[string][]string),
+		plans:     make(map[*symbolize.Module]plan),
 		live:      make(map[uint32]*process),
 		pending:   make(map[uint32]int),
 		requests:  make(chan chan *Result),
@@ -142,7 +146,10 @@ func New(ctx context.Context, cfg Config) (t *Tracer, err error) {
 	}
 	// Probes in every process would make every process on the host trap;
 	// when the set of traced processes cannot grow, they fire for it alone.
-	t.onlyPids = len(cfg.Command) == 0 && len(cgroups) == 0 && !cfg.All && !cfg.FollowForks
+	// With processes under seccomp to spare, they fire everywhere: a link
+	// filtered to pids still hijacks the returns of the others its
+	// breakpoints reach (their children), without running the program.
+	t.onlyPids = !t.spare && len(cfg.Command) == 0 && len(cgroups) == 0 && !cfg.All && !cfg.FollowForks
 	if err := t.load(cgroups); err != nil {
 		return t, err
 	}
@@ -180,13 +187,8 @@ func (t *Tracer) load(cgroups []cgroupTarget) error {
 		return fmt.Errorf("raise memlock limit: %w", err)
 	}
 	t.multi, t.session = linkKinds()
-	if t.spare {
-		if !t.session {
-			return errSandboxesAtRisk
-		}
-		// A link filtered to pids still hijacks the returns of the others
-		// its breakpoints reach (their children), without running the program.
-		t.onlyPids = false
+	if t.spare && !t.session {
+		return errSandboxesAtRisk
 	}
 	spec, err := allocSpec(t.multi, t.session)
 	if err != nil {

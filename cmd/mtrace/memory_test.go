@@ -21,7 +21,7 @@ import (
 func TestMillionLiveAllocations(t *testing.T) {
 	tracertest.RequireBPF(t)
 	hold := tracertest.BuildC(t, "hold.c")
-	pol := writeFile(t, "policy.toml", "[limits]\nmax_events_per_second = 1000000000\nmax_cpu_percent = 1000\n")
+	pol := writeFile(t, "policy.toml", overheadPolicy)
 	out := filepath.Join(t.TempDir(), "report.json")
 	const n = 1000000
 	cmd, stderr := startMtraceProcess(t, "record", "--policy", pol, "--format", "json", "--output", out, "--", hold, strconv.Itoa(n), "1")

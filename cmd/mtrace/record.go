@@ -147,8 +147,8 @@ func record(c *cli.Context) error {
 		}
 		if out == "" {
 			// What reaches stdout cannot be taken back: make sure it fits first.
-			if err := write(io.Discard); errors.Is(err, sink.ErrTooLarge) {
-				trim()
+			if err := write(io.Discard); errors.Is(err, sink.ErrTooLarge) && !trim() {
+				return err
 			}
 			return write(c.App.Writer)
 		}

@@ -153,7 +153,7 @@ func symlinkPath(t *testing.T) string {
 func TestNoLossAtFullSpeed(t *testing.T) {
 	tracertest.RequireBPF(t)
 	spin := tracertest.BuildC(t, "spin.c")
-	pol := writeFile(t, "policy.toml", "[limits]\nmax_events_per_second = 1000000000\nmax_cpu_percent = 1000\n")
+	pol := writeFile(t, "policy.toml", overheadPolicy)
 	const n = "300000"
 	r, out := recordJSON(t, "--policy", pol, "--", "sh", "-c", spin+" "+n+" & "+spin+" "+n+"; wait")
 	if got := len(parseTallies(t, out)); got != 2 {

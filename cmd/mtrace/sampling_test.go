@@ -27,7 +27,7 @@ import (
 func TestSampleBytes(t *testing.T) {
 	tracertest.RequireBPF(t)
 	bin := tracertest.BuildC(t, "sizes.cc")
-	unlimited := writeFile(t, "policy.toml", "[limits]\nmax_events_per_second = 1000000000\nmax_cpu_percent = 1000\n")
+	unlimited := writeFile(t, "policy.toml", overheadPolicy)
 	full, _ := recordJSON(t, "--policy", unlimited, "--", bin)
 	t.Run("sessions", func(t *testing.T) { checkSampleBytes(t, bin, full.AllocationEvents) })
 	t.Run("return probes", func(t *testing.T) {

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"context"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -25,12 +23,7 @@ func TestSandboxedProcesses(t *testing.T) {
 	bin := tracertest.BuildC(t, "sandboxed.c")
 	record := func(t *testing.T) (*sink.Report, mtraceRun) {
 		t.Helper()
-		out := filepath.Join(t.TempDir(), "report.json")
-		res := runMtrace(context.Background(), goStdin(t), "record", "--format", "json", "--output", out, "--", bin, "100")
-		if res.code != exitOK || !strings.Contains(res.stdout, "tally") {
-			t.Fatalf("exit %d: %s\n%s", res.code, res.stderr, res.stdout)
-		}
-		return readReport(t, out), res
+		return recordRun(t, goStdin(t), "--", bin, "100")
 	}
 
 	t.Run("safe here", func(t *testing.T) {

@@ -30,12 +30,20 @@ const libDir = "/usr/lib/x86_64-linux-gnu"
 // report and the target's stdout.
 func recordJSON(t *testing.T, args ...string) (*sink.Report, string) {
 	t.Helper()
+	r, res := recordRun(t, nil, args...)
+	return r, res.stdout
+}
+
+// recordRun is recordJSON with the command's stdin (nil: none), returning
+// the whole run; the run must succeed.
+func recordRun(t *testing.T, stdin *os.File, args ...string) (*sink.Report, mtraceRun) {
+	t.Helper()
 	out := filepath.Join(t.TempDir(), "report.json")
-	res := runMtrace(context.Background(), nil, append([]string{"record", "--format", "json", "--output", out}, args...)...)
+	res := runMtrace(context.Background(), stdin, append([]string{"record", "--format", "json", "--output", out}, args...)...)
 	if res.code != 0 {
 		t.Fatalf("exit %d: %s", res.code, res.stderr)
 	}
-	return readReport(t, out), res.stdout
+	return readReport(t, out), res
 }
 
 // TestRecordCxx counts every form of operator new once, attributed to the
@@ -81,17 +89,13 @@ func TestThrowingNewUnderAllocators(t *testing.T) {
 	} {
 		t.Run(lib, func(t *testing.T) {
 			path := requireFile(t, filepath.Join(libDir, lib))
-			out := filepath.Join(t.TempDir(), "report.json")
 			// Preloaded into the command itself, the allocator is mapped before mtrace lets it run.
 			t.Setenv("LD_PRELOAD", path)
-			res := runMtrace(context.Background(), nil, "record", "--format", "json", "--output", out, "--", bin)
-			if res.code != 0 || !strings.Contains(res.stdout, "tally") {
-				t.Fatalf("exit %d: %s\n%s", res.code, res.stderr, res.stdout)
-			}
+			r, res := recordRun(t, nil, "--", bin)
 			if !strings.Contains(res.stderr, `msg="not probing operator new that allocates by itself`) || !strings.Contains(res.stderr, "module="+path) {
 				t.Errorf("no warning that %s's operator new is not probed:\n%s", lib, res.stderr)
 			}
-			checkTallies(t, readReport(t, out), res.stdout, expect{bin: bin, callees: callees, allocator: path})
+			checkTallies(t, r, res.stdout, expect{bin: bin, callees: callees, allocator: path})
 		})
 	}
 }

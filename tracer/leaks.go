@@ -25,13 +25,14 @@ func (t *Tracer) leaks(minAge time.Duration) error {
 }
 
 // leakCutoff is the kernel time (CLOCK_MONOTONIC ns) before which an
-// allocation made is at least minAge old now.
+// allocation made is at least minAge old now: 0, before any allocation,
+// when the host has not been up for minAge.
 func leakCutoff(minAge time.Duration) (uint64, error) {
 	var now unix.Timespec
 	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &now); err != nil {
 		return 0, fmt.Errorf("read the clock: %w", err)
 	}
-	return uint64(now.Nano()) - uint64(minAge.Nanoseconds()), nil
+	return uint64(max(now.Nano()-minAge.Nanoseconds(), 0)), nil
 }
 
 // countLeak adds live allocation v of process k.Tgid to its stack as leaked.

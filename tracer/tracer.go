@@ -299,6 +299,11 @@ func (t *Tracer) attachLifecycle() error {
 		}
 		t.links = append(t.links, l)
 	}
+	if mounted, err := mountTracefs(); err != nil {
+		t.log.Warn("no tracefs for the munmap and mmap tracepoints", "err", err)
+	} else if mounted {
+		t.log.Info("mounted tracefs for the munmap and mmap tracepoints", "dir", tracefsDir)
+	}
 	for name, p := range map[string]*ebpf.Program{
 		"sys_enter_munmap": t.objs.CodeUnmapEnter, "sys_exit_munmap": t.objs.CodeUnmapExit,
 		"sys_enter_mmap": t.objs.CodeMapEnter, "sys_exit_mmap": t.objs.CodeMapExit,

@@ -4,9 +4,12 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+
+	"filippo.io/age"
 
 	"github.com/mtrace/mtrace/tracer/tracertest"
 )
@@ -143,5 +146,94 @@ func TestOutputRefusals(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Dir(missing)); err == nil {
 		t.Error("a missing directory was created")
+	}
+}
+
+// TestMetricsTextfileObeysPolicy: the textfile follows the policy's output
+// rules as the report does: only in its directory, and not at all when the
+// policy encrypts outputs, since node_exporter could not read it.
+func TestMetricsTextfileObeysPolicy(t *testing.T) {
+	tracertest.RequireBPF(t)
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	confined := writeFile(t, "policy.toml", "[output]\ndirectory = \""+dir+"\"\n")
+	encrypted := writeFile(t, "encrypted.toml", "[output]\nencrypt_to = [\""+id.Recipient().String()+"\"]\n")
+	elsewhere := filepath.Join(t.TempDir(), "mtrace.prom")
+	for _, tc := range []struct {
+		name   string
+		policy string
+		file   string
+		extra  []string
+		code   int
+		msg    string
+	}{
+		{"outside the policy's directory", confined, elsewhere, nil, exitRuntime, "the policy allows outputs in " + dir + " only"},
+		{"encrypting policy", encrypted, elsewhere, []string{"--output", filepath.Join(t.TempDir(), "report.json.age")}, exitUsage, "node_exporter cannot read an encrypted file"},
+		{"in the policy's directory", confined, filepath.Join(dir, "mtrace.prom"), nil, 0, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"record", "--policy", tc.policy, "--metrics-textfile", tc.file}, tc.extra...)
+			res := runMtrace(t.Context(), nil, append(args, "--", "true")...)
+			if last := lastLine(res.stderr); res.code != tc.code || !strings.Contains(last, tc.msg) {
+				t.Fatalf("exit %d, %q; want exit %d and %q", res.code, last, tc.code, tc.msg)
+			}
+			_, err := os.Stat(tc.file)
+			if (err == nil) != (tc.code == 0) {
+				t.Errorf("textfile written: %v, want %v", err == nil, tc.code == 0)
+			}
+		})
+	}
+	if _, err := os.Stat(elsewhere); err == nil {
+		t.Error("a textfile was written outside the policy's directory")
+	}
+}
+
+// TestRetentionRemovesOnlyItsOwnReports: in a directory of the sudo user,
+// the traced command, running as that user, plants files retention must
+// leave alone: one of its own named to sort after the fresh report, one
+// whose name only starts as mtrace's do, and a symlink with a report's
+// name pointing at root's file. --keep 1 removes mtrace's old report only.
+func TestRetentionRemovesOnlyItsOwnReports(t *testing.T) {
+	tracertest.RequireBPF(t)
+	home, uid := attackerDir(t)
+	t.Setenv("SUDO_UID", strconv.Itoa(uid))
+	reports := filepath.Join(home, "reports")
+	if err := os.Mkdir(reports, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(reports, uid, -1); err != nil {
+		t.Fatal(err)
+	}
+	old := "mtrace-20000101T000000.000000000Z.text"
+	if err := os.WriteFile(filepath.Join(reports, old), []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rootFile := filepath.Join(filepath.Dir(home), "root-file")
+	if err := os.WriteFile(rootFile, []byte("root's"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	planted := []string{"mtrace-99991231T235959.999999999Z.text", "mtrace-notes.text", "mtrace-20000102T000000.000000000Z.text"}
+	plant := "cd " + reports + " && touch " + planted[0] + " " + planted[1] + " && ln -s " + rootFile + " " + planted[2]
+	res := runMtrace(t.Context(), nil, "record", "--user", "nobody", "--output-dir", reports, "--keep", "1", "--format", "text", "--", "sh", "-c", plant)
+	if res.code != 0 {
+		t.Fatalf("exit %d: %s", res.code, res.stderr)
+	}
+	names := listDir(t, reports)
+	for _, name := range planted {
+		if !slices.Contains(names, name) {
+			t.Errorf("retention removed %s, which mtrace did not write", name)
+		}
+	}
+	if slices.Contains(names, old) {
+		t.Errorf("retention kept the old report %s", old)
+	}
+	if len(names) != len(planted)+1 {
+		t.Errorf("the directory holds %v, want the planted files and the fresh report", names)
+	}
+	if data, err := os.ReadFile(rootFile); err != nil || string(data) != "root's" {
+		t.Errorf("root's file: %q, %v", data, err)
 	}
 }

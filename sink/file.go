@@ -50,13 +50,14 @@ func OpenDir(path string, user int) (*Dir, error) {
 
 // openNoSymlinks opens the directory path as an O_PATH descriptor, failing
 // with ELOOP if any component of it is a symlink: through openat2's
-// RESOLVE_NO_SYMLINKS, or before Linux 5.6, one component at a time.
+// RESOLVE_NO_SYMLINKS, or before Linux 5.6 (or under a seccomp filter that
+// refuses openat2), one component at a time.
 func openNoSymlinks(path string) (int, error) {
 	fd, err := unix.Openat2(unix.AT_FDCWD, path, &unix.OpenHow{
 		Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
 		Resolve: unix.RESOLVE_NO_SYMLINKS,
 	})
-	if errors.Is(err, unix.ENOSYS) {
+	if errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EPERM) {
 		return walkNoSymlinks(path)
 	}
 	return fd, err

@@ -34,7 +34,7 @@ func OpenDir(path string, user int) (*Dir, error) {
 	fd, err := openNoSymlinks(clean)
 	switch {
 	case errors.Is(err, unix.ELOOP):
-		return nil, fmt.Errorf("refuse output directory %s: its path goes through a symlink", clean)
+		return nil, fmt.Errorf("refuse output directory %s: its path goes through a symlink (give the real path)", clean)
 	case errors.Is(err, unix.ENOENT):
 		return nil, fmt.Errorf("open output directory %s: no such directory (mtrace never creates one)", clean)
 	case err != nil:

@@ -39,10 +39,11 @@ bench: build ## run the Go benchmarks, then the overhead table on testdata/bench
 	cc $(TARGET_CFLAGS) -o $(BIN)/bench testdata/bench.c
 	./$(BIN)/mtrace check --overhead --rounds $(ROUNDS) --ops $(OPS) -- ./$(BIN)/bench
 
-fuzz: ## run each fuzz target for FUZZTIME (ELF/DWARF, /proc files, ring-buffer records, policies, saved reports)
+fuzz: ## run each fuzz target for FUZZTIME (ELF/DWARF, /proc files, ring-buffer records, policies, saved reports, output paths)
 	$(GO) test -run='^$$' -fuzz='^FuzzOpenModule$$' -fuzztime=$(FUZZTIME) ./symbolize
 	$(GO) test -run='^$$' -fuzz='^FuzzReadMaps$$' -fuzztime=$(FUZZTIME) ./symbolize
 	$(GO) test -run='^$$' -fuzz='^FuzzReadPprof$$' -fuzztime=$(FUZZTIME) ./sink
+	$(GO) test -run='^$$' -fuzz='^FuzzOpenNoSymlinks$$' -fuzztime=$(FUZZTIME) ./sink
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeRecord$$' -fuzztime=$(FUZZTIME) ./tracer
 	$(GO) test -run='^$$' -fuzz='^FuzzProcFiles$$' -fuzztime=$(FUZZTIME) ./tracer
 	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./policy

@@ -4,37 +4,177 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
-	"syscall"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
 
-// WriteFile writes a file with mode 0600 atomically: write fills an unnamed
-// file (O_TMPFILE) in the target directory, which is then linked under a
-// temporary name and renamed over path. A reader never sees half a report,
-// and a crash, even SIGKILL, leaves the old one intact and no debris. It
-// refuses a path that is a symlink, not a regular file, or owned by another
-// user. A missing directory is created with mode 0700.
-func WriteFile(path string, write func(io.Writer) error) (err error) {
-	if err := CheckOutput(path); err != nil {
+// Dir is an output directory opened once. Every file mtrace checks, writes
+// or removes there is reached through its descriptor, never through its
+// path again, so that renaming a directory of the path, or putting a
+// symlink in its place, while mtrace runs changes nothing: the files still
+// go into the directory that was opened and checked.
+type Dir struct {
+	fd   int
+	path string
+}
+
+// OpenDir opens the directory path (cleaned first, so ".." is removed as
+// text) without following a symlink in any component, and checks what it
+// opened: a directory owned by root, by mtrace's own user or by user (the
+// user mtrace works for, -1 for none), and writable by no one else unless
+// it is sticky, as /tmp is. A missing directory is an error: it is never
+// created.
+func OpenDir(path string, user int) (*Dir, error) {
+	clean := filepath.Clean(path)
+	fd, err := openNoSymlinks(clean)
+	switch {
+	case errors.Is(err, unix.ELOOP):
+		return nil, fmt.Errorf("refuse output directory %s: its path goes through a symlink (give the real path)", clean)
+	case errors.Is(err, unix.ENOENT):
+		return nil, fmt.Errorf("open output directory %s: no such directory (mtrace never creates one)", clean)
+	case err != nil:
+		return nil, fmt.Errorf("open output directory %s: %w", clean, err)
+	}
+	d := &Dir{fd: fd, path: clean}
+	if err := d.check(user); err != nil {
+		d.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// openNoSymlinks opens the directory path as an O_PATH descriptor, failing
+// with ELOOP if any component of it is a symlink: through openat2's
+// RESOLVE_NO_SYMLINKS, or before Linux 5.6 (or under a seccomp filter that
+// refuses openat2), one component at a time.
+func openNoSymlinks(path string) (int, error) {
+	fd, err := unix.Openat2(unix.AT_FDCWD, path, &unix.OpenHow{
+		Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_NO_SYMLINKS,
+	})
+	if errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EPERM) {
+		return walkNoSymlinks(path)
+	}
+	return fd, err
+}
+
+// walkNoSymlinks opens path one component at a time, each relative to the
+// one before with O_NOFOLLOW, and fails as openat2 would: ELOOP at a
+// symlink, ENOTDIR at anything else that is not a directory.
+func walkNoSymlinks(path string) (int, error) {
+	start := "."
+	if filepath.IsAbs(path) {
+		start = "/"
+	}
+	fd, err := unix.Open(start, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
+	}
+	for _, name := range strings.Split(path, "/") {
+		if name == "" || name == "." {
+			continue
+		}
+		next, err := unix.Openat(fd, name, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		unix.Close(fd)
+		if err != nil {
+			return -1, err
+		}
+		var st unix.Stat_t
+		if err := unix.Fstat(next, &st); err != nil {
+			unix.Close(next)
+			return -1, err
+		}
+		switch st.Mode & unix.S_IFMT {
+		case unix.S_IFDIR:
+		case unix.S_IFLNK:
+			unix.Close(next)
+			return -1, unix.ELOOP
+		default:
+			unix.Close(next)
+			return -1, unix.ENOTDIR
+		}
+		fd = next
+	}
+	return fd, nil
+}
+
+// check refuses a directory whose owner or mode would let someone else
+// than root, mtrace's user or user put files in it or take them away.
+func (d *Dir) check(user int) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(d.fd, &st); err != nil {
+		return fmt.Errorf("check output directory %s: %w", d.path, err)
+	}
+	if uid := int(st.Uid); uid != 0 && uid != os.Geteuid() && uid != user {
+		return fmt.Errorf("refuse output directory %s: owned by uid %d", d.path, st.Uid)
+	}
+	if st.Mode&0o022 != 0 && st.Mode&unix.S_ISVTX == 0 {
+		return fmt.Errorf("refuse output directory %s: writable by group or others (mode %#o) and not sticky", d.path, st.Mode&0o7777)
+	}
+	return nil
+}
+
+// Path is the directory's path as it was opened.
+func (d *Dir) Path() string { return d.path }
+
+// Close releases the directory; it is safe to call twice and on nil.
+func (d *Dir) Close() error {
+	if d == nil || d.fd < 0 {
+		return nil
+	}
+	err := unix.Close(d.fd)
+	d.fd = -1
+	return err
+}
+
+// Check reports whether WriteFile may write name, so that a run can refuse
+// a bad output before it traces anything: name must be a plain file name,
+// and what it names, if anything, a regular file of mtrace's own user.
+func (d *Dir) Check(name string) error {
+	path := filepath.Join(d.path, name)
+	if name == "" || name == "." || name == ".." || strings.ContainsRune(name, '/') {
+		return fmt.Errorf("refuse to write %s: not a file name", path)
+	}
+	var st unix.Stat_t
+	err := unix.Fstatat(d.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW)
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		return nil
+	case err != nil:
+		return fmt.Errorf("check %s: %w", path, err)
+	case st.Mode&unix.S_IFMT == unix.S_IFLNK:
+		return fmt.Errorf("refuse to write %s: it is a symlink", path)
+	case st.Mode&unix.S_IFMT != unix.S_IFREG:
+		return fmt.Errorf("refuse to write %s: not a regular file", path)
+	case int(st.Uid) != os.Geteuid():
+		return fmt.Errorf("refuse to write %s: owned by uid %d", path, st.Uid)
+	}
+	return nil
+}
+
+// WriteFile writes the file name in d with mode 0600, atomically: write
+// fills an unnamed file (O_TMPFILE) in d, which is then linked under a
+// temporary name and renamed over name, all relative to d. A reader never
+// sees half a file, and a crash, even SIGKILL, leaves the old one intact
+// and no debris. It refuses what Check refuses.
+func (d *Dir) WriteFile(name string, write func(io.Writer) error) (err error) {
+	if err := d.Check(name); err != nil {
 		return err
 	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("create directory for %s: %w", path, err)
-	}
-	f, named, err := createUnnamed(dir)
+	path := filepath.Join(d.path, name)
+	f, tmp, err := d.create(name)
 	if err != nil {
 		return fmt.Errorf("create %s: %w", path, err)
 	}
 	defer func() {
 		f.Close()
-		if err != nil && named {
-			os.Remove(f.Name())
+		if err != nil && tmp != "" {
+			unix.Unlinkat(d.fd, tmp, 0)
 		}
 	}()
 	if err := write(f); err != nil {
@@ -43,51 +183,70 @@ func WriteFile(path string, write func(io.Writer) error) (err error) {
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	tmp := f.Name()
-	if !named {
-		// Give the unnamed file a name in the same directory, then move it into place.
-		tmp = filepath.Join(dir, "."+filepath.Base(path)+".tmp-"+strconv.Itoa(os.Getpid()))
-		proc := "/proc/self/fd/" + strconv.Itoa(int(f.Fd()))
-		if err := unix.Linkat(unix.AT_FDCWD, proc, unix.AT_FDCWD, tmp, unix.AT_SYMLINK_FOLLOW); err != nil {
+	if tmp == "" {
+		if tmp, err = d.link(f, name); err != nil {
 			return fmt.Errorf("write %s: %w", path, err)
 		}
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
+	if err := unix.Renameat(d.fd, tmp, d.fd, name); err != nil {
 		return fmt.Errorf("replace %s: %w", path, err)
 	}
+	tmp = ""
 	return nil
 }
 
-// createUnnamed opens an unnamed 0600 file in dir, or where the file system
-// has no O_TMPFILE, a new named one (O_CREATE|O_EXCL, never a symlink).
-func createUnnamed(dir string) (f *os.File, named bool, err error) {
-	fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, 0o600)
-	if err == nil {
-		return os.NewFile(uintptr(fd), dir), false, nil
-	}
-	f, err = os.CreateTemp(dir, ".mtrace.tmp-*")
-	return f, true, err
+// tempTries bounds the temporary names tried when one is taken.
+const tempTries = 16
+
+// tempName returns a fresh hidden name next to name.
+func tempName(name string) string {
+	return "." + name + ".tmp-" + strconv.FormatUint(rand.Uint64(), 36)
 }
 
-// CheckOutput reports whether WriteFile may write path, so that a run can
-// refuse a bad output path before it traces anything.
-func CheckOutput(path string) error {
-	fi, err := os.Lstat(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+// create opens an unnamed 0600 file in d, or where the file system has no
+// O_TMPFILE, a new one under a temporary name (O_EXCL, never a symlink),
+// which it returns.
+func (d *Dir) create(name string) (f *os.File, tmp string, err error) {
+	fd, err := unix.Openat(d.fd, ".", unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, 0o600)
+	if err == nil {
+		return os.NewFile(uintptr(fd), name), "", nil
+	}
+	for range tempTries {
+		tmp = tempName(name)
+		fd, err = unix.Openat(d.fd, tmp, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+		if !errors.Is(err, unix.EEXIST) {
+			break
+		}
 	}
 	if err != nil {
-		return fmt.Errorf("check %s: %w", path, err)
+		return nil, "", err
 	}
-	if fi.Mode()&fs.ModeSymlink != 0 {
-		return fmt.Errorf("refuse to write %s: it is a symlink", path)
+	return os.NewFile(uintptr(fd), name), tmp, nil
+}
+
+// link gives the unnamed file f a temporary name in d and returns it.
+func (d *Dir) link(f *os.File, name string) (tmp string, err error) {
+	proc := "/proc/self/fd/" + strconv.Itoa(int(f.Fd()))
+	for range tempTries {
+		tmp = tempName(name)
+		err = unix.Linkat(unix.AT_FDCWD, proc, d.fd, tmp, unix.AT_SYMLINK_FOLLOW)
+		if !errors.Is(err, unix.EEXIST) {
+			break
+		}
 	}
-	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("refuse to write %s: not a regular file", path)
+	if err != nil {
+		return "", err
 	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() {
-		return fmt.Errorf("refuse to write %s: owned by uid %d", path, st.Uid)
+	return tmp, nil
+}
+
+// WriteFile writes the file path as Dir.WriteFile does, through its
+// directory opened (and checked, user as for OpenDir) for this one write.
+func WriteFile(path string, user int, write func(io.Writer) error) error {
+	d, err := OpenDir(filepath.Dir(path), user)
+	if err != nil {
+		return err
 	}
-	return nil
+	defer d.Close()
+	return d.WriteFile(filepath.Base(path), write)
 }

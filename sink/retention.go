@@ -3,39 +3,77 @@ package sink
 import (
 	"fmt"
 	"os"
-	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
-// reportPrefix starts the names mtrace gives reports in an output directory;
-// only such files are ever pruned.
-const reportPrefix = "mtrace-"
+// Formats are the report formats, as ReportName puts them in a name.
+var Formats = []string{"text", "json", "html", "pprof", "folded"}
+
+// reportTime is how ReportName writes the time of a report.
+const reportTime = "20060102T150405.000000000Z"
+
+// reportPattern matches exactly the names ReportName gives; retention
+// counts and removes no other file.
+var reportPattern = regexp.MustCompile(`^mtrace-[0-9]{8}T[0-9]{6}\.[0-9]{9}Z\.(` + strings.Join(Formats, "|") + `)$`)
 
 // ReportName names a report written at t in an output directory.
 func ReportName(t time.Time, format string) string {
-	return reportPrefix + t.UTC().Format("20060102T150405.000000000Z") + "." + format
+	return "mtrace-" + t.UTC().Format(reportTime) + "." + format
 }
 
-// Prune keeps the newest keep reports mtrace named in dir and removes the rest.
-func Prune(dir string, keep int) error {
-	entries, err := os.ReadDir(dir)
+// Prune keeps the newest keep reports in d and removes the older ones. It
+// counts and removes only regular files named as ReportName names them and
+// owned by mtrace's own user, and never removes written, the report just
+// written, whatever its name.
+func (d *Dir) Prune(keep int, written string) error {
+	names, err := d.reports()
 	if err != nil {
-		return fmt.Errorf("list %s: %w", dir, err)
+		return err
+	}
+	sort.Strings(names) // the names sort by time
+	removed := 0
+	for _, name := range names {
+		if len(names)-removed <= keep {
+			break
+		}
+		if name == written {
+			continue
+		}
+		if err := unix.Unlinkat(d.fd, name, 0); err != nil {
+			return fmt.Errorf("remove old report %s: %w", name, err)
+		}
+		removed++
+	}
+	return nil
+}
+
+// reports lists the reports in d that Prune may count and remove.
+func (d *Dir) reports() ([]string, error) {
+	fd, err := unix.Openat(d.fd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", d.path, err)
+	}
+	f := os.NewFile(uintptr(fd), d.path)
+	defer f.Close()
+	entries, err := f.ReadDir(-1)
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", d.path, err)
 	}
 	var names []string
 	for _, e := range entries {
-		if e.Type().IsRegular() && strings.HasPrefix(e.Name(), reportPrefix) {
+		if !reportPattern.MatchString(e.Name()) {
+			continue
+		}
+		var st unix.Stat_t
+		if err := unix.Fstatat(d.fd, e.Name(), &st, unix.AT_SYMLINK_NOFOLLOW); err == nil &&
+			st.Mode&unix.S_IFMT == unix.S_IFREG && int(st.Uid) == os.Geteuid() {
 			names = append(names, e.Name())
 		}
 	}
-	sort.Strings(names) // the names sort by time
-	for len(names) > keep {
-		if err := os.Remove(filepath.Join(dir, names[0])); err != nil {
-			return fmt.Errorf("remove old report: %w", err)
-		}
-		names = names[1:]
-	}
-	return nil
+	return names, nil
 }

@@ -35,8 +35,8 @@ func FuzzDecodeRecord(f *testing.F) {
 	})
 }
 
-// FuzzProcFiles feeds arbitrary contents of a process's cmdline, cgroup and
-// status files (a process controls its own title, and may be anything) to
+// FuzzProcFiles feeds arbitrary contents of a process's cmdline, stat, cgroup
+// and status files (a process controls its own title, and may be anything) to
 // their readers: they must never panic, argv[0] holds no NUL and is at most
 // maxArgv0 bytes, the cgroup is one line, and the uid is -1 or a number.
 func FuzzProcFiles(f *testing.F) {
@@ -48,11 +48,14 @@ func FuzzProcFiles(f *testing.F) {
 		if err := os.WriteFile(path, data, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if argv0 := readArgv0(path); strings.ContainsRune(argv0, 0) || len(argv0) > maxArgv0 {
+		if argv0 := readArgv0(path, path); strings.ContainsRune(argv0, 0) || len(argv0) > maxArgv0 {
 			t.Errorf("argv0 %q", argv0)
 		}
 		if cg := readCgroup(path); strings.ContainsRune(cg, '\n') {
 			t.Errorf("cgroup %q", cg)
+		}
+		if n := readArgRegion(path); n < 0 || n > 1<<30 {
+			t.Errorf("argv region %d", n)
 		}
 		if uid, _ := readStatus(path); uid < -1 {
 			t.Errorf("uid %d", uid)

@@ -2,6 +2,7 @@ package tracer
 
 import (
 	"bufio"
+	"bytes"
 	"io"
 	"math/bits"
 	"os"
@@ -143,7 +144,7 @@ func (p *process) identify(procRoot string) {
 			p.exeInode = st.Ino
 		}
 	}
-	p.argv0 = readArgv0(filepath.Join(dir, "cmdline"))
+	p.argv0 = readArgv0(filepath.Join(dir, "cmdline"), filepath.Join(dir, "stat"))
 	p.cgroup = readCgroup(filepath.Join(dir, "cgroup"))
 	p.uid, p.sandboxed = readStatus(filepath.Join(dir, "status"))
 }
@@ -180,18 +181,30 @@ func readStatus(path string) (uid int, sandboxed bool) {
 // maxArgv0 bounds the argv[0] read from a process.
 const maxArgv0 = 4096
 
-// readArgv0 reads /proc/PID/cmdline a byte at a time up to the first NUL,
-// so that not one byte of the arguments after argv[0] is read. A process
-// that exits during the read leaves a prefix: then argv[0] is unknown ("").
-func readArgv0(path string) string {
-	f, err := os.Open(path)
+// readArgv0 reads argv[0] from /proc/PID/cmdline (cmdline) a byte at a
+// time, up to its first NUL and never past the end of the argv region that
+// /proc/PID/stat (stat) gives: the kernel reads a title rewritten over argv
+// and environ (setproctitle) on into the environment. When argv[0] fills
+// the whole region, or the region is unknown, it may be such a title, whose
+// NULs between the arguments are gone: then argv[0] ends at its first space
+// too, so that not one byte of the arguments or the environment is kept. A
+// process that exits during the read leaves a prefix: then argv[0] is
+// unknown ("").
+func readArgv0(cmdline, stat string) string {
+	f, err := os.Open(cmdline)
 	if err != nil {
 		return ""
 	}
 	defer f.Close()
+	region := readArgRegion(stat)
+	limit := maxArgv0
+	if region > 0 && region < limit {
+		limit = region
+	}
 	var b strings.Builder
 	var c [1]byte
-	for b.Len() < maxArgv0 {
+	ended := false
+	for b.Len() < limit {
 		n, err := f.Read(c[:])
 		if err != nil && err != io.EOF {
 			return ""
@@ -205,11 +218,47 @@ func readArgv0(path string) string {
 			break
 		}
 		if c[0] == 0 {
+			ended = true
 			break
 		}
 		b.WriteByte(c[0])
 	}
-	return b.String()
+	argv0 := b.String()
+	if !ended || b.Len()+1 >= region {
+		argv0, _, _ = strings.Cut(argv0, " ")
+	}
+	return argv0
+}
+
+// readArgRegion returns the size of the argv region of a process, from the
+// arg_start and arg_end fields of its /proc/PID/stat, or 0 if unknown (the
+// kernel shows them only to a reader that may ptrace the process).
+func readArgRegion(path string) int {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, 4096))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name, whose ")" may appear in it, from state (field 3) on.
+	i := bytes.LastIndexByte(data, ')')
+	if i < 0 {
+		return 0
+	}
+	fields := strings.Fields(string(data[i+1:]))
+	const argStart, argEnd = 48 - 3, 49 - 3
+	if len(fields) <= argEnd {
+		return 0
+	}
+	start, err1 := strconv.ParseUint(fields[argStart], 10, 64)
+	end, err2 := strconv.ParseUint(fields[argEnd], 10, 64)
+	if err1 != nil || err2 != nil || end <= start || end-start > 1<<30 {
+		return 0
+	}
+	return int(end - start)
 }
 
 // readCgroup returns the process's cgroup: its cgroup v2 path, or on a v1

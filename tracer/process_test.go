@@ -3,6 +3,8 @@ package tracer
 import (
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/mtrace/mtrace/bpf"
@@ -85,18 +87,47 @@ func TestIdentifyReadsArgv0Only(t *testing.T) {
 }
 
 func TestReadArgv0(t *testing.T) {
-	for _, tc := range []struct{ cmdline, want string }{
-		{"/usr/bin/app\x00-v\x00", "/usr/bin/app"},
-		{"nginx: master process", "nginx: master process"}, // a rewritten title has no NUL
-		{"", ""}, // a kernel thread, or a process that is gone
+	// stat gives a process's argv region as arg_start (field 48) and arg_end (49).
+	stat := func(region int) string {
+		fields := make([]string, 52)
+		for i := range fields {
+			fields[i] = "0"
+		}
+		fields[0], fields[1], fields[47], fields[48] = "77", "(a) b)", "1000", strconv.Itoa(1000+region)
+		return strings.Join(fields, " ") + "\n"
+	}
+	for _, tc := range []struct {
+		cmdline string
+		region  int // 0: the stat file is unreadable
+		want    string
+	}{
+		{"/usr/bin/app\x00-v\x00", 16, "/usr/bin/app"},
+		{"/usr/bin/my app\x00-v\x00", 19, "/usr/bin/my app"},
+		{"nginx: worker process\x00\x00\x00", 24, "nginx: worker process"}, // a title padded with NULs
+		// A title rewritten over argv and environ, its NULs gone: the kernel
+		// reads it on past the argv region.
+		{"app --token=s3cret PASSWORD=hunter2\x00", 19, "app"},
+		{"app --token=s3cret\x00", 19, "app"}, // the NULs between the arguments are gone
+		{"/usr/bin/app\x00", 13, "/usr/bin/app"},
+		{"/usr/bin/app -v\x00", 0, "/usr/bin/app"}, // no region known
+		{"", 0, ""}, // a kernel thread, or a process that is gone
 	} {
-		path := filepath.Join(t.TempDir(), "cmdline")
-		if err := os.WriteFile(path, []byte(tc.cmdline), 0o644); err != nil {
+		dir := t.TempDir()
+		cmdline, statFile := filepath.Join(dir, "cmdline"), filepath.Join(dir, "stat")
+		if err := os.WriteFile(cmdline, []byte(tc.cmdline), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if got := readArgv0(path); got != tc.want {
-			t.Errorf("cmdline %q: argv0 %q, want %q", tc.cmdline, got, tc.want)
+		if tc.region > 0 {
+			if err := os.WriteFile(statFile, []byte(stat(tc.region)), 0o644); err != nil {
+				t.Fatal(err)
+			}
 		}
+		if got := readArgv0(cmdline, statFile); got != tc.want {
+			t.Errorf("cmdline %q, region %d: argv0 %q, want %q", tc.cmdline, tc.region, got, tc.want)
+		}
+	}
+	if got := readArgRegion("/proc/self/stat"); got <= 0 {
+		t.Errorf("argv region of this process: %d", got)
 	}
 }
 

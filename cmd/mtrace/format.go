@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/mtrace/mtrace/sink"
@@ -30,8 +31,7 @@ func formatFor(format, output string) (string, error) {
 		}
 		return "", usagef("cannot tell the report format from %q: give --format %s", output, reportFormats)
 	}
-	switch format {
-	case "text", "json", "html", "pprof", "folded":
+	if slices.Contains(sink.Formats, format) {
 		return format, nil
 	}
 	return "", usagef("--format %q: want %s", format, reportFormats)

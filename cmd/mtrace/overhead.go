@@ -19,6 +19,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/mtrace/mtrace/sink"
 	"github.com/mtrace/mtrace/tracer"
 )
 
@@ -64,7 +65,7 @@ func measureOverhead(ctx context.Context, w io.Writer, workload []string, ops, r
 	}
 	defer os.RemoveAll(dir)
 	pol := filepath.Join(dir, "policy.toml")
-	if err := os.WriteFile(pol, []byte(overheadPolicy), 0o600); err != nil {
+	if err := sink.WriteFile(pol, -1, func(w io.Writer) error { _, err := io.WriteString(w, overheadPolicy); return err }); err != nil {
 		return err
 	}
 	record := func(extra ...string) func(context.Context, []string) (float64, error) {

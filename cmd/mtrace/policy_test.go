@@ -50,7 +50,7 @@ func TestPolicyRefusesTargets(t *testing.T) {
 		{"scope", []string{"record", "--policy", scoped, "--", "true"}, "is not in scope.allow_executables"},
 		{"malformed", []string{"record", "--policy", writeFile(t, "bad.toml", "[scope]\nallow = 1\n"), "--", "true"}, "line 2: unknown field scope.allow"},
 		{"duration", []string{"record", "--policy", writeFile(t, "short.toml", "[limits]\nmax_duration = \"1s\"\n"), "--duration", "1m", "--", "true"}, "longer than the policy allows"},
-		{"directory", []string{"record", "--policy", writeFile(t, "dir.toml", "[output]\ndirectory = \"/var/lib/mtrace-test\"\n"), "--output", "/tmp/x.json", "--", "true"}, "the policy allows reports in /var/lib/mtrace-test only"},
+		{"directory", []string{"record", "--policy", writeFile(t, "dir.toml", "[output]\ndirectory = \"/var/lib/mtrace-test\"\n"), "--output", "/tmp/x.json", "--", "true"}, "the policy allows outputs in /var/lib/mtrace-test only"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			res := runMtrace(t.Context(), nil, tc.args...)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"math"
@@ -44,12 +43,12 @@ Examples:
 			&cli.BoolFlag{Name: "leaks", Usage: "report, per stack, the allocations still live at the end and older than --min-age"},
 			&cli.DurationFlag{Name: "min-age", Value: 30 * time.Second, Usage: "with --leaks, count live allocations older than `AGE` as leaked"},
 			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Usage: "report `FORMAT`: text, json, html, pprof (gzipped protobuf) or folded; without it, the --output extension decides (.json, .html, .pb.gz, .folded, else text)"},
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the report to `FILE` (mode 0600) instead of stdout"},
-			&cli.StringFlag{Name: "output-dir", Usage: "write the report into `DIR` (mode 0700) as mtrace-TIME.FORMAT, for timers"},
-			&cli.IntFlag{Name: "keep", Usage: "with --output-dir, keep only the newest `N` reports mtrace wrote there"},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the report to `FILE` (mode 0600) instead of stdout, in a directory that exists and is reached through no symlink"},
+			&cli.StringFlag{Name: "output-dir", Usage: "write the report into `DIR`, which must exist and be reached through no symlink, as mtrace-TIME.FORMAT, for timers"},
+			&cli.IntFlag{Name: "keep", Usage: "with --output-dir, keep only the newest `N` reports there: only regular files of mtrace's user named mtrace-TIME.FORMAT count and are removed, never the report just written"},
 			&cli.IntFlag{Name: "top", Value: 10, Usage: "show the top `N` stacks in the text report"},
 			&cli.StringFlag{Name: "metrics-listen", Usage: "serve Prometheus metrics on `ADDR` (host:port; loopback unless the policy allows public_metrics)"},
-			&cli.StringFlag{Name: "metrics-textfile", Usage: "write Prometheus metrics to `FILE` at the end, for node_exporter's textfile collector (mode 0600)"},
+			&cli.StringFlag{Name: "metrics-textfile", Usage: "write Prometheus metrics to `FILE` at the end, for node_exporter's textfile collector (mode 0600; the same rules as --output; refused when the policy encrypts outputs)"},
 			&cli.StringSliceFlag{Name: "encrypt-to", Usage: "encrypt the report to the age `RECIPIENT` (repeatable; needs --output)"},
 		),
 		Action: record,
@@ -75,10 +74,7 @@ func record(c *cli.Context) error {
 		return err
 	}
 	log, pol, sym := tr.log, tr.pol, tr.cfg.Symbolizer
-	out, dir, err := outputPath(c.String("output"), c.String("output-dir"), format, pol)
-	if err != nil {
-		return err
-	}
+	out, inDir := reportPath(c.String("output"), c.String("output-dir"), format, pol)
 	if format == "pprof" && out == "" {
 		return usagef("record: a pprof profile needs --output FILE")
 	}
@@ -94,10 +90,24 @@ func record(c *cli.Context) error {
 			return err
 		}
 	}
-	if file := c.String("metrics-textfile"); file != "" {
-		if err := sink.CheckOutput(file); err != nil {
+	if c.String("metrics-textfile") != "" && len(pol.Output.EncryptTo) > 0 {
+		return usagef("record: refuse --metrics-textfile: the policy encrypts every output (output.encrypt_to), and node_exporter cannot read an encrypted file; use --metrics-listen")
+	}
+	// The output directories are opened now, and only now: a directory of
+	// their paths renamed or swapped for a symlink while tracing changes
+	// nothing.
+	var rep, prom *output
+	if out != "" {
+		if rep, err = openOutput(out, pol); err != nil {
 			return err
 		}
+		defer rep.dir.Close()
+	}
+	if file := c.String("metrics-textfile"); file != "" {
+		if prom, err = openOutput(file, pol); err != nil {
+			return err
+		}
+		defer prom.dir.Close()
 	}
 	tr.cfg.Leaks, tr.cfg.LeakAge = c.Bool("leaks"), c.Duration("min-age")
 
@@ -145,21 +155,21 @@ func record(c *cli.Context) error {
 				"trimmed_stacks", report.TrimmedStacks, "max_output_bytes", pol.Limits.MaxOutputBytes)
 			return true
 		}
-		if out == "" {
+		if rep == nil {
 			// What reaches stdout cannot be taken back: make sure it fits first.
 			if err := write(io.Discard); errors.Is(err, sink.ErrTooLarge) && !trim() {
 				return err
 			}
 			return write(c.App.Writer)
 		}
-		err := sink.WriteFile(out, sink.Encrypted(recipients, write))
+		err := rep.dir.WriteFile(rep.name, sink.Encrypted(recipients, write))
 		if errors.Is(err, sink.ErrTooLarge) && trim() {
-			err = sink.WriteFile(out, sink.Encrypted(recipients, write))
+			err = rep.dir.WriteFile(rep.name, sink.Encrypted(recipients, write))
 		}
 		if err != nil {
 			return err
 		}
-		log.Info("report written", "path", out, "encrypted", len(recipients) > 0, "final", final)
+		log.Info("report written", "path", rep.path(), "encrypted", len(recipients) > 0, "final", final)
 		return nil
 	}
 	hup := make(chan os.Signal, 1)
@@ -182,8 +192,8 @@ func record(c *cli.Context) error {
 
 	res, runErr := t.Run(ctx)
 	stopProgress()
-	if file := c.String("metrics-textfile"); file != "" {
-		if err := sink.WriteFile(file, func(w io.Writer) error { return sink.WriteMetrics(w, metrics) }); err != nil {
+	if prom != nil {
+		if err := prom.dir.WriteFile(prom.name, func(w io.Writer) error { return sink.WriteMetrics(w, metrics) }); err != nil {
 			log.Warn("write metrics", "err", err)
 		}
 	}
@@ -197,8 +207,8 @@ func record(c *cli.Context) error {
 	if pol.Output.Retention > 0 && (keep == 0 || pol.Output.Retention < keep) {
 		keep = pol.Output.Retention
 	}
-	if dir != "" && keep > 0 {
-		if err := sink.Prune(dir, keep); err != nil {
+	if inDir && keep > 0 {
+		if err := rep.dir.Prune(keep, rep.name); err != nil {
 			log.Warn("remove old reports", "err", err)
 		}
 	}
@@ -235,34 +245,17 @@ func logSummary(log *slog.Logger, report *sink.Report, programs []tracer.Program
 	}
 }
 
-// outputPath checks where the report goes and returns it, and the directory
-// it was put in, if any: a report put in a directory (--output-dir, or the
-// policy's) gets a name there, and old ones are pruned there. With an
-// output directory in the policy, the report must be inside it.
-func outputPath(out, dir, format string, pol *policy.Policy) (string, string, error) {
+// reportPath returns where the report goes: --output, or a new name in
+// --output-dir or else the policy's directory, whose old reports are then
+// pruned (inDir); "" for stdout.
+func reportPath(out, dir, format string, pol *policy.Policy) (path string, inDir bool) {
 	if dir == "" {
 		dir = pol.Output.Directory
 	}
 	if out == "" && dir != "" {
 		out = filepath.Join(dir, sink.ReportName(time.Now(), format))
 	}
-	if out == "" {
-		return "", "", nil
-	}
-	abs, err := filepath.Abs(out)
-	if err != nil {
-		return "", "", err
-	}
-	if pd := pol.Output.Directory; pd != "" && filepath.Dir(abs) != filepath.Clean(pd) {
-		return "", "", fmt.Errorf("refuse to write %s: the policy allows reports in %s only", out, pd)
-	}
-	if err := sink.CheckOutput(abs); err != nil {
-		return "", "", err
-	}
-	if dir != "" {
-		dir = filepath.Dir(abs)
-	}
-	return abs, dir, nil
+	return out, dir != ""
 }
 
 // buildReport symbolizes the tracer's result into the report sinks write.

@@ -64,7 +64,7 @@ func renderReport(c *cli.Context) error {
 	}
 	write := reportWriter(r, format, c.Int("top"))
 	if out := c.String("output"); out != "" {
-		return sink.WriteFile(out, write)
+		return sink.WriteFile(out, invokingUser(), write)
 	}
 	return write(c.App.Writer)
 }

@@ -33,3 +33,35 @@ func TestUnitsVerify(t *testing.T) {
 		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
 	}
 }
+
+// TestUnitWritesIntoItsStateDirectory: mtrace never creates its output
+// directory, and refuses one reached through a symlink. The service's
+// --output-dir must be one that systemd makes (StateDirectory=), and
+// without DynamicUser=, which would make /var/lib/mtrace a symlink.
+func TestUnitWritesIntoItsStateDirectory(t *testing.T) {
+	data, err := os.ReadFile("mtrace-record@.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dir string
+	var states []string
+	for _, line := range strings.Split(string(data), "\n") {
+		key, value, _ := strings.Cut(line, "=")
+		switch key {
+		case "ExecStart":
+			if _, after, ok := strings.Cut(value, " --output-dir "); ok {
+				dir, _, _ = strings.Cut(after, " ")
+			}
+		case "StateDirectory":
+			states = strings.Fields(value)
+		case "DynamicUser":
+			t.Errorf("DynamicUser=%s makes the state directory a symlink", value)
+		}
+	}
+	for _, s := range states {
+		if "/var/lib/"+s == dir {
+			return
+		}
+	}
+	t.Errorf("--output-dir %q is none of the state directories %v systemd makes", dir, states)
+}

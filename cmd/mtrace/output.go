@@ -1,0 +1,58 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/mtrace/mtrace/policy"
+	"github.com/mtrace/mtrace/sink"
+)
+
+// output is a file mtrace writes: its directory, opened before tracing
+// starts and held until the end, and its name there.
+type output struct {
+	dir  *sink.Dir
+	name string
+}
+
+// openOutput opens the directory of the file path and checks the file,
+// under the policy's rule: with an output directory in the policy, the file
+// must be in that very directory. Every output of a run goes through it.
+func openOutput(path string, pol *policy.Policy) (*output, error) {
+	dir := filepath.Dir(path)
+	if pd := pol.Output.Directory; pd != "" {
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			return nil, fmt.Errorf("resolve %s: %w", path, err)
+		}
+		if filepath.Dir(abs) != filepath.Clean(pd) {
+			return nil, fmt.Errorf("refuse to write %s: the policy allows outputs in %s only", path, pd)
+		}
+		dir = pd
+	}
+	d, err := sink.OpenDir(dir, invokingUser())
+	if err != nil {
+		return nil, err
+	}
+	o := &output{dir: d, name: filepath.Base(path)}
+	if err := d.Check(o.name); err != nil {
+		d.Close()
+		return nil, err
+	}
+	return o, nil
+}
+
+// path is where the file goes, for messages.
+func (o *output) path() string { return filepath.Join(o.dir.Path(), o.name) }
+
+// invokingUser is the uid of the user who ran mtrace through sudo, whose
+// directories mtrace may write into, or -1.
+func invokingUser() int {
+	uid, err := strconv.Atoi(os.Getenv("SUDO_UID"))
+	if err != nil || uid < 0 {
+		return -1
+	}
+	return uid
+}

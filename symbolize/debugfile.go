@@ -73,7 +73,7 @@ func openDebugFile(path string, check func(*os.File) bool) (*Module, error) {
 		return nil, err
 	}
 	defer f.Close()
-	if _, err := regularFile(f, path); err != nil {
+	if _, _, err := regularFile(f, path); err != nil {
 		return nil, err
 	}
 	if !check(f) {

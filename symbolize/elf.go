@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"sort"
 	"strings"
 	"sync"
@@ -54,7 +55,8 @@ type Module struct {
 type symbol struct {
 	value, size uint64
 	name        string
-	rank        int // lower is preferred among aliases
+	rank        int  // lower is preferred among aliases
+	debug       bool // from a separate debug file: it names code, it does not bound it (Code)
 }
 
 // OpenModule reads the ELF file in r. A malformed file yields an error,
@@ -205,7 +207,10 @@ func (m *Module) add(syms []elf.Symbol) {
 // the file itself carries.
 func (m *Module) merge(dbg *Module, from string) {
 	before := len(m.syms)
-	m.syms = append(m.syms, dbg.syms...)
+	for _, sym := range dbg.syms {
+		sym.debug = true
+		m.syms = append(m.syms, sym)
+	}
 	m.sortSymbols()
 	if dbg.dwarf != nil && m.dwarf == nil {
 		m.dwarf, m.dwarfSize = dbg.dwarf, dbg.dwarfSize
@@ -229,7 +234,9 @@ func (m *Module) Address(name string) (uint64, bool) {
 
 // Code reads from r, the module's file, the machine code of the function
 // name: from its address to its end as its symbol gives it, cut at the next
-// function's start and at limit bytes.
+// function's start and at limit bytes, all as the file's own symbol tables
+// say. A function that starts inside another one (a symbol added to point
+// into the middle of its instructions) has no code of its own: an error.
 func (m *Module) Code(r io.ReaderAt, name string, limit uint64) ([]byte, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -237,15 +244,22 @@ func (m *Module) Code(r io.ReaderAt, name string, limit uint64) ([]byte, error) 
 	if !ok {
 		return nil, fmt.Errorf("no function %s", name)
 	}
-	i := sort.Search(len(m.syms), func(i int) bool { return m.syms[i].value >= addr })
-	size := uint64(0)
-	for ; i < len(m.syms) && m.syms[i].value == addr; i++ {
-		size = max(size, m.syms[i].size)
+	size, next := uint64(0), uint64(math.MaxUint64)
+	for _, s := range m.syms {
+		switch {
+		case s.debug: // a debug file's symbols name code; the file's own bound it
+		case s.value < addr && s.size > addr-s.value:
+			return nil, fmt.Errorf("%s starts inside %s", name, s.name)
+		case s.value == addr:
+			size = max(size, s.size)
+		case s.value > addr:
+			next = min(next, s.value)
+		}
 	}
-	if i < len(m.syms) && size > m.syms[i].value-addr {
-		size = m.syms[i].value - addr
+	if size == 0 {
+		return nil, fmt.Errorf("%s: its symbol gives no size", name)
 	}
-	code, err := m.CodeAt(r, addr, min(size, limit))
+	code, err := m.CodeAt(r, addr, min(size, next-addr, limit))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}

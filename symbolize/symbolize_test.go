@@ -274,7 +274,7 @@ func TestOpenInRootStaysInRoot(t *testing.T) {
 	go func() {
 		f, err := openInRoot(root, "/lib/libfifo.so")
 		if err == nil {
-			_, err = regularFile(f, "libfifo.so")
+			_, _, err = regularFile(f, "libfifo.so")
 			f.Close()
 		}
 		done <- err

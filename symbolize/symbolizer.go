@@ -40,25 +40,32 @@ type Symbolizer struct {
 	root      string
 	debugDirs []string
 
-	mu        sync.Mutex
-	files     map[FileID]*file
-	byBuildID map[string]*Module // one parsed module per build-id, shared by every file with it
-	dwarf     uint64             // bytes of DWARF kept, bounded by maxDWARF
+	mu    sync.Mutex
+	files map[FileID]*file
+	dwarf uint64 // bytes of DWARF kept, bounded by maxDWARF
 }
 
 // maxDWARF bounds the DWARF kept in memory across modules; past it, further
 // modules are symbolized from their symbol tables only.
 const maxDWARF = 1 << 30
 
-// file is what the symbolizer knows of one file.
+// file is what the symbolizer knows of one file. Its module was read from
+// the file itself and belongs to it alone, never to another file with the
+// same build-id.
 type file struct {
-	path  string
-	mod   *Module // nil: the file could not be read
-	named bool    // only its name is known (see Name): reading it is tried again
+	path    string
+	version version // of the file when mod was read from it
+	mod     *Module // nil: the file could not be read
+	named   bool    // only its name is known (see Name): reading it is tried again
 }
 
 // FileID identifies a file by device and inode, as /proc/PID/maps shows them.
 type FileID struct{ Dev, Inode uint64 }
+
+// version tells apart what one device and inode held at different times: a
+// file rewritten in place changes its size or its modification time, and
+// always its change time, which its owner cannot set.
+type version struct{ size, mtime, ctime int64 }
 
 // ID returns the identity of the file behind m.
 func (m Mapping) ID() FileID { return FileID{m.Dev, m.Inode} }
@@ -75,7 +82,6 @@ func New(procRoot string, debugDirs ...string) (*Symbolizer, error) {
 		root:      procRoot,
 		debugDirs: append(append([]string(nil), debugDirs...), DefaultDebugDir),
 		files:     make(map[FileID]*file),
-		byBuildID: make(map[string]*Module),
 	}, nil
 }
 
@@ -93,7 +99,9 @@ func (s *Symbolizer) Learn(pid int) error {
 	return nil
 }
 
-// Module returns the symbols of the file behind mapping m of pid, reading them on first use.
+// Module returns the symbols of the file behind mapping m of pid, reading
+// them on first use. They may be of an earlier version of the file: what
+// probes a file reads its symbols again with ModuleFile or Open.
 func (s *Symbolizer) Module(pid int, m Mapping) (*Module, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -103,37 +111,62 @@ func (s *Symbolizer) Module(pid int, m Mapping) (*Module, error) {
 	return nil, fmt.Errorf("read symbols of %s", m.Path)
 }
 
+// ModuleFile opens the file behind mapping m of pid (OpenMapped) and
+// returns it with its symbols, as Open reads them. The caller closes it.
+func (s *Symbolizer) ModuleFile(pid int, m Mapping) (*os.File, *Module, error) {
+	f, err := OpenMapped(s.root, pid, m)
+	if err != nil {
+		return nil, nil, err
+	}
+	mod, _, err := s.Open(f, m.Path)
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return f, mod, nil
+}
+
+// Open returns the symbols and identity of the open file f, found at path:
+// read from f itself, or known from an earlier read of the same version of
+// the file (device, inode, size, modification and change times, as f has
+// them now). Whoever probes the file plans and attaches through f.
+func (s *Symbolizer) Open(f *os.File, path string) (*Module, FileID, error) {
+	id, v, err := regularFile(f, path)
+	if err != nil {
+		return nil, FileID{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if fi, ok := s.files[id]; !ok || fi.named || fi.version != v {
+		mod, err := s.load(f)
+		if err != nil {
+			return nil, FileID{}, fmt.Errorf("read symbols of %s: %w", path, err)
+		}
+		s.files[id] = &file{path: path, version: v, mod: mod}
+	}
+	if mod := s.files[id].mod; mod != nil {
+		return mod, id, nil
+	}
+	return nil, FileID{}, fmt.Errorf("read symbols of %s", path)
+}
+
 // File returns the symbols and identity of the file at path in mtrace's own
 // mount namespace, for files no process has mapped yet. With want set, the
 // file must be that one: a path the kernel named, checked against its inode.
 func (s *Symbolizer) File(path string, want FileID) (*Module, FileID, error) {
-	f, err := openRegular(path)
+	f, err := OpenFile(path)
 	if err != nil {
 		return nil, FileID{}, err
 	}
 	defer f.Close()
-	id, err := regularFile(f, path)
+	mod, id, err := s.Open(f, path)
 	if err != nil {
 		return nil, FileID{}, err
 	}
 	if want != (FileID{}) && id != want {
 		return nil, FileID{}, fmt.Errorf("open %s: not the file the kernel saw", path)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	fi, ok := s.files[id]
-	if !ok || fi.named {
-		mod, err := s.load(f, path)
-		if err != nil {
-			return nil, FileID{}, fmt.Errorf("read symbols of %s: %w", path, err)
-		}
-		fi = &file{path: path, mod: mod}
-		s.files[id] = fi
-	}
-	if fi.mod == nil {
-		return nil, FileID{}, fmt.Errorf("read symbols of %s", path)
-	}
-	return fi.mod, id, nil
+	return mod, id, nil
 }
 
 // Name records the path the kernel gave for file id when the file cannot be
@@ -161,24 +194,22 @@ func (s *Symbolizer) module(pid int, m Mapping) *Module {
 		return nil
 	}
 	defer f.Close()
-	mod, _ := s.load(f, m.Path)
-	s.files[m.ID()] = &file{path: m.Path, mod: mod}
+	_, v, err := regularFile(f, m.Path)
+	if err != nil {
+		return nil
+	}
+	mod, _ := s.load(f)
+	s.files[m.ID()] = &file{path: m.Path, version: v, mod: mod}
 	return mod
 }
 
-// load parses a file and shares the result with every file of the same
-// build-id. Its separate debug file is looked for only when a frame in it is
-// first symbolized: attaching needs the file's own symbols alone.
-func (s *Symbolizer) load(f *os.File, path string) (*Module, error) {
+// load parses a file. Its separate debug file is looked for only when a
+// frame in it is first symbolized: attaching needs the file's own symbols
+// alone.
+func (s *Symbolizer) load(f *os.File) (*Module, error) {
 	mod, err := OpenModule(f)
 	if err != nil {
 		return nil, err
-	}
-	if mod.BuildID != "" {
-		if known := s.byBuildID[mod.BuildID]; known != nil {
-			return known, nil
-		}
-		s.byBuildID[mod.BuildID] = mod
 	}
 	s.budget(mod)
 	return mod, nil
@@ -229,7 +260,7 @@ func OpenMapped(procRoot string, pid int, m Mapping) (*os.File, error) {
 			return nil, err
 		}
 	}
-	id, err := regularFile(f, m.Path)
+	id, _, err := regularFile(f, m.Path)
 	if err == nil && id != m.ID() {
 		err = fmt.Errorf("open %s: not the mapped file", m.Path)
 	}
@@ -258,8 +289,22 @@ func openInRoot(root, path string) (*os.File, error) {
 	return os.NewFile(uintptr(fd), path), nil
 }
 
-// openRegular opens path for reading without blocking: a target can put a
-// FIFO where a library should be, and opening a FIFO would wait forever.
+// OpenFile opens the regular file at path for reading, without blocking: a
+// target can put a FIFO where a library should be, and opening a FIFO would
+// wait forever.
+func OpenFile(path string) (*os.File, error) {
+	f, err := openRegular(path)
+	if err != nil {
+		return nil, err
+	}
+	if _, _, err := regularFile(f, path); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// openRegular opens path for reading without blocking (see OpenFile).
 // Callers check the result is a regular file with regularFile.
 func openRegular(path string) (*os.File, error) {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
@@ -269,16 +314,16 @@ func openRegular(path string) (*os.File, error) {
 	return os.NewFile(uintptr(fd), path), nil
 }
 
-// regularFile returns the identity of f, which must be a regular file.
-func regularFile(f *os.File, path string) (FileID, error) {
+// regularFile returns the identity and version of f, which must be a regular file.
+func regularFile(f *os.File, path string) (FileID, version, error) {
 	var st unix.Stat_t
 	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
-		return FileID{}, fmt.Errorf("stat %s: %w", path, err)
+		return FileID{}, version{}, fmt.Errorf("stat %s: %w", path, err)
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return FileID{}, fmt.Errorf("open %s: not a regular file", path)
+		return FileID{}, version{}, fmt.Errorf("open %s: not a regular file", path)
 	}
-	return FileID{st.Dev, st.Ino}, nil
+	return FileID{st.Dev, st.Ino}, version{st.Size, st.Mtim.Nano(), st.Ctim.Nano()}, nil
 }
 
 // Frames names locations, innermost first; a location where DWARF says

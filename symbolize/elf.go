@@ -21,7 +21,7 @@ import (
 // small file may declare huge (or huge once decompressed) sections.
 const (
 	maxSymbolTable = 64 << 20
-	maxDebugInfo   = 256 << 20
+	maxDebugInfo   = 256 << 20 // DWARF sections, once decompressed
 	maxDebugData   = 16 << 20
 	maxNote        = 4096
 )
@@ -39,14 +39,15 @@ type Module struct {
 	debuglink string // .gnu_debuglink file name
 	linkCRC   uint32
 	debugdata []byte // .gnu_debugdata (MiniDebugInfo), xz-compressed ELF
+	ownDWARF  uint64 // decompressed bytes of the file's own DWARF, as declared; 0: none within the caps
 	dwarf     *dwarf.Data
-	dwarfSize uint64 // bytes of DWARF sections, counted against the symbolizer's budget
+	dwarfSize uint64 // bytes of dwarf's sections, counted against the symbolizer's budget while held
 	index     *dwarfIndex
 	debugFrom string // where DWARF or extra symbols came from, if not the file itself
-	completed bool   // its separate debug file was looked for
+	completed bool   // its DWARF, or its separate debug file, was looked for
 
-	// mu guards what changes after loading: completion (a debug file's
-	// symbols and DWARF merged in) and the DWARF index built on first use.
+	// mu guards what changes after loading: completion (DWARF read, a
+	// debug file's symbols and DWARF merged in) and the DWARF index.
 	// It is taken without the symbolizer's lock held, so that a slow debug
 	// file search blocks only users of this module.
 	mu sync.Mutex
@@ -88,7 +89,7 @@ func OpenModule(r io.ReaderAt) (m *Module, err error) {
 		}
 	}
 	m.debugdata = sectionData(f, ".gnu_debugdata", maxDebugData)
-	m.dwarf, m.dwarfSize = readDWARF(f)
+	_, m.ownDWARF = sectionsOfDWARF(f) // read when a frame first needs it (loadDWARF)
 	return m, nil
 }
 
@@ -125,31 +126,6 @@ func buildID(f *elf.File) string {
 		return ""
 	}
 	return hex.EncodeToString(data[start : start+uint64(descsz)])
-}
-
-// readDWARF returns the file's DWARF and its size if it has line
-// information within the caps.
-func readDWARF(f *elf.File) (*dwarf.Data, uint64) {
-	if f.Section(".debug_info") == nil || f.Section(".debug_line") == nil {
-		return nil, 0
-	}
-	var total uint64
-	for _, s := range f.Sections {
-		if strings.HasPrefix(s.Name, ".debug_") || strings.HasPrefix(s.Name, ".zdebug_") {
-			if s.Type == elf.SHT_NOBITS {
-				return nil, 0
-			}
-			total += s.Size
-		}
-	}
-	if total > maxDebugInfo {
-		return nil, 0
-	}
-	d, err := f.DWARF()
-	if err != nil {
-		return nil, 0
-	}
-	return d, total
 }
 
 func (m *Module) addSymbols(f *elf.File) error {
@@ -202,9 +178,10 @@ func (m *Module) add(syms []elf.Symbol) {
 	}
 }
 
-// merge takes what a separate debug file adds: its symbols and its DWARF.
-// Its symbols name code but are not Defines'd: probes attach by the names
-// the file itself carries.
+// merge takes what a separate debug file adds to a module without DWARF of
+// its own: its symbols and its DWARF, with the budget it holds. Its symbols
+// name code but are not Defines'd: probes attach by the names the file
+// itself carries.
 func (m *Module) merge(dbg *Module, from string) {
 	before := len(m.syms)
 	for _, sym := range dbg.syms {
@@ -212,7 +189,7 @@ func (m *Module) merge(dbg *Module, from string) {
 		m.syms = append(m.syms, sym)
 	}
 	m.sortSymbols()
-	if dbg.dwarf != nil && m.dwarf == nil {
+	if dbg.dwarf != nil {
 		m.dwarf, m.dwarfSize = dbg.dwarf, dbg.dwarfSize
 	}
 	if len(m.syms) > before || dbg.dwarf != nil {
@@ -317,8 +294,9 @@ func (m *Module) GoCode(addr uint64) bool {
 // which maps the shared objects it needs after exec.
 func (m *Module) Dynamic() bool { return m.interp }
 
-// HasDWARF reports whether source lines are known for the module.
-func (m *Module) HasDWARF() bool { return m.dwarf != nil }
+// HasDWARF reports whether the module's own file has DWARF line
+// information within the caps (read only when a frame first needs it).
+func (m *Module) HasDWARF() bool { return m.ownDWARF > 0 }
 
 func (m *Module) symbolAt(addr uint64) (string, bool) {
 	i := sort.Search(len(m.syms), func(i int) bool { return m.syms[i].value > addr }) - 1
@@ -336,9 +314,9 @@ func (m *Module) symbolAt(addr uint64) (string, bool) {
 	return demangled(s.name), true
 }
 
-// indexDWARF indexes the module's DWARF once, and drops it if it cannot be
-// read. The caller holds mu.
-func (m *Module) indexDWARF() {
+// indexDWARF indexes the module's DWARF once, and drops it, giving its
+// bytes back to b, if it cannot be read. The caller holds mu.
+func (m *Module) indexDWARF(b *budget) {
 	if m.dwarf == nil || m.index != nil {
 		return
 	}
@@ -348,13 +326,15 @@ func (m *Module) indexDWARF() {
 		m.index, err = newDwarfIndex(m.dwarf)
 	}()
 	if err != nil {
+		b.give(m.dwarfSize)
 		m.dwarf, m.dwarfSize, m.index = nil, 0, nil
 	}
 }
 
 // Lookup returns what is at file offset off, innermost first: the functions
-// inlined there from DWARF with their source positions, or else the one
-// function the symbol tables name. It never panics on malformed DWARF.
+// inlined there from DWARF with their source positions, once the
+// symbolizer has read and indexed it (complete), or else the one function
+// the symbol tables name. It never panics on malformed DWARF.
 func (m *Module) Lookup(off uint64) (frames []inlineFrame) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -362,7 +342,6 @@ func (m *Module) Lookup(off uint64) (frames []inlineFrame) {
 	if !ok {
 		return nil
 	}
-	m.indexDWARF()
 	if m.index != nil {
 		func() {
 			var err error

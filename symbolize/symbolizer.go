@@ -1,6 +1,7 @@
 package symbolize
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -42,12 +43,8 @@ type Symbolizer struct {
 
 	mu    sync.Mutex
 	files map[FileID]*file
-	dwarf uint64 // bytes of DWARF kept, bounded by maxDWARF
+	dwarf budget // bytes of DWARF held, bounded by maxDWARF
 }
-
-// maxDWARF bounds the DWARF kept in memory across modules; past it, further
-// modules are symbolized from their symbol tables only.
-const maxDWARF = 1 << 30
 
 // file is what the symbolizer knows of one file. Its module was read from
 // the file itself and belongs to it alone, never to another file with the
@@ -57,6 +54,8 @@ type file struct {
 	version version // of the file when mod was read from it
 	mod     *Module // nil: the file could not be read
 	named   bool    // only its name is known (see Name): reading it is tried again
+	pid     int     // with mapping, where it was read from; 0: from path
+	mapping Mapping
 }
 
 // FileID identifies a file by device and inode, as /proc/PID/maps shows them.
@@ -82,6 +81,7 @@ func New(procRoot string, debugDirs ...string) (*Symbolizer, error) {
 		root:      procRoot,
 		debugDirs: append(append([]string(nil), debugDirs...), DefaultDebugDir),
 		files:     make(map[FileID]*file),
+		dwarf:     budget{limit: maxDWARF},
 	}, nil
 }
 
@@ -118,7 +118,7 @@ func (s *Symbolizer) ModuleFile(pid int, m Mapping) (*os.File, *Module, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	mod, _, err := s.Open(f, m.Path)
+	mod, _, err := s.open(f, &file{path: m.Path, pid: pid, mapping: m})
 	if err != nil {
 		f.Close()
 		return nil, nil, err
@@ -131,23 +131,30 @@ func (s *Symbolizer) ModuleFile(pid int, m Mapping) (*os.File, *Module, error) {
 // the file (device, inode, size, modification and change times, as f has
 // them now). Whoever probes the file plans and attaches through f.
 func (s *Symbolizer) Open(f *os.File, path string) (*Module, FileID, error) {
-	id, v, err := regularFile(f, path)
+	return s.open(f, &file{path: path})
+}
+
+// open is Open, for a file learned as where says (its path, and its process
+// and mapping if it was opened through them).
+func (s *Symbolizer) open(f *os.File, where *file) (*Module, FileID, error) {
+	id, v, err := regularFile(f, where.path)
 	if err != nil {
 		return nil, FileID{}, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if fi, ok := s.files[id]; !ok || fi.named || fi.version != v {
-		mod, err := s.load(f)
+		mod, err := OpenModule(f)
 		if err != nil {
-			return nil, FileID{}, fmt.Errorf("read symbols of %s: %w", path, err)
+			return nil, FileID{}, fmt.Errorf("read symbols of %s: %w", where.path, err)
 		}
-		s.files[id] = &file{path: path, version: v, mod: mod}
+		where.version, where.mod = v, mod
+		s.files[id] = where
 	}
 	if mod := s.files[id].mod; mod != nil {
 		return mod, id, nil
 	}
-	return nil, FileID{}, fmt.Errorf("read symbols of %s", path)
+	return nil, FileID{}, fmt.Errorf("read symbols of %s", where.path)
 }
 
 // File returns the symbols and identity of the file at path in mtrace's own
@@ -198,52 +205,59 @@ func (s *Symbolizer) module(pid int, m Mapping) *Module {
 	if err != nil {
 		return nil
 	}
-	mod, _ := s.load(f)
-	s.files[m.ID()] = &file{path: m.Path, version: v, mod: mod}
+	mod, _ := OpenModule(f)
+	s.files[m.ID()] = &file{path: m.Path, version: v, mod: mod, pid: pid, mapping: m}
 	return mod
 }
 
-// load parses a file. Its separate debug file is looked for only when a
-// frame in it is first symbolized: attaching needs the file's own symbols
-// alone.
-func (s *Symbolizer) load(f *os.File) (*Module, error) {
-	mod, err := OpenModule(f)
-	if err != nil {
-		return nil, err
-	}
-	s.budget(mod)
-	return mod, nil
-}
-
-// complete adds a module's separate debug information, once, and indexes
-// its DWARF, which is dropped if malformed. It holds only the module's lock
-// while it searches and reads, and the symbolizer's briefly to count the
-// DWARF against the budget.
-func (s *Symbolizer) complete(mod *Module, path string) {
+// complete reads, once, the DWARF of the module of file id: from the file
+// itself, opened again and checked to be the version its symbols came from,
+// or else from its separate debug file; then indexes it, dropping it if
+// malformed. Nothing of DWARF is read before a frame needs it, and never
+// past the symbolizer's budget: over it, the module has no file:line. It
+// holds only the module's lock while it searches and reads.
+func (s *Symbolizer) complete(id FileID, fi *file) {
+	mod := fi.mod
 	mod.mu.Lock()
 	defer mod.mu.Unlock()
 	if mod.completed {
 		return
 	}
 	mod.completed = true
-	had := mod.dwarfSize
-	s.addDebugInfo(mod, path)
-	mod.indexDWARF()
-	if mod.dwarfSize != had {
-		s.mu.Lock()
-		s.dwarf -= had
-		s.budget(mod)
-		s.mu.Unlock()
+	if mod.HasDWARF() {
+		if f, err := s.reopen(id, fi); err == nil {
+			mod.loadDWARF(f, &s.dwarf)
+			f.Close()
+		}
+	} else {
+		s.addDebugInfo(mod, fi.path)
 	}
+	mod.indexDWARF(&s.dwarf)
 }
 
-// budget counts a module's DWARF against maxDWARF, dropping it past that.
-func (s *Symbolizer) budget(mod *Module) {
-	if s.dwarf+mod.dwarfSize > maxDWARF {
-		mod.dwarf, mod.dwarfSize, mod.index = nil, 0, nil
-		return
+// reopen opens again the file fi was read from: through the process and
+// mapping it was read through, or else by its path, provided it is still
+// the same version of the same file.
+func (s *Symbolizer) reopen(id FileID, fi *file) (*os.File, error) {
+	var f *os.File
+	err := errors.New("not read through a process")
+	if fi.pid != 0 {
+		f, err = OpenMapped(s.root, fi.pid, fi.mapping)
 	}
-	s.dwarf += mod.dwarfSize
+	if err != nil {
+		if f, err = openRegular(fi.path); err != nil {
+			return nil, err
+		}
+	}
+	got, v, err := regularFile(f, fi.path)
+	if err == nil && (got != id || v != fi.version) {
+		err = fmt.Errorf("open %s: not the file its symbols were read from", fi.path)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 // OpenMapped opens the file behind mapping m of pid: through map_files, which
@@ -351,7 +365,7 @@ func (s *Symbolizer) Frames(locs []Location) []Frame {
 		base := Frame{Module: fi.path, Offset: loc.Offset}
 		var found []inlineFrame
 		if fi.mod != nil && loc.Offset > 0 {
-			s.complete(fi.mod, fi.path)
+			s.complete(loc.File, fi)
 			base.BuildID = fi.mod.BuildID
 			// A return address points after the call; look up the call itself.
 			found = fi.mod.Lookup(loc.Offset - 1)

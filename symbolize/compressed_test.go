@@ -48,8 +48,8 @@ func TestCompressedDWARF(t *testing.T) {
 		if len(frames) == 0 || frames[len(frames)-1].Function != "make_small" || frames[0].Line == 0 {
 			t.Errorf("%s: frames %+v, want make_small with its line", filepath.Base(bin), frames)
 		}
-		if s.dwarf.used != mod.dwarfSize || mod.dwarfSize != mod.ownDWARF {
-			t.Errorf("%s: budget %d, module holds %d, declared %d", filepath.Base(bin), s.dwarf.used, mod.dwarfSize, mod.ownDWARF)
+		if s.dwarf.used != heldBy(mod) || mod.dwarfSize != mod.ownDWARF {
+			t.Errorf("%s: budget %d, module holds %d, declared %d", filepath.Base(bin), s.dwarf.used, heldBy(mod), mod.ownDWARF)
 		}
 	}
 	if sizes[0] == 0 || sizes[1] != sizes[0] || sizes[2] != sizes[0] {
@@ -106,5 +106,35 @@ func TestInflatingIsCapped(t *testing.T) {
 	s.dwarf.limit = mod.ownDWARF - 1
 	if frames := s.Frames([]Location{{File: id, Offset: off + 1}}); len(frames) != 1 || frames[0].Line != 0 || s.dwarf.used != 0 {
 		t.Errorf("over the budget: frames %+v, budget used %d, want no line and none", frames, s.dwarf.used)
+	}
+}
+
+// heldBy is what m holds of its symbolizer's budget: its DWARF and its index.
+func heldBy(m *Module) uint64 {
+	if m.index == nil {
+		return m.dwarfSize
+	}
+	return m.dwarfSize + m.index.held
+}
+
+// TestIndexWithinBudget leaves room in the budget for a program's DWARF
+// but hardly any for its index: the index takes no more than what is left,
+// and the frame keeps its function.
+func TestIndexWithinBudget(t *testing.T) {
+	plain, _, _ := compressedCopies(t)
+	ef, err := elf.Open(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := middleOf(t, ef, ef, "make_small")
+	ef.Close()
+	s, mod, id := learnFile(t, plain)
+	s.dwarf.limit = mod.ownDWARF + 512
+	frames := s.Frames([]Location{{File: id, Offset: off + 1}})
+	if len(frames) == 0 || frames[len(frames)-1].Function != "make_small" {
+		t.Errorf("frames %+v, want make_small", frames)
+	}
+	if s.dwarf.used > s.dwarf.limit || s.dwarf.used != heldBy(mod) {
+		t.Errorf("budget used %d of %d, module holds %d", s.dwarf.used, s.dwarf.limit, heldBy(mod))
 	}
 }

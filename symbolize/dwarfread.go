@@ -11,10 +11,10 @@ import (
 	"sync"
 )
 
-// maxDWARF bounds the DWARF all modules of a symbolizer hold, counted in
-// decompressed section bytes, and reserved before a section is inflated or
-// read: past it, further modules are symbolized from their symbol tables
-// only, without file:line.
+// maxDWARF bounds the DWARF all modules of a symbolizer hold, in
+// decompressed section bytes reserved before a section is inflated or read,
+// and the indexes built from it: past it, further modules are symbolized
+// from their symbol tables only, without file:line.
 const maxDWARF = 512 << 20
 
 // budget counts the DWARF bytes held against a bound. It is safe for

@@ -321,11 +321,7 @@ func (m *Module) indexDWARF(b *budget) {
 		return
 	}
 	var err error
-	func() {
-		defer recoverMalformed(&err)
-		m.index, err = newDwarfIndex(m.dwarf)
-	}()
-	if err != nil {
+	if m.index, err = newDwarfIndex(m.dwarf, b); err != nil {
 		b.give(m.dwarfSize)
 		m.dwarf, m.dwarfSize, m.index = nil, 0, nil
 	}

@@ -9,8 +9,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
-	"time"
 
 	"github.com/mtrace/mtrace/tracer/tracertest"
 )
@@ -29,8 +29,8 @@ const maxRSSWithDWARFBomb = 256 << 20
 // declares 1.5 GiB, and whose zlib stream does inflate to that: a 1.5 MB
 // file. mtrace reads the declared size before inflating anything, so the
 // module loses its file:line but keeps its function names; the report is
-// written, and mtrace's peak RSS (VmHWM, read while it runs) stays under
-// maxRSSWithDWARFBomb.
+// written, and mtrace's peak RSS (its rusage's maxrss, as it exits) stays
+// under maxRSSWithDWARFBomb.
 func TestCompressedDWARFBomb(t *testing.T) {
 	tracertest.RequireBPF(t)
 	bin := tracertest.BuildC(t, "allocs.c")
@@ -45,16 +45,14 @@ func TestCompressedDWARFBomb(t *testing.T) {
 	}
 	out := filepath.Join(t.TempDir(), "report.json")
 	cmd, stderr := startMtraceProcess(t, "record", "--format", "json", "--output", out, "--", crafted)
-	var peak uint64
-	for !strings.Contains(stderr.String(), "report written") {
-		if kib, err := peakRSS(cmd.Process.Pid); err == nil {
-			peak = kib << 10
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("mtrace: %v: %s", err, stderr.String())
 	}
+	if !strings.Contains(stderr.String(), "report written") {
+		t.Fatalf("no report written: %s", stderr.String())
+	}
+	// The largest of mtrace and the processes it waited for (the command).
+	peak := uint64(cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) << 10
 	t.Logf("mtrace's peak RSS: %d MiB", peak>>20)
 	if peak > maxRSSWithDWARFBomb {
 		t.Errorf("mtrace's peak RSS %d MiB, want at most %d MiB", peak>>20, maxRSSWithDWARFBomb>>20)

@@ -1,7 +1,6 @@
 package symbolize
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -137,24 +136,34 @@ func (s *Symbolizer) Open(f *os.File, path string) (*Module, FileID, error) {
 // open is Open, for a file learned as where says (its path, and its process
 // and mapping if it was opened through them).
 func (s *Symbolizer) open(f *os.File, where *file) (*Module, FileID, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.read(f, where)
+}
+
+// read returns the symbols and identity of the open file f, learned as where
+// says: read from f unless the same version of the file is known. A file
+// that cannot be parsed is not read again until it changes. The caller
+// holds mu.
+func (s *Symbolizer) read(f *os.File, where *file) (*Module, FileID, error) {
 	id, v, err := regularFile(f, where.path)
 	if err != nil {
 		return nil, FileID{}, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if fi, ok := s.files[id]; !ok || fi.named || fi.version != v {
-		mod, err := OpenModule(f)
+	fi, ok := s.files[id]
+	if !ok || fi.named || fi.version != v {
+		where.version = v
+		where.mod, err = OpenModule(f)
+		s.files[id] = where
 		if err != nil {
 			return nil, FileID{}, fmt.Errorf("read symbols of %s: %w", where.path, err)
 		}
-		where.version, where.mod = v, mod
-		s.files[id] = where
+		fi = where
 	}
-	if mod := s.files[id].mod; mod != nil {
-		return mod, id, nil
+	if fi.mod == nil {
+		return nil, FileID{}, fmt.Errorf("read symbols of %s", where.path)
 	}
-	return nil, FileID{}, fmt.Errorf("read symbols of %s", where.path)
+	return fi.mod, id, nil
 }
 
 // File returns the symbols and identity of the file at path in mtrace's own
@@ -201,12 +210,7 @@ func (s *Symbolizer) module(pid int, m Mapping) *Module {
 		return nil
 	}
 	defer f.Close()
-	_, v, err := regularFile(f, m.Path)
-	if err != nil {
-		return nil
-	}
-	mod, _ := OpenModule(f)
-	s.files[m.ID()] = &file{path: m.Path, version: v, mod: mod, pid: pid, mapping: m}
+	mod, _, _ := s.read(f, &file{path: m.Path, pid: pid, mapping: m})
 	return mod
 }
 
@@ -240,11 +244,11 @@ func (s *Symbolizer) complete(id FileID, fi *file) {
 // the same version of the same file.
 func (s *Symbolizer) reopen(id FileID, fi *file) (*os.File, error) {
 	var f *os.File
-	err := errors.New("not read through a process")
+	var err error
 	if fi.pid != 0 {
 		f, err = OpenMapped(s.root, fi.pid, fi.mapping)
 	}
-	if err != nil {
+	if fi.pid == 0 || err != nil {
 		if f, err = openRegular(fi.path); err != nil {
 			return nil, err
 		}

@@ -42,6 +42,7 @@ bench: build ## run the Go benchmarks, then the overhead table on testdata/bench
 fuzz: ## run each fuzz target for FUZZTIME (ELF/DWARF, /proc files, ring-buffer records, policies, saved reports, output paths)
 	$(GO) test -run='^$$' -fuzz='^FuzzOpenModule$$' -fuzztime=$(FUZZTIME) ./symbolize
 	$(GO) test -run='^$$' -fuzz='^FuzzReadMaps$$' -fuzztime=$(FUZZTIME) ./symbolize
+	$(GO) test -run='^$$' -fuzz='^FuzzReadDWARF$$' -fuzztime=$(FUZZTIME) ./symbolize
 	$(GO) test -run='^$$' -fuzz='^FuzzReadPprof$$' -fuzztime=$(FUZZTIME) ./sink
 	$(GO) test -run='^$$' -fuzz='^FuzzOpenNoSymlinks$$' -fuzztime=$(FUZZTIME) ./sink
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeRecord$$' -fuzztime=$(FUZZTIME) ./tracer

@@ -17,13 +17,11 @@ const DefaultDebugDir = "/usr/lib/debug"
 // addDebugInfo completes a module that lacks DWARF from its separate debug
 // file: by build-id (DIR/.build-id/xx/rest.debug), by .gnu_debuglink next to
 // the file or under a debug directory (checked by CRC), or else from its
-// MiniDebugInfo (.gnu_debugdata, symbols only).
+// MiniDebugInfo (.gnu_debugdata, symbols only). The debug file's DWARF is
+// read within the symbolizer's budget. The caller holds m.mu.
 func (s *Symbolizer) addDebugInfo(m *Module, path string) {
-	if m.HasDWARF() {
-		return
-	}
 	for _, c := range s.debugCandidates(m, path) {
-		dbg, err := openDebugFile(c.path, func(f *os.File) bool {
+		dbg, err := s.openDebugFile(c.path, func(f *os.File) bool {
 			if c.byBuildID {
 				return true // checked below against the module's build-id
 			}
@@ -32,6 +30,9 @@ func (s *Symbolizer) addDebugInfo(m *Module, path string) {
 			return err == nil && h.Sum32() == m.linkCRC
 		})
 		if err != nil || (c.byBuildID && dbg.BuildID != m.BuildID) {
+			if err == nil {
+				s.dwarf.give(dbg.dwarfSize)
+			}
 			continue
 		}
 		m.merge(dbg, c.path)
@@ -66,20 +67,26 @@ func (s *Symbolizer) debugCandidates(m *Module, path string) []debugCandidate {
 	return out
 }
 
-// openDebugFile opens and parses a debug file that passes check.
-func openDebugFile(path string, check func(*os.File) bool) (*Module, error) {
+// openDebugFile opens and parses a debug file that passes check, and reads
+// its DWARF within the symbolizer's budget.
+func (s *Symbolizer) openDebugFile(path string, check func(*os.File) bool) (*Module, error) {
 	f, err := openRegular(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	if _, err := regularFile(f, path); err != nil {
+	if _, _, err := regularFile(f, path); err != nil {
 		return nil, err
 	}
 	if !check(f) {
 		return nil, fmt.Errorf("debug file %s: does not match", path)
 	}
-	return OpenModule(f)
+	dbg, err := OpenModule(f)
+	if err != nil {
+		return nil, err
+	}
+	dbg.loadDWARF(f, &s.dwarf)
+	return dbg, nil
 }
 
 // miniDebugInfo reads the xz-compressed ELF of .gnu_debugdata, within the caps.

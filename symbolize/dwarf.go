@@ -4,15 +4,40 @@ import (
 	"debug/dwarf"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
+	"unsafe"
 )
 
 // dwarfIndex answers which functions, inlined into each other, and which
 // source line an address belongs to. Compile units are parsed on first use.
+// What it keeps is counted against the symbolizer's budget, like the DWARF
+// it reads: past it, a unit keeps what it had read so far.
 type dwarfIndex struct {
 	d      *dwarf.Data
 	units  []unitSpan // sorted by low
 	parsed map[dwarf.Offset]*unit
+	budget *budget
+	held   uint64 // bytes taken from budget
+}
+
+// Sizes of what the index keeps, as counted against the budget.
+const (
+	unitSpanBytes = uint64(unsafe.Sizeof(unitSpan{}))
+	lineRowBytes  = uint64(unsafe.Sizeof(lineRow{}))
+	scopeBytes    = uint64(unsafe.Sizeof(scope{})) + 8 // and the pointer to it
+	rangeBytes    = 16
+)
+
+var errIndexOverBudget = errors.New("index DWARF: over the symbolizer's budget")
+
+// take counts n more bytes the index keeps; false if they do not fit.
+func (x *dwarfIndex) take(n uint64) bool {
+	if !x.budget.take(n) {
+		return false
+	}
+	x.held += n
+	return true
 }
 
 type unitSpan struct {
@@ -103,8 +128,16 @@ func (r *reader) skip() error {
 	return nil
 }
 
-func newDwarfIndex(d *dwarf.Data) (*dwarfIndex, error) {
-	x := &dwarfIndex{d: d, parsed: make(map[dwarf.Offset]*unit)}
+// newDwarfIndex indexes the compile units of d, what it keeps counted in b;
+// on an error it gives back what it took.
+func newDwarfIndex(d *dwarf.Data, b *budget) (_ *dwarfIndex, err error) {
+	x := &dwarfIndex{d: d, parsed: make(map[dwarf.Offset]*unit), budget: b}
+	defer func() {
+		if err != nil {
+			b.give(x.held)
+		}
+	}()
+	defer recoverMalformed(&err)
 	r := &reader{Reader: d.Reader()}
 	for {
 		e, err := r.next()
@@ -117,6 +150,9 @@ func newDwarfIndex(d *dwarf.Data) (*dwarfIndex, error) {
 		if e.Tag == dwarf.TagCompileUnit || e.Tag == dwarf.TagPartialUnit {
 			ranges, _ := d.Ranges(e)
 			for _, rg := range ranges {
+				if len(x.units) == cap(x.units) && !x.take(unitSpanBytes*uint64(max(cap(x.units), 16))) {
+					return nil, errIndexOverBudget
+				}
 				x.units = append(x.units, unitSpan{low: rg[0], high: rg[1], off: e.Offset})
 			}
 		}
@@ -218,7 +254,9 @@ func (u *unit) file(i int) string {
 }
 
 // unit parses the compile unit at off on first use.
-func (x *dwarfIndex) unit(off dwarf.Offset) (*unit, error) {
+// A unit is parsed once, even when it turns out malformed: a unit that makes
+// debug/dwarf panic is kept empty (what it took of the budget stays taken).
+func (x *dwarfIndex) unit(off dwarf.Offset) (u *unit, err error) {
 	if u, ok := x.parsed[off]; ok {
 		return u, nil
 	}
@@ -228,10 +266,26 @@ func (x *dwarfIndex) unit(off dwarf.Offset) (*unit, error) {
 	if err != nil || cu == nil {
 		return nil, fmt.Errorf("read DWARF unit at %#x: %w", off, errors.Join(err, errNoProgress))
 	}
-	u := &unit{}
+	u = &unit{}
+	x.parsed[off] = u
+	defer func() {
+		if p := recover(); p != nil {
+			*u = unit{}
+			err = fmt.Errorf("read DWARF unit at %#x: malformed: %v", off, p)
+		}
+	}()
 	if lr, err := x.d.LineReader(cu); err == nil && lr != nil {
 		var e dwarf.LineEntry
 		for len(u.rows) < maxLineRows && lr.Next(&e) == nil {
+			if len(u.rows) == cap(u.rows) {
+				// Each array the rows grow into is counted in full; those
+				// left behind are garbage until collected.
+				grown := max(2*cap(u.rows), 256)
+				if !x.take(lineRowBytes * uint64(grown)) {
+					break
+				}
+				u.rows = slices.Grow(u.rows, grown-len(u.rows))
+			}
 			row := lineRow{addr: e.Address, line: e.Line, end: e.EndSequence}
 			if e.File != nil {
 				row.file = e.File.Name
@@ -248,7 +302,6 @@ func (x *dwarfIndex) unit(off dwarf.Offset) (*unit, error) {
 	if cu.Children {
 		u.funcs, err = x.children(r, 1)
 	}
-	x.parsed[off] = u
 	return u, err
 }
 
@@ -268,6 +321,9 @@ func (x *dwarfIndex) children(r *reader, depth int) ([]*scope, error) {
 		case dwarf.TagSubprogram, dwarf.TagInlinedSubroutine:
 			s := &scope{name: x.name(e, 0)}
 			s.ranges, _ = x.d.Ranges(e)
+			if !x.take(scopeBytes + uint64(len(s.name)) + rangeBytes*uint64(len(s.ranges))) {
+				return out, errIndexOverBudget
+			}
 			if f, ok := e.Val(dwarf.AttrCallFile).(int64); ok {
 				s.callFile = int(f)
 			}

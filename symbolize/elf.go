@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"sort"
 	"strings"
 	"sync"
@@ -20,7 +21,7 @@ import (
 // small file may declare huge (or huge once decompressed) sections.
 const (
 	maxSymbolTable = 64 << 20
-	maxDebugInfo   = 256 << 20
+	maxDebugInfo   = 256 << 20 // DWARF sections, once decompressed
 	maxDebugData   = 16 << 20
 	maxNote        = 4096
 )
@@ -38,14 +39,15 @@ type Module struct {
 	debuglink string // .gnu_debuglink file name
 	linkCRC   uint32
 	debugdata []byte // .gnu_debugdata (MiniDebugInfo), xz-compressed ELF
+	ownDWARF  uint64 // decompressed bytes of the file's own DWARF, as declared; 0: none within the caps
 	dwarf     *dwarf.Data
-	dwarfSize uint64 // bytes of DWARF sections, counted against the symbolizer's budget
+	dwarfSize uint64 // bytes of dwarf's sections, counted against the symbolizer's budget while held
 	index     *dwarfIndex
 	debugFrom string // where DWARF or extra symbols came from, if not the file itself
-	completed bool   // its separate debug file was looked for
+	completed bool   // its DWARF, or its separate debug file, was looked for
 
-	// mu guards what changes after loading: completion (a debug file's
-	// symbols and DWARF merged in) and the DWARF index built on first use.
+	// mu guards what changes after loading: completion (DWARF read, a
+	// debug file's symbols and DWARF merged in) and the DWARF index.
 	// It is taken without the symbolizer's lock held, so that a slow debug
 	// file search blocks only users of this module.
 	mu sync.Mutex
@@ -54,7 +56,8 @@ type Module struct {
 type symbol struct {
 	value, size uint64
 	name        string
-	rank        int // lower is preferred among aliases
+	rank        int  // lower is preferred among aliases
+	debug       bool // from a separate debug file: it names code, it does not bound it (Code)
 }
 
 // OpenModule reads the ELF file in r. A malformed file yields an error,
@@ -86,7 +89,7 @@ func OpenModule(r io.ReaderAt) (m *Module, err error) {
 		}
 	}
 	m.debugdata = sectionData(f, ".gnu_debugdata", maxDebugData)
-	m.dwarf, m.dwarfSize = readDWARF(f)
+	_, m.ownDWARF = sectionsOfDWARF(f) // read when a frame first needs it (loadDWARF)
 	return m, nil
 }
 
@@ -123,31 +126,6 @@ func buildID(f *elf.File) string {
 		return ""
 	}
 	return hex.EncodeToString(data[start : start+uint64(descsz)])
-}
-
-// readDWARF returns the file's DWARF and its size if it has line
-// information within the caps.
-func readDWARF(f *elf.File) (*dwarf.Data, uint64) {
-	if f.Section(".debug_info") == nil || f.Section(".debug_line") == nil {
-		return nil, 0
-	}
-	var total uint64
-	for _, s := range f.Sections {
-		if strings.HasPrefix(s.Name, ".debug_") || strings.HasPrefix(s.Name, ".zdebug_") {
-			if s.Type == elf.SHT_NOBITS {
-				return nil, 0
-			}
-			total += s.Size
-		}
-	}
-	if total > maxDebugInfo {
-		return nil, 0
-	}
-	d, err := f.DWARF()
-	if err != nil {
-		return nil, 0
-	}
-	return d, total
 }
 
 func (m *Module) addSymbols(f *elf.File) error {
@@ -200,14 +178,18 @@ func (m *Module) add(syms []elf.Symbol) {
 	}
 }
 
-// merge takes what a separate debug file adds: its symbols and its DWARF.
-// Its symbols name code but are not Defines'd: probes attach by the names
-// the file itself carries.
+// merge takes what a separate debug file adds to a module without DWARF of
+// its own: its symbols and its DWARF, with the budget it holds. Its symbols
+// name code but are not Defines'd: probes attach by the names the file
+// itself carries.
 func (m *Module) merge(dbg *Module, from string) {
 	before := len(m.syms)
-	m.syms = append(m.syms, dbg.syms...)
+	for _, sym := range dbg.syms {
+		sym.debug = true
+		m.syms = append(m.syms, sym)
+	}
 	m.sortSymbols()
-	if dbg.dwarf != nil && m.dwarf == nil {
+	if dbg.dwarf != nil {
 		m.dwarf, m.dwarfSize = dbg.dwarf, dbg.dwarfSize
 	}
 	if len(m.syms) > before || dbg.dwarf != nil {
@@ -229,7 +211,9 @@ func (m *Module) Address(name string) (uint64, bool) {
 
 // Code reads from r, the module's file, the machine code of the function
 // name: from its address to its end as its symbol gives it, cut at the next
-// function's start and at limit bytes.
+// function's start and at limit bytes, all as the file's own symbol tables
+// say. A function that starts inside another one (a symbol added to point
+// into the middle of its instructions) has no code of its own: an error.
 func (m *Module) Code(r io.ReaderAt, name string, limit uint64) ([]byte, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -237,15 +221,22 @@ func (m *Module) Code(r io.ReaderAt, name string, limit uint64) ([]byte, error) 
 	if !ok {
 		return nil, fmt.Errorf("no function %s", name)
 	}
-	i := sort.Search(len(m.syms), func(i int) bool { return m.syms[i].value >= addr })
-	size := uint64(0)
-	for ; i < len(m.syms) && m.syms[i].value == addr; i++ {
-		size = max(size, m.syms[i].size)
+	size, next := uint64(0), uint64(math.MaxUint64)
+	for _, s := range m.syms {
+		switch {
+		case s.debug: // a debug file's symbols name code; the file's own bound it
+		case s.value < addr && s.size > addr-s.value:
+			return nil, fmt.Errorf("%s starts inside %s", name, s.name)
+		case s.value == addr:
+			size = max(size, s.size)
+		case s.value > addr:
+			next = min(next, s.value)
+		}
 	}
-	if i < len(m.syms) && size > m.syms[i].value-addr {
-		size = m.syms[i].value - addr
+	if size == 0 {
+		return nil, fmt.Errorf("%s: its symbol gives no size", name)
 	}
-	code, err := m.CodeAt(r, addr, min(size, limit))
+	code, err := m.CodeAt(r, addr, min(size, next-addr, limit))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
@@ -303,8 +294,9 @@ func (m *Module) GoCode(addr uint64) bool {
 // which maps the shared objects it needs after exec.
 func (m *Module) Dynamic() bool { return m.interp }
 
-// HasDWARF reports whether source lines are known for the module.
-func (m *Module) HasDWARF() bool { return m.dwarf != nil }
+// HasDWARF reports whether the module's own file has DWARF line
+// information within the caps (read only when a frame first needs it).
+func (m *Module) HasDWARF() bool { return m.ownDWARF > 0 }
 
 func (m *Module) symbolAt(addr uint64) (string, bool) {
 	i := sort.Search(len(m.syms), func(i int) bool { return m.syms[i].value > addr }) - 1
@@ -322,25 +314,23 @@ func (m *Module) symbolAt(addr uint64) (string, bool) {
 	return demangled(s.name), true
 }
 
-// indexDWARF indexes the module's DWARF once, and drops it if it cannot be
-// read. The caller holds mu.
-func (m *Module) indexDWARF() {
+// indexDWARF indexes the module's DWARF once, and drops it, giving its
+// bytes back to b, if it cannot be read. The caller holds mu.
+func (m *Module) indexDWARF(b *budget) {
 	if m.dwarf == nil || m.index != nil {
 		return
 	}
 	var err error
-	func() {
-		defer recoverMalformed(&err)
-		m.index, err = newDwarfIndex(m.dwarf)
-	}()
-	if err != nil {
+	if m.index, err = newDwarfIndex(m.dwarf, b); err != nil {
+		b.give(m.dwarfSize)
 		m.dwarf, m.dwarfSize, m.index = nil, 0, nil
 	}
 }
 
 // Lookup returns what is at file offset off, innermost first: the functions
-// inlined there from DWARF with their source positions, or else the one
-// function the symbol tables name. It never panics on malformed DWARF.
+// inlined there from DWARF with their source positions, once the
+// symbolizer has read and indexed it (complete), or else the one function
+// the symbol tables name. It never panics on malformed DWARF.
 func (m *Module) Lookup(off uint64) (frames []inlineFrame) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -348,7 +338,6 @@ func (m *Module) Lookup(off uint64) (frames []inlineFrame) {
 	if !ok {
 		return nil
 	}
-	m.indexDWARF()
 	if m.index != nil {
 		func() {
 			var err error

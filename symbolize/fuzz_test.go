@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -45,6 +46,46 @@ func FuzzOpenModule(f *testing.F) {
 			m.Lookup(off)
 			m.function(off)
 			m.CodeAt(bytes.NewReader(data), off, 16)
+		}
+	})
+}
+
+// FuzzReadDWARF feeds arbitrary bytes to the reader of DWARF sections,
+// plain or compressed (legacy .zdebug_ or SHF_COMPRESSED): no panic; the
+// module holds no more than its sections declare, within the per-file cap,
+// all of it counted in the budget (nothing when it holds none); and no more
+// is allocated than that.
+func FuzzReadDWARF(f *testing.F) {
+	plain, legacy, chdr := compressedCopies(f)
+	for _, path := range []string{plain, legacy, chdr} {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := OpenModule(bytes.NewReader(data))
+		if err != nil {
+			return
+		}
+		b := &budget{limit: maxDWARF}
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		m.loadDWARF(bytes.NewReader(data), b)
+		runtime.ReadMemStats(&after)
+		if m.dwarfSize > m.ownDWARF || m.ownDWARF > maxDebugInfo || b.used != m.dwarfSize || (m.dwarf == nil) != (b.used == 0) {
+			t.Fatalf("declared %d, held %d (DWARF %v), budget %d", m.ownDWARF, m.dwarfSize, m.dwarf != nil, b.used)
+		}
+		if grew := after.TotalAlloc - before.TotalAlloc; grew > m.ownDWARF+uint64(64*len(data))+4<<20 {
+			t.Fatalf("allocated %d bytes for %d declared in a %d-byte file", grew, m.ownDWARF, len(data))
+		}
+		m.indexDWARF(b)
+		for _, off := range []uint64{0, 1, 0x1000, uint64(len(data)) / 2} {
+			m.Lookup(off)
+		}
+		if b.used != heldBy(m) {
+			t.Fatalf("budget %d, held %d", b.used, heldBy(m))
 		}
 	})
 }

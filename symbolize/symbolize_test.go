@@ -274,7 +274,7 @@ func TestOpenInRootStaysInRoot(t *testing.T) {
 	go func() {
 		f, err := openInRoot(root, "/lib/libfifo.so")
 		if err == nil {
-			_, err = regularFile(f, "libfifo.so")
+			_, _, err = regularFile(f, "libfifo.so")
 			f.Close()
 		}
 		done <- err
@@ -381,8 +381,9 @@ func TestNamedFile(t *testing.T) {
 }
 
 // TestMalformedDWARFLeavesTheBudget corrupts the first entry of a program's
-// DWARF: looking up a frame then drops its DWARF, which no longer counts
-// against the symbolizer's budget, and the frame is named by its symbol.
+// DWARF: nothing of it is read until a frame needs it; looking up a frame
+// then drops it, and it no longer counts against the symbolizer's budget,
+// and the frame is named by its symbol.
 func TestMalformedDWARFLeavesTheBudget(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "allocs")
 	if out, err := exec.Command("gcc", "-O2", "-g", "-gdwarf-5", "-o", bin, "../testdata/allocs.c").CombinedOutput(); err != nil {
@@ -408,14 +409,14 @@ func TestMalformedDWARFLeavesTheBudget(t *testing.T) {
 	}
 	f.Close()
 	s, mod, id := learnFile(t, bin)
-	if s.dwarf == 0 || mod.dwarf == nil {
-		t.Fatalf("DWARF not read: budget %d", s.dwarf)
+	if !mod.HasDWARF() || s.dwarf.used != 0 || mod.dwarf != nil {
+		t.Fatalf("DWARF %v, read before a frame needs it: budget %d", mod.HasDWARF(), s.dwarf.used)
 	}
 	frames := s.Frames([]Location{{File: id, Offset: off + 1}})
 	if len(frames) != 1 || frames[0].Function != "make_small" || frames[0].Line != 0 {
 		t.Errorf("frames %+v, want make_small without a line", frames)
 	}
-	if mod.dwarf != nil || s.dwarf != 0 {
-		t.Errorf("after malformed DWARF: kept %v, budget %d, want none", mod.dwarf != nil, s.dwarf)
+	if mod.dwarf != nil || s.dwarf.used != 0 {
+		t.Errorf("after malformed DWARF: kept %v, budget %d, want none", mod.dwarf != nil, s.dwarf.used)
 	}
 }

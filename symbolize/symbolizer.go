@@ -40,25 +40,30 @@ type Symbolizer struct {
 	root      string
 	debugDirs []string
 
-	mu        sync.Mutex
-	files     map[FileID]*file
-	byBuildID map[string]*Module // one parsed module per build-id, shared by every file with it
-	dwarf     uint64             // bytes of DWARF kept, bounded by maxDWARF
+	mu    sync.Mutex
+	files map[FileID]*file
+	dwarf budget // bytes of DWARF held, bounded by maxDWARF
 }
 
-// maxDWARF bounds the DWARF kept in memory across modules; past it, further
-// modules are symbolized from their symbol tables only.
-const maxDWARF = 1 << 30
-
-// file is what the symbolizer knows of one file.
+// file is what the symbolizer knows of one file. Its module was read from
+// the file itself and belongs to it alone, never to another file with the
+// same build-id.
 type file struct {
-	path  string
-	mod   *Module // nil: the file could not be read
-	named bool    // only its name is known (see Name): reading it is tried again
+	path    string
+	version version // of the file when mod was read from it
+	mod     *Module // nil: the file could not be read
+	named   bool    // only its name is known (see Name): reading it is tried again
+	pid     int     // with mapping, where it was read from; 0: from path
+	mapping Mapping
 }
 
 // FileID identifies a file by device and inode, as /proc/PID/maps shows them.
 type FileID struct{ Dev, Inode uint64 }
+
+// version tells apart what one device and inode held at different times: a
+// file rewritten in place changes its size or its modification time, and
+// always its change time, which its owner cannot set.
+type version struct{ size, mtime, ctime int64 }
 
 // ID returns the identity of the file behind m.
 func (m Mapping) ID() FileID { return FileID{m.Dev, m.Inode} }
@@ -75,7 +80,7 @@ func New(procRoot string, debugDirs ...string) (*Symbolizer, error) {
 		root:      procRoot,
 		debugDirs: append(append([]string(nil), debugDirs...), DefaultDebugDir),
 		files:     make(map[FileID]*file),
-		byBuildID: make(map[string]*Module),
+		dwarf:     budget{limit: maxDWARF},
 	}, nil
 }
 
@@ -93,7 +98,9 @@ func (s *Symbolizer) Learn(pid int) error {
 	return nil
 }
 
-// Module returns the symbols of the file behind mapping m of pid, reading them on first use.
+// Module returns the symbols of the file behind mapping m of pid, reading
+// them on first use. They may be of an earlier version of the file: what
+// probes a file reads its symbols again with ModuleFile or Open.
 func (s *Symbolizer) Module(pid int, m Mapping) (*Module, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -103,37 +110,79 @@ func (s *Symbolizer) Module(pid int, m Mapping) (*Module, error) {
 	return nil, fmt.Errorf("read symbols of %s", m.Path)
 }
 
+// ModuleFile opens the file behind mapping m of pid (OpenMapped) and
+// returns it with its symbols, as Open reads them. The caller closes it.
+func (s *Symbolizer) ModuleFile(pid int, m Mapping) (*os.File, *Module, error) {
+	f, err := OpenMapped(s.root, pid, m)
+	if err != nil {
+		return nil, nil, err
+	}
+	mod, _, err := s.open(f, &file{path: m.Path, pid: pid, mapping: m})
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return f, mod, nil
+}
+
+// Open returns the symbols and identity of the open file f, found at path:
+// read from f itself, or known from an earlier read of the same version of
+// the file (device, inode, size, modification and change times, as f has
+// them now). Whoever probes the file plans and attaches through f.
+func (s *Symbolizer) Open(f *os.File, path string) (*Module, FileID, error) {
+	return s.open(f, &file{path: path})
+}
+
+// open is Open, for a file learned as where says (its path, and its process
+// and mapping if it was opened through them).
+func (s *Symbolizer) open(f *os.File, where *file) (*Module, FileID, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.read(f, where)
+}
+
+// read returns the symbols and identity of the open file f, learned as where
+// says: read from f unless the same version of the file is known. A file
+// that cannot be parsed is not read again until it changes. The caller
+// holds mu.
+func (s *Symbolizer) read(f *os.File, where *file) (*Module, FileID, error) {
+	id, v, err := regularFile(f, where.path)
+	if err != nil {
+		return nil, FileID{}, err
+	}
+	fi, ok := s.files[id]
+	if !ok || fi.named || fi.version != v {
+		where.version = v
+		where.mod, err = OpenModule(f)
+		s.files[id] = where
+		if err != nil {
+			return nil, FileID{}, fmt.Errorf("read symbols of %s: %w", where.path, err)
+		}
+		fi = where
+	}
+	if fi.mod == nil {
+		return nil, FileID{}, fmt.Errorf("read symbols of %s", where.path)
+	}
+	return fi.mod, id, nil
+}
+
 // File returns the symbols and identity of the file at path in mtrace's own
 // mount namespace, for files no process has mapped yet. With want set, the
 // file must be that one: a path the kernel named, checked against its inode.
 func (s *Symbolizer) File(path string, want FileID) (*Module, FileID, error) {
-	f, err := openRegular(path)
+	f, err := OpenFile(path)
 	if err != nil {
 		return nil, FileID{}, err
 	}
 	defer f.Close()
-	id, err := regularFile(f, path)
+	mod, id, err := s.Open(f, path)
 	if err != nil {
 		return nil, FileID{}, err
 	}
 	if want != (FileID{}) && id != want {
 		return nil, FileID{}, fmt.Errorf("open %s: not the file the kernel saw", path)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	fi, ok := s.files[id]
-	if !ok || fi.named {
-		mod, err := s.load(f, path)
-		if err != nil {
-			return nil, FileID{}, fmt.Errorf("read symbols of %s: %w", path, err)
-		}
-		fi = &file{path: path, mod: mod}
-		s.files[id] = fi
-	}
-	if fi.mod == nil {
-		return nil, FileID{}, fmt.Errorf("read symbols of %s", path)
-	}
-	return fi.mod, id, nil
+	return mod, id, nil
 }
 
 // Name records the path the kernel gave for file id when the file cannot be
@@ -161,58 +210,58 @@ func (s *Symbolizer) module(pid int, m Mapping) *Module {
 		return nil
 	}
 	defer f.Close()
-	mod, _ := s.load(f, m.Path)
-	s.files[m.ID()] = &file{path: m.Path, mod: mod}
+	mod, _, _ := s.read(f, &file{path: m.Path, pid: pid, mapping: m})
 	return mod
 }
 
-// load parses a file and shares the result with every file of the same
-// build-id. Its separate debug file is looked for only when a frame in it is
-// first symbolized: attaching needs the file's own symbols alone.
-func (s *Symbolizer) load(f *os.File, path string) (*Module, error) {
-	mod, err := OpenModule(f)
-	if err != nil {
-		return nil, err
-	}
-	if mod.BuildID != "" {
-		if known := s.byBuildID[mod.BuildID]; known != nil {
-			return known, nil
-		}
-		s.byBuildID[mod.BuildID] = mod
-	}
-	s.budget(mod)
-	return mod, nil
-}
-
-// complete adds a module's separate debug information, once, and indexes
-// its DWARF, which is dropped if malformed. It holds only the module's lock
-// while it searches and reads, and the symbolizer's briefly to count the
-// DWARF against the budget.
-func (s *Symbolizer) complete(mod *Module, path string) {
+// complete reads, once, the DWARF of the module of file id: from the file
+// itself, opened again and checked to be the version its symbols came from,
+// or else from its separate debug file; then indexes it, dropping it if
+// malformed. Nothing of DWARF is read before a frame needs it, and never
+// past the symbolizer's budget: over it, the module has no file:line. It
+// holds only the module's lock while it searches and reads.
+func (s *Symbolizer) complete(id FileID, fi *file) {
+	mod := fi.mod
 	mod.mu.Lock()
 	defer mod.mu.Unlock()
 	if mod.completed {
 		return
 	}
 	mod.completed = true
-	had := mod.dwarfSize
-	s.addDebugInfo(mod, path)
-	mod.indexDWARF()
-	if mod.dwarfSize != had {
-		s.mu.Lock()
-		s.dwarf -= had
-		s.budget(mod)
-		s.mu.Unlock()
+	if mod.HasDWARF() {
+		if f, err := s.reopen(id, fi); err == nil {
+			mod.loadDWARF(f, &s.dwarf)
+			f.Close()
+		}
+	} else {
+		s.addDebugInfo(mod, fi.path)
 	}
+	mod.indexDWARF(&s.dwarf)
 }
 
-// budget counts a module's DWARF against maxDWARF, dropping it past that.
-func (s *Symbolizer) budget(mod *Module) {
-	if s.dwarf+mod.dwarfSize > maxDWARF {
-		mod.dwarf, mod.dwarfSize, mod.index = nil, 0, nil
-		return
+// reopen opens again the file fi was read from: through the process and
+// mapping it was read through, or else by its path, provided it is still
+// the same version of the same file.
+func (s *Symbolizer) reopen(id FileID, fi *file) (*os.File, error) {
+	var f *os.File
+	var err error
+	if fi.pid != 0 {
+		f, err = OpenMapped(s.root, fi.pid, fi.mapping)
 	}
-	s.dwarf += mod.dwarfSize
+	if fi.pid == 0 || err != nil {
+		if f, err = openRegular(fi.path); err != nil {
+			return nil, err
+		}
+	}
+	got, v, err := regularFile(f, fi.path)
+	if err == nil && (got != id || v != fi.version) {
+		err = fmt.Errorf("open %s: not the file its symbols were read from", fi.path)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 // OpenMapped opens the file behind mapping m of pid: through map_files, which
@@ -229,7 +278,7 @@ func OpenMapped(procRoot string, pid int, m Mapping) (*os.File, error) {
 			return nil, err
 		}
 	}
-	id, err := regularFile(f, m.Path)
+	id, _, err := regularFile(f, m.Path)
 	if err == nil && id != m.ID() {
 		err = fmt.Errorf("open %s: not the mapped file", m.Path)
 	}
@@ -258,8 +307,22 @@ func openInRoot(root, path string) (*os.File, error) {
 	return os.NewFile(uintptr(fd), path), nil
 }
 
-// openRegular opens path for reading without blocking: a target can put a
-// FIFO where a library should be, and opening a FIFO would wait forever.
+// OpenFile opens the regular file at path for reading, without blocking: a
+// target can put a FIFO where a library should be, and opening a FIFO would
+// wait forever.
+func OpenFile(path string) (*os.File, error) {
+	f, err := openRegular(path)
+	if err != nil {
+		return nil, err
+	}
+	if _, _, err := regularFile(f, path); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// openRegular opens path for reading without blocking (see OpenFile).
 // Callers check the result is a regular file with regularFile.
 func openRegular(path string) (*os.File, error) {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
@@ -269,16 +332,16 @@ func openRegular(path string) (*os.File, error) {
 	return os.NewFile(uintptr(fd), path), nil
 }
 
-// regularFile returns the identity of f, which must be a regular file.
-func regularFile(f *os.File, path string) (FileID, error) {
+// regularFile returns the identity and version of f, which must be a regular file.
+func regularFile(f *os.File, path string) (FileID, version, error) {
 	var st unix.Stat_t
 	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
-		return FileID{}, fmt.Errorf("stat %s: %w", path, err)
+		return FileID{}, version{}, fmt.Errorf("stat %s: %w", path, err)
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return FileID{}, fmt.Errorf("open %s: not a regular file", path)
+		return FileID{}, version{}, fmt.Errorf("open %s: not a regular file", path)
 	}
-	return FileID{st.Dev, st.Ino}, nil
+	return FileID{st.Dev, st.Ino}, version{st.Size, st.Mtim.Nano(), st.Ctim.Nano()}, nil
 }
 
 // Frames names locations, innermost first; a location where DWARF says
@@ -306,7 +369,7 @@ func (s *Symbolizer) Frames(locs []Location) []Frame {
 		base := Frame{Module: fi.path, Offset: loc.Offset}
 		var found []inlineFrame
 		if fi.mod != nil && loc.Offset > 0 {
-			s.complete(fi.mod, fi.path)
+			s.complete(loc.File, fi)
 			base.BuildID = fi.mod.BuildID
 			// A return address points after the call; look up the call itself.
 			found = fi.mod.Lookup(loc.Offset - 1)

@@ -218,7 +218,7 @@ func allocatorCheck(procRoot string, pid int) Check {
 	}
 	var found []string
 	for _, a := range allocs {
-		found = append(found, a.mapping.Path+" "+describeSites(procRoot, pid, a))
+		found = append(found, a.mapping.Path+" "+describeSites(pid, a))
 	}
 	c.OK = len(found) > 0
 	c.Detail = "no allocator mapped"
@@ -231,7 +231,13 @@ func allocatorCheck(procRoot string, pid int) Check {
 // mappedAllocator is an allocator a process maps.
 type mappedAllocator struct {
 	mapping symbolize.Mapping
-	mod     *symbolize.Module
+	sym     *symbolize.Symbolizer
+}
+
+// open opens the allocator's file, in process pid, and returns it with the
+// symbols read through it, from which its probes are planned.
+func (a mappedAllocator) open(pid int) (*os.File, *symbolize.Module, error) {
+	return a.sym.ModuleFile(pid, a.mapping)
 }
 
 // mapsOf returns the executable file mappings of pid.
@@ -256,7 +262,7 @@ func allocatorsOf(procRoot string, pid int) ([]mappedAllocator, error) {
 	var found []mappedAllocator
 	for _, m := range maps {
 		if mod, err := sym.Module(pid, m); err == nil && isAllocator(mod) {
-			found = append(found, mappedAllocator{m, mod})
+			found = append(found, mappedAllocator{m, sym})
 		}
 	}
 	return found, nil
@@ -267,15 +273,15 @@ func allocatorsOf(procRoot string, pid int) ([]mappedAllocator, error) {
 // instruction, and how many are probed at the symbol; and the leaf
 // functions, whose calls sampling leaves out skip the return probe where
 // the kernel has uprobe sessions.
-func describeSites(procRoot string, pid int, a mappedAllocator) string {
-	f, err := symbolize.OpenMapped(procRoot, pid, a.mapping)
+func describeSites(pid int, a mappedAllocator) string {
+	f, mod, err := a.open(pid)
 	if err != nil {
 		return "(sites unknown: " + err.Error() + ")"
 	}
 	defer f.Close()
 	var moved, leaves, handoffs []string
 	atSymbol := 0
-	planned, skipped := planProbes(f, a.mod)
+	planned, skipped := planProbes(f, mod)
 	for _, p := range planned {
 		if p.leaf {
 			leaves = append(leaves, p.symbol)

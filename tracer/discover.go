@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -49,7 +48,7 @@ func (t *Tracer) discover(pid int) (discovery, error) {
 		if mod.Defines("malloc") {
 			d.allocators++
 		}
-		if err := t.probeMapped(pid, m, mod); err != nil {
+		if err := t.probeMapped(pid, m); err != nil {
 			return d, err
 		}
 		t.warnUnprobed(pid, m)
@@ -73,8 +72,10 @@ type probeScope struct {
 
 // probeMapped attaches the probes to the file behind mapping m of pid, once
 // per file, or once per file and pid when only the given pids are traced.
-// A file that failed is not tried again.
-func (t *Tracer) probeMapped(pid int, m symbolize.Mapping, mod *symbolize.Module) error {
+// Its symbols are read again through the descriptor it is attached by,
+// unless known from the same version of the file. A file that failed is not
+// tried again.
+func (t *Tracer) probeMapped(pid int, m symbolize.Mapping) error {
 	scope := probeScope{file: m.ID()}
 	if t.onlyPids {
 		scope.pid = pid
@@ -82,12 +83,15 @@ func (t *Tracer) probeMapped(pid int, m symbolize.Mapping, mod *symbolize.Module
 	if _, done := t.probed[scope]; done {
 		return nil
 	}
-	f, err := symbolize.OpenMapped(t.cfg.ProcRoot, pid, m)
+	f, mod, err := t.sym.ModuleFile(pid, m)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	skipped, err := t.attachModule(f, m.Path, mod, scope.pid)
+	if !isAllocator(mod) {
+		return nil // changed since it was first read
+	}
+	skipped, err := t.attachModule(f, m.ID(), m.Path, mod, scope.pid)
 	t.probed[scope] = err == nil
 	t.unprobed[scope.file] = skipped
 	return err
@@ -123,15 +127,16 @@ func (t *Tracer) probeInstalled() error {
 			if err != nil {
 				continue
 			}
-			mod, id, err := t.sym.File(path, symbolize.FileID{})
-			if _, done := t.probed[probeScope{file: id}]; err != nil || done || !isAllocator(mod) {
+			f, err := symbolize.OpenFile(path)
+			if err != nil {
 				continue
 			}
-			f, err := os.Open(path)
-			if err != nil {
-				return fmt.Errorf("attach to installed allocator: %w", err)
+			mod, id, err := t.sym.Open(f, path)
+			if _, done := t.probed[probeScope{file: id}]; err != nil || done || !isAllocator(mod) {
+				f.Close()
+				continue
 			}
-			skipped, err := t.attachModule(f, path, mod, 0)
+			skipped, err := t.attachModule(f, id, path, mod, 0)
 			f.Close()
 			t.unprobed[id] = skipped
 			if err != nil {

@@ -49,7 +49,7 @@ func AttachEmpty(procRoot string, pid int, atSymbol bool) (_ *EmptyProbes, err e
 		return nil, fmt.Errorf("load an empty program: %w", err)
 	}
 	for _, a := range allocs {
-		if err := e.attach(procRoot, pid, a, atSymbol, multi); err != nil {
+		if err := e.attach(pid, a, atSymbol, multi); err != nil {
 			return nil, fmt.Errorf("attach empty probes to %s: %w", a.mapping.Path, err)
 		}
 	}
@@ -114,14 +114,14 @@ func returnProbe(procRoot string, pid int, m symbolize.Mapping, symbol string, p
 	return ex.Uretprobe(symbol, prog, &link.UprobeOptions{PID: pid})
 }
 
-func (e *EmptyProbes) attach(procRoot string, pid int, a mappedAllocator, atSymbol, multi bool) error {
-	f, err := symbolize.OpenMapped(procRoot, pid, a.mapping)
+func (e *EmptyProbes) attach(pid int, a mappedAllocator, atSymbol, multi bool) error {
+	f, mod, err := a.open(pid)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
 	var sites siteSets
-	planned, _ := planProbes(f, a.mod)
+	planned, _ := planProbes(f, mod)
 	for _, p := range planned {
 		addr := p.addr()
 		if atSymbol {

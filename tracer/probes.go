@@ -111,8 +111,9 @@ func leafCandidate(mod *symbolize.Module, symbol string) bool {
 // maxCode bounds the machine code read from one function to plan its site.
 const maxCode = 64 << 10
 
-// plan is what planProbes makes of one module.
+// plan is what planProbes makes of one module, the symbols of one version of a file.
 type plan struct {
+	mod     *symbolize.Module
 	probes  []plannedProbe
 	skipped map[string][]string
 }
@@ -120,13 +121,19 @@ type plan struct {
 // whyNotGo is logged for the functions in Go code, left unprobed.
 const whyNotGo = "Go code: a return probe would corrupt its moving stacks"
 
+// whyNotDecoded is logged for the functions whose code was not read and
+// decoded from their file: a probe is only ever placed on an instruction of
+// the function's own code.
+const whyNotDecoded = "code not read or decoded from its file (no size, inside another function, or not an instruction)"
+
 // planProbes lists the allocation functions mod defines, once per address
 // (an alias probed twice would count its calls twice), each with the site
 // its probe goes to, planned from its code in file. Functions in Go code
 // are left out: a return probe there would corrupt the moving goroutine
 // stacks, and an entry probe alone counts nothing; so are the throwing
-// forms of operator new that no probed call can carry. skipped names
-// them, by why they are left out.
+// forms of operator new that no probed call can carry, and functions whose
+// code could not be read from file and decoded there. skipped names them,
+// by why they are left out. mod must have been read from file itself.
 func planProbes(file io.ReaderAt, mod *symbolize.Module) (planned []plannedProbe, skipped map[string][]string) {
 	skipped = make(map[string][]string)
 	seen := make(map[uint64]bool)
@@ -145,13 +152,16 @@ func planProbes(file io.ReaderAt, mod *symbolize.Module) (planned []plannedProbe
 			skipped[whyNotGo] = append(skipped[whyNotGo], f.symbol)
 			continue
 		}
-		site := probesite.Site{Reason: "at the symbol"}
-		if code, err := mod.Code(file, f.symbol, maxCode); err != nil {
-			site.Reason += ": " + err.Error()
-		} else {
-			site = probesite.Plan(code, f.needs())
-			codes[f.symbol] = code
+		code, err := mod.Code(file, f.symbol, maxCode)
+		var site probesite.Site
+		if err == nil {
+			site, err = probesite.Plan(code, f.needs())
 		}
+		if err != nil {
+			skipped[whyNotDecoded] = append(skipped[whyNotDecoded], f.symbol)
+			continue
+		}
+		codes[f.symbol] = code
 		planned = append(planned, plannedProbe{allocFunc: f, site: site, off: off})
 	}
 	// A call enters a probe at the function's symbol and runs into its site.
@@ -167,17 +177,17 @@ func planProbes(file io.ReaderAt, mod *symbolize.Module) (planned []plannedProbe
 	kept := planned[:0]
 	for _, p := range planned {
 		addr, _ := mod.Address(p.symbol)
-		code, decoded := codes[p.symbol]
+		code := codes[p.symbol]
 		if throwing[p.symbol] {
 			depth, ok := probesite.Handoff(code, addr, carry.carries)
-			if !decoded || !ok {
+			if !ok {
 				skipped[whyNotThrowing] = append(skipped[whyNotThrowing], p.symbol)
 				continue
 			}
 			p.handoff, p.depth = true, depth
 			carry.add(addr, p.site.Offset) // operator new[] tail-calls operator new
 		}
-		if decoded && leafCandidate(mod, p.symbol) {
+		if leafCandidate(mod, p.symbol) {
 			p.leaf = probesite.Leaf(code, addr, sites)
 		}
 		kept = append(kept, p)
@@ -200,21 +210,24 @@ func (f allocFunc) needs() probesite.Needs {
 }
 
 // attachModule attaches the entry and return programs to every allocation
-// function mod defines, in the open file, in every process or (pid not 0) in
-// pid alone; module names the file in reports. Each function gets a probe
-// id, carried in its attach cookie with its kind. It returns the functions
-// left unprobed, by why (planProbes).
-func (t *Tracer) attachModule(file *os.File, module string, mod *symbolize.Module, pid int) (skipped map[string][]string, err error) {
+// function mod defines, in the open file id, in every process or (pid not
+// 0) in pid alone; module names the file in reports. mod must have been
+// read from file (symbolize.Open): probes are planned from, and attached
+// to, the bytes of that file alone. Each function gets a probe id, carried
+// in its attach cookie with its kind. It returns the functions left
+// unprobed, by why (planProbes).
+func (t *Tracer) attachModule(file *os.File, id symbolize.FileID, module string, mod *symbolize.Module, pid int) (skipped map[string][]string, err error) {
 	first := len(t.probes)
 	defer func() {
 		if err != nil {
 			t.probes = t.probes[:first] // the ids of a failed attach are not in use
 		}
 	}()
-	pl, ok := t.plans[mod]
-	if !ok {
+	pl, ok := t.plans[id]
+	if !ok || pl.mod != mod {
 		pl.probes, pl.skipped = planProbes(file, mod)
-		t.plans[mod] = pl
+		pl.mod = mod
+		t.plans[id] = pl
 	}
 	var sites siteSets
 	for _, p := range pl.probes {

@@ -59,9 +59,9 @@ type Tracer struct {
 	// unprobed are the functions of probed files left unprobed, by why,
 	// until a traced process maps them (warnUnprobed).
 	unprobed map[symbolize.FileID]map[string][]string
-	// plans are the planned probes of each module, planned once however
-	// many files and pids it is attached for.
-	plans map[*symbolize.Module]plan
+	// plans are the planned probes of each file, planned once however many
+	// pids it is attached for, and again if the file changes.
+	plans map[symbolize.FileID]plan
 
 	cmd     *exec.Cmd
 	cmdDone chan struct{} // closed when cmd has exited and was reaped
@@ -120,7 +120,7 @@ func New(ctx context.Context, cfg Config) (t *Tracer, err error) {
 		sym:       sym,
 		probed:    make(map[probeScope]bool),
 		unprobed:  make(map[symbolize.FileID]map[string][]string),
-		plans:     make(map[*symbolize.Module]plan),
+		plans:     make(map[symbolize.FileID]plan),
 		live:      make(map[uint32]*process),
 		pending:   make(map[uint32]int),
 		requests:  make(chan chan *Result),

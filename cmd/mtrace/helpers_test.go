@@ -288,7 +288,13 @@ type waiting struct {
 // startWaiting starts a target and returns once it has said "ready".
 func startWaiting(t *testing.T, name string, args ...string) *waiting {
 	t.Helper()
-	w := &waiting{cmd: exec.Command(name, args...)}
+	return startCommand(t, exec.Command(name, args...), "ready")
+}
+
+// startCommand starts a waiting target's cmd and returns once it has said ready.
+func startCommand(t *testing.T, cmd *exec.Cmd, ready string) *waiting {
+	t.Helper()
+	w := &waiting{cmd: cmd}
 	stdin, err := w.cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -300,9 +306,9 @@ func startWaiting(t *testing.T, name string, args ...string) *waiting {
 	}
 	t.Cleanup(func() { w.cmd.Process.Kill(); w.cmd.Wait() })
 	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(w.out.String(), "ready") {
+	for !strings.Contains(w.out.String(), ready) {
 		if time.Now().After(deadline) {
-			t.Fatalf("%s never said ready", name)
+			t.Fatalf("%s never said %s: %q", strings.Join(cmd.Args, " "), ready, w.out.String())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -317,7 +323,7 @@ func (w *waiting) release(t *testing.T) string {
 	t.Helper()
 	w.stdin.Write([]byte("go\n"))
 	if err := w.cmd.Wait(); err != nil {
-		t.Fatalf("target: %v", err)
+		t.Fatalf("target %s: %v: %q", strings.Join(w.cmd.Args, " "), err, w.out.String())
 	}
 	return w.out.String()
 }

@@ -7,6 +7,7 @@ package probesite
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"iter"
 	"runtime"
@@ -47,38 +48,45 @@ var stackRegs = []x86asm.Reg{x86asm.RSP, x86asm.ESP, x86asm.SP, x86asm.SPB}
 // instruction, provided every instruction before it only writes flags or
 // registers the programs do not read, touches no memory but to read it, and
 // does not branch, and no branch in code leads back into the skipped bytes.
-// Anything else, and every architecture but amd64, gets offset 0.
-func Plan(code []byte, needs Needs) Site {
+// Anything else, and every architecture but amd64, gets offset 0. Code whose
+// first instruction does not decode has no site: an error, and no probe.
+func Plan(code []byte, needs Needs) (Site, error) {
 	if runtime.GOARCH != "amd64" {
-		return Site{0, "not amd64: at the symbol"}
+		return Site{0, "not amd64: at the symbol"}, nil
 	}
 	return plan(code, needs)
 }
 
-func plan(code []byte, needs Needs) Site {
+func plan(code []byte, needs Needs) (Site, error) {
+	if len(code) == 0 {
+		return Site{}, errors.New("plan a probe site: no code")
+	}
 	for off, inst := range instructions(code) {
 		if off >= maxPrologue {
 			break
 		}
+		if inst.Op == 0 && off == 0 {
+			return Site{}, errors.New("plan a probe site: its first instruction does not decode")
+		}
 		if inst.Op == 0 {
-			return Site{0, fmt.Sprintf("at the symbol: undecodable instruction at +%d", off)}
+			return Site{0, fmt.Sprintf("at the symbol: undecodable instruction at +%d", off)}, nil
 		}
 		if what, ok := emulated(code[off:off+inst.Len], inst); ok {
 			if off > 0 {
 				if why := branchInto(code, off); why != "" {
-					return Site{0, "at the symbol: " + why}
+					return Site{0, "at the symbol: " + why}, nil
 				}
 			}
-			return Site{uint64(off), what + " is emulated"}
+			return Site{uint64(off), what + " is emulated"}, nil
 		}
 		if why := unsafeBefore(inst, needs); why != "" {
 			if off == 0 {
-				return Site{0, fmt.Sprintf("at the symbol: %s is single-stepped", opName(inst))}
+				return Site{0, fmt.Sprintf("at the symbol: %s is single-stepped", opName(inst))}, nil
 			}
-			return Site{0, fmt.Sprintf("at the symbol: %s at +%d %s", opName(inst), off, why)}
+			return Site{0, fmt.Sprintf("at the symbol: %s at +%d %s", opName(inst), off, why)}, nil
 		}
 	}
-	return Site{0, "at the symbol: no emulated instruction in the prologue"}
+	return Site{0, "at the symbol: no emulated instruction in the prologue"}, nil
 }
 
 // instructions yields the instructions of code with their offsets, from its

@@ -67,7 +67,10 @@ func TestPlanAgainstObjdump(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s %s: %v", path, fn, err)
 			}
-			site := plan(code, needs(fn))
+			site, err := plan(code, needs(fn))
+			if err != nil {
+				t.Fatalf("%s %s: %v", path, fn, err)
+			}
 			t.Logf("%s %s: +%d (%s)", path, fn, site.Offset, site.Reason)
 			if site.Offset == 0 {
 				continue
@@ -135,4 +138,22 @@ func checkSite(t *testing.T, name string, insts []instruction, addr, site uint64
 		}
 	}
 	t.Errorf("%s: site +%d is not an instruction boundary", name, site)
+}
+
+// TestPlanNeedsDecodedCode gives no site to code that is not there or whose
+// first instruction does not decode: no probe may go where no instruction
+// of the function's own code was decoded.
+func TestPlanNeedsDecodedCode(t *testing.T) {
+	for name, code := range map[string][]byte{
+		"no code":    nil,
+		"cut short":  {0x48, 0x8b}, // mov with its operand missing
+		"bad opcode": {0x06, 0x90}, // push es: invalid in 64-bit mode
+	} {
+		if site, err := plan(code, Needs{Args: 1}); err == nil {
+			t.Errorf("%s (% x): site %+v, want an error", name, code, site)
+		}
+	}
+	if site, err := plan([]byte{0x55, 0xc3}, Needs{Args: 1}); err != nil || site.Offset != 0 {
+		t.Errorf("push rbp; ret: site %+v, %v, want +0", site, err)
+	}
 }

@@ -393,3 +393,23 @@ func (term *terminal) keys(keys string) {
 		term.t.Fatal(err)
 	}
 }
+
+// asNobody is a command that runs name as the unprivileged user nobody,
+// the attacker of the security tests; the test skips without setpriv.
+func asNobody(t *testing.T, name string, args ...string) *exec.Cmd {
+	t.Helper()
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		t.Skip("needs setpriv (util-linux)")
+	}
+	return exec.Command("setpriv", append([]string{"--reuid=nobody", "--regid=nogroup", "--clear-groups", name}, args...)...)
+}
+
+// openFDs counts the file descriptors process pid holds.
+func openFDs(t *testing.T, pid int) int {
+	t.Helper()
+	entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(entries)
+}

@@ -48,7 +48,7 @@ Examples:
 			&cli.StringFlag{Name: "output-dir", Usage: "write the report into `DIR` (mode 0700) as mtrace-TIME.FORMAT, for timers"},
 			&cli.IntFlag{Name: "keep", Usage: "with --output-dir, keep only the newest `N` reports mtrace wrote there"},
 			&cli.IntFlag{Name: "top", Value: 10, Usage: "show the top `N` stacks in the text report"},
-			&cli.StringFlag{Name: "metrics-listen", Usage: "serve Prometheus metrics on `ADDR` (host:port; loopback unless the policy allows public_metrics)"},
+			&cli.StringFlag{Name: "metrics-listen", Usage: "serve Prometheus metrics on `ADDR` (host:port; loopback unless the policy allows public_metrics; at most 16 connections, the oldest idle or slow one closed for a new one)"},
 			&cli.StringFlag{Name: "metrics-textfile", Usage: "write Prometheus metrics to `FILE` at the end, for node_exporter's textfile collector (mode 0600)"},
 			&cli.StringSliceFlag{Name: "encrypt-to", Usage: "encrypt the report to the age `RECIPIENT` (repeatable; needs --output)"},
 		),

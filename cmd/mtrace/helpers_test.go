@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/mtrace/mtrace/sink"
+	"github.com/mtrace/mtrace/tracer/tracertest"
 )
 
 // syncBuffer is a bytes.Buffer safe to write from one goroutine and read from another.
@@ -412,4 +413,15 @@ func openFDs(t *testing.T, pid int) int {
 		t.Fatal(err)
 	}
 	return len(entries)
+}
+
+// commandDir returns a temporary directory that the commands mtrace starts
+// (as nobody) may write in.
+func commandDir(t *testing.T) string {
+	t.Helper()
+	dir := tracertest.SharedDir(t)
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }

@@ -74,7 +74,7 @@ func TestTargetNamesEscaped(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cgDir.Close()
-	target := asNobody(t, bin, oddName("argv0"), "4")
+	target := asNobody(t, bin, oddName("argv0"), "8")
 	target.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(cgDir.Fd())}
 	var targetOut syncBuffer
 	target.Stdout, target.Stderr = &targetOut, &targetOut
@@ -82,7 +82,7 @@ func TestTargetNamesEscaped(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { target.Process.Kill(); target.Wait() })
-	top := runMtrace(t.Context(), nil, "top", "--cgroup", cg, "--interval", "500ms", "--duration", "3s")
+	top := runMtrace(t.Context(), nil, "top", "--cgroup", cg, "--interval", "500ms", "--duration", "5s")
 	if err := target.Wait(); err != nil || !strings.Contains(targetOut.String(), "done") {
 		t.Fatalf("target: %v: %s", err, targetOut.String())
 	}

@@ -26,10 +26,11 @@ var keptCapabilities = []cap.Value{cap.BPF, cap.PERFMON, cap.SYS_ADMIN, cap.SYS_
 const commandCapability = cap.KILL
 
 // dropCapabilities drops, in every thread, every capability mtrace holds
-// but keptCapabilities (and commandCapability with a command), from the effective, permitted and inheritable sets,
-// and sets no_new_privs, so that nothing it might exec later could regain
-// them (one call for all threads, where trimming the bounding set would
-// take one per capability). It does nothing in a run inside a test process.
+// but keptCapabilities (and commandCapability in a run with a command),
+// from the effective, permitted and inheritable sets, and sets
+// no_new_privs, so that nothing it might exec later could regain them (one
+// call for all threads, where trimming the bounding set would take one per
+// capability). It does nothing in a run inside a test process.
 func dropCapabilities(c *cli.Context, log *slog.Logger) error {
 	if drop, _ := c.App.Metadata[dropCapsKey].(bool); !drop {
 		return nil

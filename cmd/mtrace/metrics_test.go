@@ -123,7 +123,8 @@ func TestMetricsRefusePublicAddress(t *testing.T) {
 // connections to the metrics listener and dozens that send a request a byte
 // at a time, and holds them. A fresh scrape still gets its metrics, mtrace
 // holds no more descriptors than its connection cap allows, the listener
-// has closed the flood's connections, and the report is written at the end.
+// has closed the flood's connections, the BPF run-time statistics keep
+// working, and the report is written at the end.
 func TestMetricsFlood(t *testing.T) {
 	tracertest.RequireBPF(t)
 	spin := tracertest.BuildC(t, "spin.c")
@@ -197,6 +198,9 @@ func TestMetricsFlood(t *testing.T) {
 	}
 	if r := readReport(t, out); len(r.Processes) == 0 || r.AllocationEvents == 0 {
 		t.Errorf("report without allocations: %+v", r.Processes)
+	}
+	if strings.Contains(stderr.String(), "no BPF run-time statistics") {
+		t.Errorf("the BPF statistics were lost: %s", stderr.String())
 	}
 	t.Logf("descriptors: %d before the flood, at most %d under %d connections; %d of them closed by mtrace", before, most, total, closed)
 }

@@ -3,5 +3,6 @@
 // It works on plain aggregates (Report) and never sees raw addresses or
 // anything read from a target beyond its pid and executable path. Files are
 // written 0600 through a temporary file and a rename, relative to an output
-// directory opened once without following symlinks (Dir).
+// directory opened once without following symlinks (Dir). Every text-like
+// writer passes the names it prints, which come from targets, through Escape.
 package sink

@@ -60,10 +60,13 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(sampledDesc, m.SampledOut)
 	ch <- prometheus.MustNewConstMetric(skippedDesc, prometheus.GaugeValue, float64(m.Skipped))
 	for _, e := range m.Executables {
-		counter(allocsDesc, e.Allocs, e.Exe)
-		counter(allocBytesDesc, e.AllocBytes, e.Exe)
-		counter(freesDesc, e.Frees, e.Exe)
-		ch <- prometheus.MustNewConstMetric(liveDesc, prometheus.GaugeValue, float64(e.LiveBytes), e.Exe)
+		// Escaped: the text format leaves controls in label values as they
+		// are, and a label that is not UTF-8 would make the metric panic.
+		exe := Escape(e.Exe)
+		counter(allocsDesc, e.Allocs, exe)
+		counter(allocBytesDesc, e.AllocBytes, exe)
+		counter(freesDesc, e.Frees, exe)
+		ch <- prometheus.MustNewConstMetric(liveDesc, prometheus.GaugeValue, float64(e.LiveBytes), exe)
 	}
 }
 

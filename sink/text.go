@@ -64,13 +64,19 @@ func WriteText(w io.Writer, r *Report, top int) error {
 	return p.err
 }
 
-// printer remembers the first write error so the report reads straight.
+// printer remembers the first write error so the report reads straight,
+// and escapes every string it prints: those are a target's names.
 type printer struct {
 	w   io.Writer
 	err error
 }
 
 func (p *printer) printf(format string, args ...any) {
+	for i, a := range args {
+		if s, ok := a.(string); ok {
+			args[i] = Escape(s)
+		}
+	}
 	if p.err == nil {
 		_, p.err = fmt.Fprintf(p.w, format, args...)
 	}

@@ -15,16 +15,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/procfs"
 	"golang.org/x/sys/unix"
 )
 
 func TestReadMapsKeepsExecutableFileMappings(t *testing.T) {
-	fs, err := procfs.NewFS("testdata/proc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	maps, err := ReadMaps(fs, 42)
+	maps, err := ReadMaps("testdata/proc", 42)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,6 +27,7 @@ func TestReadMapsKeepsExecutableFileMappings(t *testing.T) {
 		{Start: 0x55d0c0a01000, End: 0x55d0c0a02000, Offset: 0x1000, Dev: 0xfe00, Inode: 1311, Path: "/usr/bin/app"},
 		{Start: 0x7f1c2a428000, End: 0x7f1c2a57d000, Offset: 0x28000, Dev: 0xfe00, Inode: 2044, Path: "/usr/lib/x86_64-linux-gnu/libc.so.6"},
 		{Start: 0x7f1c2a600000, End: 0x7f1c2a601000, Dev: 0xfe00, Inode: 3001, Path: "/tmp/old lib.so"},
+		{Start: 0x7f1c2a700000, End: 0x7f1c2a701000, Dev: 0xfe00, Inode: 3002, Path: "/tmp/odd  dir\r\nx.so"},
 	}
 	if len(maps) != len(want) {
 		t.Fatalf("got %d mappings, want %d: %+v", len(maps), len(want), maps)

@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"sync"
 
-	"github.com/prometheus/procfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -36,7 +35,6 @@ type Location struct {
 // that a process that has exited is still symbolized. It is safe for
 // concurrent use.
 type Symbolizer struct {
-	fs        procfs.FS
 	root      string
 	debugDirs []string
 
@@ -71,12 +69,10 @@ func (m Mapping) ID() FileID { return FileID{m.Dev, m.Inode} }
 // New returns a Symbolizer that reads processes under procRoot (normally
 // /proc) and looks for separate debug files in debugDirs, then DefaultDebugDir.
 func New(procRoot string, debugDirs ...string) (*Symbolizer, error) {
-	fs, err := procfs.NewFS(procRoot)
-	if err != nil {
+	if _, err := os.Stat(procRoot); err != nil {
 		return nil, fmt.Errorf("open %s: %w", procRoot, err)
 	}
 	return &Symbolizer{
-		fs:        fs,
 		root:      procRoot,
 		debugDirs: append(append([]string(nil), debugDirs...), DefaultDebugDir),
 		files:     make(map[FileID]*file),
@@ -86,7 +82,7 @@ func New(procRoot string, debugDirs ...string) (*Symbolizer, error) {
 
 // Learn reads the files pid maps that the symbolizer does not know yet.
 func (s *Symbolizer) Learn(pid int) error {
-	maps, err := ReadMaps(s.fs, pid)
+	maps, err := ReadMaps(s.root, pid)
 	if err != nil {
 		return err
 	}

@@ -11,7 +11,6 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/rlimit"
-	"github.com/prometheus/procfs"
 	"golang.org/x/sys/unix"
 
 	"github.com/mtrace/mtrace/symbolize"
@@ -242,11 +241,7 @@ func (a mappedAllocator) open(pid int) (*os.File, *symbolize.Module, error) {
 
 // mapsOf returns the executable file mappings of pid.
 func mapsOf(procRoot string, pid int) ([]symbolize.Mapping, error) {
-	fs, err := procfs.NewFS(procRoot)
-	if err != nil {
-		return nil, err
-	}
-	return symbolize.ReadMaps(fs, pid)
+	return symbolize.ReadMaps(procRoot, pid)
 }
 
 // allocatorsOf lists the allocators pid maps.

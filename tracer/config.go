@@ -36,7 +36,9 @@ type Config struct {
 	// does, or it cannot tell, processes under seccomp are left alone, and
 	// without uprobe sessions nothing is traced.
 	SandboxRisk func(context.Context) error
-	// User is who Command runs as; nil: mtrace's own user.
+	// User is who Command runs as; nil: mtrace's own user. Only a User of
+	// uid 0 keeps root's capabilities; any other command gets none, and
+	// no_new_privs.
 	User *syscall.Credential
 	// Stdin, Stdout and Stderr are given to Command.
 	Stdin          io.Reader

@@ -30,7 +30,7 @@ type discovery struct {
 // whether a dynamic loader may still map one.
 func (t *Tracer) discover(pid int) (discovery, error) {
 	var d discovery
-	maps, err := symbolize.ReadMaps(t.fs, pid)
+	maps, err := symbolize.ReadMaps(t.cfg.ProcRoot, pid)
 	if err != nil {
 		return d, err
 	}

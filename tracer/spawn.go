@@ -40,16 +40,16 @@ func (t *Tracer) spawn(ctx context.Context, argv []string) error {
 	}
 	self := newProcess(uint32(os.Getpid()))
 	self.identify(t.cfg.ProcRoot)
-	uid := os.Getuid()
+	uid, gid := os.Getuid(), os.Getgid()
 	if t.cfg.User != nil {
-		uid = int(t.cfg.User.Uid)
+		uid, gid = int(t.cfg.User.Uid), int(t.cfg.User.Gid)
 	}
 	if err := t.cfg.Policy.Check(policy.Target{Exe: path, UID: uid, Cgroup: self.cgroup}); err != nil {
 		return fmt.Errorf("refuse to start %s: %w", argv[0], err)
 	}
-	if t.cfg.User == nil && os.Geteuid() == 0 {
-		t.log.Info("the command runs as root without capabilities; --user root gives it root's privileges", "command", argv[0])
-	}
+	// Only a command asked to run as root keeps root's privileges.
+	privileged := t.cfg.User != nil && uid == 0
+	t.log.Info("starting the command", "command", argv[0], "uid", uid, "gid", gid, "capabilities", privileged)
 	type started struct {
 		cmd *exec.Cmd
 		err error
@@ -60,7 +60,7 @@ func (t *Tracer) spawn(ctx context.Context, argv []string) error {
 		// child. The thread stays locked: the runtime ends it with this
 		// goroutine, so what unprivileged changes in it goes with it.
 		runtime.LockOSThread()
-		if t.cfg.User == nil {
+		if !privileged {
 			if err := unprivileged(); err != nil {
 				done <- started{err: fmt.Errorf("start %s: %w", argv[0], err)}
 				return
@@ -70,7 +70,10 @@ func (t *Tracer) spawn(ctx context.Context, argv []string) error {
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = t.cfg.Stdin, t.cfg.Stdout, t.cfg.Stderr
 		cmd.SysProcAttr = &syscall.SysProcAttr{Ptrace: true, Credential: t.cfg.User}
 		if err := cmd.Start(); err != nil {
-			if errors.Is(err, unix.EPERM) && t.cfg.User == nil {
+			switch {
+			case errors.Is(err, unix.EACCES):
+				err = fmt.Errorf("%w (it runs as uid %d, who may not execute it; --user USER runs it as another user)", err, uid)
+			case errors.Is(err, unix.EPERM) && !privileged:
 				err = fmt.Errorf("%w (a program that needs file capabilities gets none from mtrace; --user root runs it with root's privileges)", err)
 			}
 			done <- started{err: fmt.Errorf("start %s: %w", argv[0], err)}
@@ -100,13 +103,13 @@ func (t *Tracer) spawn(ctx context.Context, argv []string) error {
 	return nil
 }
 
-// unprivileged makes the commands the calling thread starts keep its user
-// but none of mtrace's privileges: exec grants them no capability, neither
-// root's nor a file's nor an ambient or inheritable one (the bounding,
-// ambient and inheritable sets are emptied, when mtrace may), and no
-// set-user-ID bit works (no_new_privs). The thread's own capabilities stay:
-// it still ptraces the child. Only --user root runs a command with root's
-// privileges.
+// unprivileged makes the commands the calling thread starts get none of
+// mtrace's privileges, whatever user they run as: exec grants them no
+// capability, neither root's nor a file's nor an ambient or inheritable one
+// (the bounding, ambient and inheritable sets are emptied, when mtrace may),
+// and no set-user-ID bit works (no_new_privs). The thread's own capabilities
+// stay: it still ptraces the child. Only a command run as root by request
+// keeps root's privileges.
 func unprivileged() error {
 	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
 		return fmt.Errorf("clear the ambient capabilities for the command: %w", err)

@@ -10,6 +10,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
+
+	"github.com/mtrace/mtrace/sink"
 )
 
 // Exit codes.
@@ -44,7 +46,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintf(stderr, "mtrace: %s\n", strings.ReplaceAll(err.Error(), "\n", "; "))
+	// One line, and a target's name in it (a refused --pid's executable) escaped.
+	fmt.Fprintf(stderr, "mtrace: %s\n", sink.Escape(strings.ReplaceAll(err.Error(), "\n", "; ")))
 	if errors.As(err, new(usageError)) {
 		return exitUsage
 	}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/mtrace/mtrace/sink"
 	"github.com/mtrace/mtrace/tracer"
 )
 
@@ -53,7 +54,8 @@ Examples:
 				case !ch.OK:
 					status = "warn"
 				}
-				line := fmt.Sprintf("%s %-20s %s", status, ch.Name, ch.Detail)
+				// A detail names a target's files and functions: escaped.
+				line := fmt.Sprintf("%s %-20s %s", status, ch.Name, sink.Escape(ch.Detail))
 				if !ch.OK {
 					line += " — fix: " + ch.Fix
 				}

@@ -48,7 +48,7 @@ func TestForgedBuildID(t *testing.T) {
 	attacker := sharedDir(t, uid, gid)
 	forged := filepath.Join(attacker, "forged.so")
 	forge := fmt.Sprintf(`cp "$1" "$2" && objcopy --add-symbol malloc=.text:%#x,function,global --add-symbol free=.text:%#x,function,global "$2"`, mallocAt, freeAt)
-	if out, err := asNobody("sh", "-c", forge, "sh", lib, forged).CombinedOutput(); err != nil {
+	if out, err := asNobody(t, "sh", "-c", forge, "sh", lib, forged).CombinedOutput(); err != nil {
 		t.Fatalf("forge %s: %v\n%s", lib, err, out)
 	}
 
@@ -58,7 +58,7 @@ func TestForgedBuildID(t *testing.T) {
 	// cgroup's members in address order, the forged copy first, before it
 	// says it has attached.
 	cg := makeCgroup(t, filepath.Join(cgroup2Mount(t), "mtrace-test.slice", fmt.Sprintf("mtrace-%s-%d", t.Name(), os.Getpid())))
-	attack := startCommand(t, inCgroup(t, cg, asNobody(mapper, lib, forged)), "mapped")
+	attack := startCommand(t, inCgroup(t, cg, asNobody(t, mapper, lib, forged)), "mapped")
 	if mappedAt(t, attack.cmd.Process.Pid, forged) > mappedAt(t, attack.cmd.Process.Pid, lib) {
 		t.Fatal("the forged copy is mapped above the real file: mtrace would read the real file first")
 	}
@@ -146,11 +146,6 @@ func midInstructions(t *testing.T, lib string) (uint64, uint64) {
 	}
 	t.Fatalf("no symbol compute in %s", lib)
 	return 0, 0
-}
-
-// asNobody returns the command name args run as user nobody, without groups.
-func asNobody(name string, args ...string) *exec.Cmd {
-	return exec.Command("setpriv", append([]string{"--reuid=nobody", "--regid=nogroup", "--clear-groups", name}, args...)...)
 }
 
 // inCgroup has cmd start in cgroup (clone3), and returns it.

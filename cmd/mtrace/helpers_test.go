@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/mtrace/mtrace/sink"
+	"github.com/mtrace/mtrace/tracer/tracertest"
 )
 
 // syncBuffer is a bytes.Buffer safe to write from one goroutine and read from another.
@@ -398,4 +399,35 @@ func (term *terminal) keys(keys string) {
 	if err := exec.Command("tmux", "send-keys", "-t", term.session, keys).Run(); err != nil {
 		term.t.Fatal(err)
 	}
+}
+
+// asNobody is a command that runs name as the unprivileged user nobody,
+// the attacker of the security tests; the test skips without setpriv.
+func asNobody(t *testing.T, name string, args ...string) *exec.Cmd {
+	t.Helper()
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		t.Skip("needs setpriv (util-linux)")
+	}
+	return exec.Command("setpriv", append([]string{"--reuid=nobody", "--regid=nogroup", "--clear-groups", name}, args...)...)
+}
+
+// openFDs counts the file descriptors process pid holds.
+func openFDs(t *testing.T, pid int) int {
+	t.Helper()
+	entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(entries)
+}
+
+// commandDir returns a temporary directory that the commands mtrace starts
+// (as nobody) may write in.
+func commandDir(t *testing.T) string {
+	t.Helper()
+	dir := tracertest.SharedDir(t)
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }

@@ -20,9 +20,10 @@ func TestMain(m *testing.M) {
 	if os.Getenv("MTRACE_TEST_MAIN") == "1" && (len(os.Args) < 2 || !strings.HasPrefix(os.Args[1], "-test.")) {
 		os.Exit(run(context.Background(), os.Args, os.Stdin, os.Stdout, os.Stderr, true))
 	}
-	// Under sudo, commands would run as the invoking user, who cannot reach
-	// the tests' private build directories; the tests that mean it set it.
+	// Commands run as nobody, as they do when root runs mtrace directly,
+	// not as whoever ran the tests through sudo; the tests that mean it set it.
 	os.Unsetenv("SUDO_UID")
+	os.Unsetenv("SUDO_GID")
 	// mtrace runs itself (its built-in workload): this binary then runs mtrace.
 	os.Setenv("MTRACE_TEST_MAIN", "1")
 	os.Exit(m.Run())

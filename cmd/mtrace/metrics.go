@@ -44,7 +44,15 @@ func checkMetricsAddress(addr string, pol *policy.Policy) error {
 	return usagef("record: refuse to listen on %s: not a loopback address (a policy may allow it with output.public_metrics)", addr)
 }
 
-// serveMetrics serves the registry on addr until the returned stop is called.
+// maxMetricsConns bounds the connections the metrics listener keeps open,
+// far below the descriptors mtrace may open (the Go runtime raises its soft
+// RLIMIT_NOFILE to the hard limit), so that a flood of connections never
+// takes those the report, the BPF statistics and new probes need.
+const maxMetricsConns = 16
+
+// serveMetrics serves the registry on addr until the returned stop is
+// called: at most maxMetricsConns connections at a time, each given a few
+// seconds to send its request, to take its answer and to stay idle.
 func serveMetrics(addr string, reg *prometheus.Registry, log *slog.Logger) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -52,7 +60,15 @@ func serveMetrics(addr string, reg *prometheus.Registry, log *slog.Logger) (stop
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      10 * time.Second,
+		IdleTimeout:       30 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	(&connLimit{max: maxMetricsConns}).limit(srv, mux)
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Warn("serve metrics", "err", err)

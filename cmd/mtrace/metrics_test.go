@@ -1,12 +1,15 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -114,4 +117,90 @@ func TestMetricsRefusePublicAddress(t *testing.T) {
 	if res.code != exitUsage || !strings.Contains(res.stderr, "not a loopback address") {
 		t.Errorf("exit %d, %s", res.code, res.stderr)
 	}
+}
+
+// TestMetricsFlood: an unprivileged local user opens hundreds of idle
+// connections to the metrics listener and dozens that send a request a byte
+// at a time, and holds them. A fresh scrape still gets its metrics, mtrace
+// holds no more descriptors than its connection cap allows, the listener
+// has closed the flood's connections, the BPF run-time statistics keep
+// working, and the report is written at the end.
+func TestMetricsFlood(t *testing.T) {
+	tracertest.RequireBPF(t)
+	spin := tracertest.BuildC(t, "spin.c")
+	flood := tracertest.BuildC(t, "connflood.c")
+	out := filepath.Join(t.TempDir(), "r.json")
+	cmd, stderr := startMtraceProcess(t, "record", "--metrics-listen", "127.0.0.1:0", "--duration", "120s", "--format", "json",
+		"--output", out, "--", spin, "1000000000")
+	m := regexp.MustCompile(`msg="metrics listening" addr=127.0.0.1:(\d+)`).FindStringSubmatch(stderr.String())
+	if m == nil {
+		t.Fatalf("no metrics address logged: %s", stderr.String())
+	}
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	scrape := func() error {
+		resp, err := client.Get("http://127.0.0.1:" + m[1] + "/metrics")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("GET /metrics: %s", resp.Status)
+		}
+		if families := parseMetrics(t, resp.Body); families["mtrace_events_total"] == nil {
+			return fmt.Errorf("no mtrace_events_total in %d families", len(families))
+		}
+		return nil
+	}
+	if err := scrape(); err != nil {
+		t.Fatal(err)
+	}
+	before := openFDs(t, cmd.Process.Pid)
+
+	const idle, slow = 300, 50
+	attack := asNobody(t, flood, m[1], strconv.Itoa(idle), strconv.Itoa(slow))
+	stdin, err := attack.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var attackOut syncBuffer
+	attack.Stdout, attack.Stderr = &attackOut, &attackOut
+	if err := attack.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { attack.Process.Kill(); attack.Wait() })
+	waitFor(t, &attackOut, "ready", nil)
+	if err := scrape(); err != nil {
+		t.Errorf("scrape under the flood: %v", err)
+	}
+	most := 0
+	for range 10 {
+		most = max(most, openFDs(t, cmd.Process.Pid))
+		time.Sleep(100 * time.Millisecond)
+	}
+	// The cap, and a few for what tracing opens meanwhile (a /proc file).
+	if most > before+maxMetricsConns+8 {
+		t.Errorf("mtrace held %d descriptors under the flood, %d before it: the connection cap is %d", most, before, maxMetricsConns)
+	}
+	stdin.Close()
+	if err := attack.Wait(); err != nil {
+		t.Fatalf("connflood: %v: %s", err, attackOut.String())
+	}
+	var closed, total int
+	if _, err := fmt.Sscanf(attackOut.String()[strings.Index(attackOut.String(), "closed"):], "closed %d of %d", &closed, &total); err != nil || total != idle+slow {
+		t.Fatalf("connflood said %q", attackOut.String())
+	}
+	if closed < total-maxMetricsConns {
+		t.Errorf("the listener closed %d of the flood's %d connections, want all but at most %d", closed, total, maxMetricsConns)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("mtrace: %v: %s", err, stderr.String())
+	}
+	if r := readReport(t, out); len(r.Processes) == 0 || r.AllocationEvents == 0 {
+		t.Errorf("report without allocations: %+v", r.Processes)
+	}
+	if strings.Contains(stderr.String(), "no BPF run-time statistics") {
+		t.Errorf("the BPF statistics were lost: %s", stderr.String())
+	}
+	t.Logf("descriptors: %d before the flood, at most %d under %d connections; %d of them closed by mtrace", before, most, total, closed)
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 
@@ -50,8 +49,12 @@ func (o *output) path() string { return filepath.Join(o.dir.Path(), o.name) }
 // invokingUser is the uid of the user who ran mtrace through sudo, whose
 // directories mtrace may write into, or -1.
 func invokingUser() int {
-	uid, err := strconv.Atoi(os.Getenv("SUDO_UID"))
-	if err != nil || uid < 0 {
+	u, err := sudoUser()
+	if err != nil || u == nil {
+		return -1
+	}
+	uid, err := strconv.Atoi(u.Uid)
+	if err != nil {
 		return -1
 	}
 	return uid

@@ -71,6 +71,11 @@ func measureOverhead(ctx context.Context, w io.Writer, workload []string, ops, r
 	record := func(extra ...string) func(context.Context, []string) (float64, error) {
 		return func(ctx context.Context, workload []string) (float64, error) {
 			args := append([]string{"record", "--policy", pol, "--output", filepath.Join(dir, "report.json")}, extra...)
+			if os.Getuid() == 0 {
+				// As the untraced row runs it, so that the rows compare
+				// and the workload is where its user can reach it.
+				args = append(args, "--user", "root")
+			}
 			return runUnder(ctx, append(append([]string{self}, args...), append([]string{"--"}, workload...)...))
 		}
 	}

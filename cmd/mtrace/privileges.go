@@ -21,11 +21,16 @@ const dropCapsKey = "drop-capabilities"
 // the mappings, executables and files of other users' processes.
 var keptCapabilities = []cap.Value{cap.BPF, cap.PERFMON, cap.SYS_ADMIN, cap.SYS_PTRACE, cap.DAC_READ_SEARCH}
 
+// commandCapability is kept too in a run that started a command: the
+// command runs as another user, whom mtrace must still be able to end.
+const commandCapability = cap.KILL
+
 // dropCapabilities drops, in every thread, every capability mtrace holds
-// but keptCapabilities, from the effective, permitted and inheritable sets,
-// and sets no_new_privs, so that nothing it might exec later could regain
-// them (one call for all threads, where trimming the bounding set would
-// take one per capability). It does nothing in a run inside a test process.
+// but keptCapabilities (and commandCapability in a run with a command),
+// from the effective, permitted and inheritable sets, and sets
+// no_new_privs, so that nothing it might exec later could regain them (one
+// call for all threads, where trimming the bounding set would take one per
+// capability). It does nothing in a run inside a test process.
 func dropCapabilities(c *cli.Context, log *slog.Logger) error {
 	if drop, _ := c.App.Metadata[dropCapsKey].(bool); !drop {
 		return nil
@@ -33,7 +38,11 @@ func dropCapabilities(c *cli.Context, log *slog.Logger) error {
 	have := cap.GetProc()
 	keep := cap.NewSet()
 	var names []string
-	for _, v := range keptCapabilities {
+	kept := keptCapabilities
+	if c.Args().Present() {
+		kept = append(kept[:len(kept):len(kept)], commandCapability)
+	}
+	for _, v := range kept {
 		if on, err := have.GetFlag(cap.Permitted, v); err == nil && on {
 			if err := keep.SetFlag(cap.Permitted, true, v); err != nil {
 				return fmt.Errorf("drop capabilities: %w", err)

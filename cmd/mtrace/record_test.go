@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"os/user"
@@ -163,38 +164,23 @@ func TestNoLossAtFullSpeed(t *testing.T) {
 	t.Logf("%d allocation events in %.2fs, %d lost", r.AllocationEvents, r.DurationSeconds, r.LostEvents)
 }
 
-// TestCommandRunsAsUser starts commands as another user, never with
-// mtrace's privileges: the one --user names, or by default the one who ran
-// mtrace through sudo. The command still is traced from its first
-// allocation. Root running mtrace directly starts a command as root without
-// capabilities and without a way to gain them; --user root keeps them.
+// TestCommandRunsAsUser: root starts a command as another user, never with
+// mtrace's privileges: the one --user names, else the one who ran mtrace
+// through sudo (SUDO_UID), else nobody; only --user root runs it as root,
+// with root's capabilities. The command is still traced from its first
+// allocation. It reads its own /proc/self/status: a copy of grep that the
+// file system would grant CAP_NET_RAW, which it must not get either.
 func TestCommandRunsAsUser(t *testing.T) {
 	tracertest.RequireBPF(t)
 	nobody, err := user.Lookup("nobody")
 	if err != nil {
 		t.Skip("no user nobody")
 	}
-	for name, setup := range map[string]func(t *testing.T) []string{
-		"--user": func(*testing.T) []string { return []string{"--user", "nobody"} },
-		"sudo":   func(t *testing.T) []string { t.Setenv("SUDO_UID", nobody.Uid); return nil },
-	} {
-		t.Run(name, func(t *testing.T) {
-			r, out := recordJSON(t, append(setup(t), "--", "id", "-u")...)
-			if strings.TrimSpace(out) != nobody.Uid {
-				t.Errorf("the command ran as uid %q, want %s", strings.TrimSpace(out), nobody.Uid)
-			}
-			if len(r.Processes) == 0 || r.AllocationEvents == 0 {
-				t.Errorf("the command was not traced: %d processes, %d allocation events", len(r.Processes), r.AllocationEvents)
-			}
-		})
+	daemon, err := user.Lookup("daemon")
+	if err != nil {
+		t.Skip("no user daemon")
 	}
-	if os.Geteuid() != 0 {
-		return
-	}
-	// A copy of grep that the file system would grant CAP_NET_RAW: it must
-	// not get it through mtrace's bounding set either. Made effective at
-	// exec (+ep, like ping), such a program is refused, with a hint.
-	grep := filepath.Join(t.TempDir(), "capgrep")
+	grep := filepath.Join(tracertest.SharedDir(t), "capgrep")
 	data, err := os.ReadFile("/bin/grep")
 	if err != nil {
 		t.Fatal(err)
@@ -211,29 +197,59 @@ func TestCommandRunsAsUser(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	setCaps("cap_net_raw=p")
+	status := []string{"--", grep, "-E", "^(Uid|Gid|CapPrm|CapEff|CapBnd|NoNewPrivs):", "/proc/self/status"}
+	unprivileged := func(u *user.User) *regexp.Regexp {
+		return regexp.MustCompile(fmt.Sprintf(`(?m)^Uid:\s+%[1]s\s+%[1]s\s+%[1]s\s+%[1]s\nGid:\s+%[2]s\s+%[2]s\s+%[2]s\s+%[2]s\n`+
+			`CapPrm:\s+0+\nCapEff:\s+0+\nCapBnd:\s+0+\nNoNewPrivs:\s+1$`, u.Uid, u.Gid))
+	}
+	for name, tc := range map[string]struct {
+		env  map[string]string
+		args []string
+		want *regexp.Regexp
+	}{
+		"default":             {want: unprivileged(nobody)},
+		"sudo":                {env: map[string]string{"SUDO_UID": daemon.Uid, "SUDO_GID": daemon.Gid}, want: unprivileged(daemon)},
+		"sudo from root":      {env: map[string]string{"SUDO_UID": "0", "SUDO_GID": "0"}, want: unprivileged(nobody)},
+		"sudo, foreign group": {env: map[string]string{"SUDO_UID": daemon.Uid, "SUDO_GID": "0"}, want: unprivileged(daemon)},
+		"--user":              {env: map[string]string{"SUDO_UID": daemon.Uid}, args: []string{"--user", "nobody"}, want: unprivileged(nobody)},
+		"--user root": {args: []string{"--user", "root"},
+			want: regexp.MustCompile(`(?m)^Uid:\s+0\s.*\nGid:\s+0\s.*\nCapPrm:\s+0*[1-9a-f][0-9a-f]*\nCapEff:\s+0*[1-9a-f][0-9a-f]*\nCapBnd:\s+0*[1-9a-f][0-9a-f]*\nNoNewPrivs:\s+0$`)},
+	} {
+		t.Run(name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			r, out := recordJSON(t, append(tc.args, status...)...)
+			if !tc.want.MatchString(out) {
+				t.Errorf("the command ran with:\n%s\nwant %s", out, tc.want)
+			}
+			if len(r.Processes) == 0 || r.AllocationEvents == 0 {
+				t.Errorf("the command was not traced: %d processes, %d allocation events", len(r.Processes), r.AllocationEvents)
+			}
+		})
+	}
+	for _, id := range []string{"x1", "-1", "4294967296", "4000000000"} {
+		t.Setenv("SUDO_UID", id)
+		if res := runMtrace(t.Context(), nil, "record", "--", "true"); res.code != exitRuntime || !strings.Contains(lastLine(res.stderr), "SUDO_UID") {
+			t.Errorf("SUDO_UID=%s: exit %d, %s", id, res.code, lastLine(res.stderr))
+		}
+	}
+	os.Unsetenv("SUDO_UID")
+	// Made effective at exec (+ep, like ping), such a program is refused,
+	// with a hint.
 	setCaps("cap_net_raw=ep")
 	if res := runMtrace(t.Context(), nil, "record", "--", grep, "x", "/dev/null"); res.code != exitRuntime || !strings.Contains(res.stderr, "--user root runs it with root's privileges") {
 		t.Errorf("a program with effective file capabilities: exit %d, %s", res.code, lastLine(res.stderr))
 	}
-	setCaps("cap_net_raw=p")
-	status := []string{"--", grep, "-E", "^(Uid|CapPrm|CapEff|CapBnd|NoNewPrivs):", "/proc/self/status"}
-	for name, want := range map[string]*regexp.Regexp{
-		"root":        regexp.MustCompile(`(?m)^Uid:\s+0\s.*\nCapPrm:\s+0+\nCapEff:\s+0+\nCapBnd:\s+0+\nNoNewPrivs:\s+1$`),
-		"--user root": regexp.MustCompile(`(?m)^Uid:\s+0\s.*\nCapPrm:\s+0*[1-9a-f][0-9a-f]*\nCapEff:\s+0*[1-9a-f][0-9a-f]*\nCapBnd:\s+0*[1-9a-f][0-9a-f]*\nNoNewPrivs:\s+0$`),
-	} {
-		t.Run(name, func(t *testing.T) {
-			args := status
-			if name == "--user root" {
-				args = append([]string{"--user", "root"}, status...)
-			}
-			r, out := recordJSON(t, args...)
-			if !want.MatchString(out) {
-				t.Errorf("the command ran with:\n%s\nwant %s", out, want)
-			}
-			if r.AllocationEvents == 0 {
-				t.Error("the command was not traced")
-			}
-		})
+	// A program nobody may execute is refused in one line that says who it runs as.
+	private := tracertest.BuildC(t, "allocs.c")
+	if err := os.Chmod(filepath.Dir(private), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	res := runMtrace(t.Context(), nil, "record", "--", private)
+	if want := "permission denied (it runs as uid " + nobody.Uid + ", who may not execute it; --user USER runs it as another user)"; res.code != exitRuntime || !strings.HasSuffix(strings.TrimSpace(res.stderr), want) {
+		t.Errorf("a program nobody may execute: exit %d, %s; want it to end in %q", res.code, lastLine(res.stderr), want)
 	}
 	if res := runMtrace(t.Context(), nil, "record", "--user", "nobody", "--pid", "1"); res.code != exitUsage {
 		t.Errorf("--user without a command: exit %d, want %d", res.code, exitUsage)

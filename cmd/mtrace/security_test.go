@@ -45,8 +45,7 @@ func TestNoPayloadInOutputs(t *testing.T) {
 	t.Setenv("CANARY_SECRET", envSecret)
 	for _, format := range []string{"text", "json", "pprof", "folded"} {
 		t.Run(format, func(t *testing.T) {
-			dir := t.TempDir()
-			heap, report := filepath.Join(dir, "heap"), filepath.Join(dir, "report")
+			heap, report := filepath.Join(commandDir(t), "heap"), filepath.Join(t.TempDir(), "report")
 			res := runMtrace(t.Context(), nil, "record", "--log-level", "debug", "--format", format, "--output", report, "--", bin, heap, argSecret)
 			if res.code != 0 {
 				t.Fatalf("exit %d: %s", res.code, res.stderr)

@@ -298,7 +298,7 @@ func TestRecordPythonAgainstGlibcTrace(t *testing.T) {
 	python := requireFile(t, "/usr/bin/python3")
 	debug := requireFile(t, filepath.Join(libDir, "libc_malloc_debug.so.0"))
 	on := tracertest.BuildC(t, "mtrace_on.c", "-shared", "-fPIC")
-	trace := filepath.Join(t.TempDir(), "trace.txt")
+	trace := filepath.Join(commandDir(t), "trace.txt")
 	workload := `import json; d = {str(i): [i] * 3 for i in range(2000)}; print(len(json.loads(json.dumps(d))))`
 	r, _ := recordJSON(t, "--", "env", "LD_PRELOAD="+debug+" "+on, "MALLOC_TRACE="+trace, "PYTHONHASHSEED=0", python, "-c", workload)
 
@@ -432,7 +432,7 @@ func TestLibraryReplacedOnDisk(t *testing.T) {
 	bin := tracertest.BuildC(t, "dlopen.c", "-ldl")
 	for _, pause := range []string{"300", "0"} {
 		t.Run("pause "+pause+"ms", func(t *testing.T) {
-			dir := t.TempDir()
+			dir := commandDir(t)
 			plugin, replacement := filepath.Join(dir, "plugin.so"), filepath.Join(dir, "plugin-new.so")
 			for dst, flags := range map[string][]string{plugin: nil, replacement: {"-Dplugin_alloc=plugin_alloc_v2"}} {
 				built := tracertest.BuildC(t, "plugin.c", append([]string{"-shared", "-fPIC"}, flags...)...)

@@ -152,7 +152,7 @@ func (v *topView) draw(s tracer.Stats) {
 		}
 		p := prev[e.Exe]
 		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t\n", sink.Bytes(e.LiveBytes()), float64(e.Allocs-p.Allocs)/secs,
-			sink.Bytes(uint64(float64(e.AllocBytes-p.AllocBytes)/secs)), e.Exe)
+			sink.Bytes(uint64(float64(e.AllocBytes-p.AllocBytes)/secs)), sink.Escape(e.Exe))
 	}
 	fmt.Fprintln(tw, "\t\t\t\t")
 	fmt.Fprintln(tw, "ALLOCATED\tALLOCS\tLIVE\tTOP STACKS\t")
@@ -167,15 +167,16 @@ func (v *topView) draw(s tracer.Stats) {
 	v.last, v.lastAt = s, now
 }
 
-// describe names a stack by its allocation function and first callers.
+// describe names a stack by its allocation function and first callers,
+// escaped.
 func (v *topView) describe(st tracer.TopStack) string {
-	names := []string{st.Function}
+	names := []string{sink.Escape(st.Function)}
 	for i, f := range v.sym.Frames(st.Locations) {
 		if i == 3 {
 			names = append(names, "…")
 			break
 		}
-		names = append(names, f.Function)
+		names = append(names, sink.Escape(f.Function))
 	}
 	return fmt.Sprintf("%s (pid %d)", strings.Join(names, " < "), st.Pid)
 }

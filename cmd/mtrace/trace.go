@@ -24,7 +24,7 @@ func traceFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "unit", Usage: "trace the processes of the systemd unit `NAME` (NAME.service if no suffix; repeatable)"},
 		&cli.BoolFlag{Name: "all", Usage: "trace every process on the host"},
 		&cli.BoolFlag{Name: "follow-forks", Usage: "also trace children and exec'd programs of traced processes (default: on for a command, off for --pid)"},
-		&cli.StringFlag{Name: "user", Usage: "run the command as `USER` (name or uid; default: the user who ran sudo, else mtrace's own user without capabilities or a way to gain them; only --user root keeps root's privileges)"},
+		&cli.StringFlag{Name: "user", Usage: "run the command as `USER` (name or uid; default for root: the user who ran sudo (SUDO_UID), else nobody); only --user root gives it root's uid and capabilities, any other user gets no capabilities and no_new_privs"},
 		&cli.BoolFlag{Name: "mmap", Usage: "also count anonymous mmap/munmap, as their own kind of allocation (off by default)"},
 		&cli.Uint64Flag{Name: "sample-bytes", Usage: "sample allocations by size, one in `N` bytes on average: an allocation of S bytes is kept with chance 1-e^(-S/N) and weighted by its inverse, so counts are unbiased estimates; the others cost no stack walk and no event (off by default)"},
 		&cli.DurationFlag{Name: "duration", Aliases: []string{"d"}, Usage: "stop after `DURATION` (e.g. 10s); 0 traces until the targets exit (at most the policy's max_duration)"},

@@ -50,14 +50,14 @@ func bpfUsable() error {
 
 // BuildC compiles the testdata C or C++ program name the way the tests expect
 // targets to be built: -O2, frame pointers on, debug info, and any extra
-// flags. It returns the binary's path in a temporary directory.
+// flags. It returns the binary's path in a SharedDir.
 func BuildC(t testing.TB, name string, flags ...string) string {
 	t.Helper()
 	compiler := "gcc"
 	if filepath.Ext(name) == ".cc" {
 		compiler = "g++"
 	}
-	bin := filepath.Join(t.TempDir(), strings.TrimSuffix(name, filepath.Ext(name)))
+	bin := filepath.Join(SharedDir(t), strings.TrimSuffix(name, filepath.Ext(name)))
 	args := append([]string{"-O2", "-g", "-fno-omit-frame-pointer", "-Wall", "-o", bin}, flags...)
 	out, err := exec.Command(compiler, append(args, filepath.Join(testdata(), name))...).CombinedOutput()
 	if err != nil {
@@ -66,11 +66,26 @@ func BuildC(t testing.TB, name string, flags ...string) string {
 	return bin
 }
 
+// SharedDir returns a temporary directory, removed when the test ends, that
+// every user may search: the programs built there run as the user a command
+// of mtrace runs as (nobody, when root runs mtrace), or as a test's attacker.
+func SharedDir(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	// t.TempDir makes the directory and its parent, the test's, 0700.
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
 // BuildGo builds the testdata Go program name (one file, package main) and
-// returns the binary's path in a temporary directory.
+// returns the binary's path in a SharedDir.
 func BuildGo(t testing.TB, name string) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), strings.TrimSuffix(name, ".go"))
+	bin := filepath.Join(SharedDir(t), strings.TrimSuffix(name, ".go"))
 	out, err := exec.Command("go", "build", "-o", bin, filepath.Join(testdata(), name)).CombinedOutput()
 	if err != nil {
 		t.Fatalf("build %s: %v\n%s", name, err, out)

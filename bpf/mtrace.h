@@ -18,6 +18,8 @@
 
 /* Default map sizes; the tracer may override them on the spec before load. */
 #define MAX_TARGETS 4096
+/* Processes excluded at once; past it a denied process's child is dropped in user space. */
+#define MAX_EXCLUDED 65536
 #define MAX_GENS 65536
 #define MAX_FILES 16384
 #define MAX_LIVE (1 << 20)

@@ -1111,7 +1111,7 @@ int BPF_PROG(process_fork, struct task_struct *parent, struct task_struct *child
 {
 	__u32 ptgid = parent->tgid, ctgid = child->tgid;
 	struct event *e;
-	__u8 one = 1;
+	__u8 one = 1, flags = 0;
 
 	if (ptgid == ctgid || (child->flags & PF_KTHREAD))
 		return 0;
@@ -1119,8 +1119,8 @@ int BPF_PROG(process_fork, struct task_struct *parent, struct task_struct *child
 	 * If the map is full the child is traced in the kernel, but user space
 	 * drops its events: it skips the children of a denied parent.
 	 */
-	if (bpf_map_lookup_elem(&excluded, &ptgid))
-		bpf_map_update_elem(&excluded, &ctgid, &one, BPF_ANY);
+	if (bpf_map_lookup_elem(&excluded, &ptgid) && !bpf_map_update_elem(&excluded, &ctgid, &one, BPF_ANY))
+		flags = EVENT_EXCLUDED;
 	if (!watched(ptgid))
 		return 0;
 	new_generation(ctgid);
@@ -1129,6 +1129,7 @@ int BPF_PROG(process_fork, struct task_struct *parent, struct task_struct *child
 	e = reserve(ctgid, OP_FORK);
 	if (e) {
 		e->size = ptgid;
+		e->flags = flags;
 		submit_now(e);
 	}
 	return 0;

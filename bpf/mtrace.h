@@ -87,6 +87,8 @@ enum cookie_field {
 enum event_flag {
 	/* The allocation could not be remembered (live map full): its free will not be seen. */
 	EVENT_UNTRACKED = 1 << 0,
+	/* OP_FORK: the child was excluded at its fork, as its parent is. */
+	EVENT_EXCLUDED = 1 << 1,
 };
 
 /* Per-CPU counters of what the kernel side could not do; index into the counters map. */

@@ -186,8 +186,9 @@ func (t *Tracer) handle(e *bpf.AllocEvent, raw []byte) {
 	case uint8(bpf.AllocOpOP_FORK):
 		// The child runs its parent's image: it has the same names and
 		// files, and the same verdict. The kernel excluded the child of an
-		// excluded parent before it ran; one forked before its parent was
-		// judged is excluded now.
+		// excluded parent before it ran (and said so: the child may have
+		// exited since); one forked before its parent was judged is
+		// excluded now.
 		t.retire(e.Pid, false)
 		if parent := t.live[uint32(e.Size)]; parent != nil {
 			p := newProcess(e.Pid)
@@ -195,7 +196,7 @@ func (t *Tracer) handle(e *bpf.AllocEvent, raw []byte) {
 			p.totals = parent.totals
 			t.live[e.Pid] = p
 			if parent.denied {
-				t.skip(p, errParentDenied)
+				t.skip(p, errParentDenied, e.Flags&uint8(bpf.AllocEventFlagEVENT_EXCLUDED) != 0)
 			}
 		} else {
 			t.learn(e.Pid)

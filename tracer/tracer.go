@@ -418,25 +418,26 @@ func (t *Tracer) learn(pid uint32) *process {
 func (t *Tracer) deny(p *process) bool {
 	err := t.cfg.Policy.Check(p.target())
 	if err != nil {
-		t.skip(p, err)
+		t.skip(p, err, false)
 	}
 	return err != nil
 }
 
-// skip counts p as denied, drops its events and has the kernel side drop
-// them too.
-func (t *Tracer) skip(p *process, reason error) {
+// skip counts p as denied and drops its events; unless the kernel side
+// drops them already, it has it drop them too.
+func (t *Tracer) skip(p *process, reason error, excluded bool) {
 	p.denied = true
 	t.skipped++
-	if err := t.exclude(p.pid); err != nil {
-		t.log.Warn("exclude process", "pid", p.pid, "err", err)
+	if !excluded {
+		if err := t.exclude(p.pid); err != nil {
+			t.log.Warn("exclude process", "pid", p.pid, "err", err)
+		}
 	}
 	t.log.Debug("skip process", "pid", p.pid, "exe", p.exe, "reason", reason)
 }
 
-// exclude makes the kernel side drop pid's events, unless it does already:
-// the kernel excludes the child of an excluded process at its fork, and
-// keeps an exclusion across exec.
+// exclude makes the kernel side drop pid's events, unless it does already
+// (it keeps an exclusion across exec).
 func (t *Tracer) exclude(pid uint32) error {
 	var excluded uint8
 	if t.objs.Excluded.Lookup(pid, &excluded) == nil {
@@ -445,6 +446,7 @@ func (t *Tracer) exclude(pid uint32) error {
 	if err := t.objs.Excluded.Put(pid, uint8(1)); err != nil {
 		return fmt.Errorf("exclude pid %d: %w", pid, err)
 	}
+	t.log.Debug("exclude process in the kernel", "pid", pid)
 	return t.rejudge()
 }
 

@@ -18,7 +18,8 @@
  *   targets  tgid -> u8                 traced processes; user space, and fork for children
  *   excluded tgid -> u8                 processes the policy denies: set by user space and, for
  *                                       their children, at fork; kept across exec until user
- *                                       space lifts it; exit deletes it
+ *                                       space lifts it; exit, and fork for another parent's
+ *                                       child, delete it
  *   cgroups  index -> struct cgroup_filter  traced cgroup subtrees; user space, before tracing
  *   tasks    task -> struct task_state  per thread: its process's verdict and generation, cached
  *                                       until the epoch changes, and its call in flight; the
@@ -1116,10 +1117,14 @@ int BPF_PROG(process_fork, struct task_struct *parent, struct task_struct *child
 	if (ptgid == ctgid || (child->flags & PF_KTHREAD))
 		return 0;
 	/*
-	 * If the map is full the child is traced in the kernel, but user space
-	 * drops its events: it skips the children of a denied parent.
+	 * A new process starts with its parent's verdict, never with that of a
+	 * process that had its pid (user space may exclude a pid whose process
+	 * has gone). If the map is full the child is traced in the kernel, but
+	 * user space drops its events: it skips the children of a denied parent.
 	 */
-	if (bpf_map_lookup_elem(&excluded, &ptgid) && !bpf_map_update_elem(&excluded, &ctgid, &one, BPF_ANY))
+	if (!bpf_map_lookup_elem(&excluded, &ptgid))
+		bpf_map_delete_elem(&excluded, &ctgid);
+	else if (!bpf_map_update_elem(&excluded, &ctgid, &one, BPF_ANY))
 		flags = EVENT_EXCLUDED;
 	if (!watched(ptgid))
 		return 0;

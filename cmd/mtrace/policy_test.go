@@ -136,7 +136,7 @@ func TestPolicyCheckPrintsWhatItAllows(t *testing.T) {
 	if res.code != 0 {
 		t.Fatalf("exit %d: %s", res.code, res.stderr)
 	}
-	for _, want := range []string{"is valid", "users: allow www-data", "run time 2h0m0s", "keep 3", "built-in deny list on"} {
+	for _, want := range []string{"is valid", "users (effective uid): allow www-data", "run time 2h0m0s", "keep 3", "built-in deny list on"} {
 		if !strings.Contains(res.stdout, want) {
 			t.Errorf("policy check output lacks %q:\n%s", want, res.stdout)
 		}

@@ -294,11 +294,46 @@ func TestPidOfSetuidProgramJudgedByEffectiveUser(t *testing.T) {
 	} {
 		t.Run(tc.scope, func(t *testing.T) {
 			pol := writeFile(t, "policy.toml", "[scope]\n"+tc.scope+"\n")
-			res := runMtrace(t.Context(), nil, "record", "--policy", pol, "--pid", running.pid())
+			// Should it not be refused, it ends on its own.
+			res := runMtrace(t.Context(), nil, "record", "--policy", pol, "--duration", "5s", "--pid", running.pid())
 			if res.code != exitRuntime || strings.Count(res.stderr, "mtrace: ") != 1 || lastLine(res.stderr) != "mtrace: "+tc.msg {
 				t.Errorf("exit %d, stderr %q; want exit %d and one line %q", res.code, res.stderr, exitRuntime, "mtrace: "+tc.msg)
 			}
 		})
 	}
 	parseTallies(t, running.release(t)) // the refused process ran on, untouched
+}
+
+// TestUnidentifiableProcessSkipped: a process in a traced cgroup hides what
+// it runs (its main thread exits, so its executable can no longer be read)
+// and allocates from a thread. Under the built-in deny list, a deny rule mtrace
+// cannot show does not match it, so it is skipped and counted, while an
+// allowed neighbour in the cgroup is traced.
+func TestUnidentifiableProcessSkipped(t *testing.T) {
+	tracertest.RequireBPF(t)
+	hidden := copyForNobody(t, tracertest.BuildC(t, "leaderless.c", "-pthread"), "leaderless", 0o755)
+	bin := copyForNobody(t, tracertest.BuildC(t, "allocs.c"), "allocs", 0o755)
+	cg := makeCgroup(t, filepath.Join(cgroup2Mount(t), "mtrace-test.slice", fmt.Sprintf("mtrace-hidden-%d", os.Getpid())))
+	join := "echo $$ > " + filepath.Join(cg, "cgroup.procs") + " && exec setpriv "
+	hider := startWaiting(t, "sh", "-c", join+strings.Join(asNobody(t, hidden), " "))
+	neighbour := startWaiting(t, "sh", "-c", join+strings.Join(asNobody(t, bin, "--wait"), " "))
+	out := filepath.Join(t.TempDir(), "report.json")
+	b := startMtrace(t, "record", "--cgroup", cg, "--log-level", "debug", "--format", "json", "--output", out)
+	hiderOut, neighbourOut := hider.release(t), neighbour.release(t)
+	b.stop(t)
+	r := readReport(t, out)
+	checkTallies(t, r, neighbourOut, expect{bin: bin, callees: allocsProgram})
+	for pid := range parseTallies(t, hiderOut) {
+		for _, p := range r.Processes {
+			if p.Pid == pid {
+				t.Errorf("pid %d, which hides its executable, is in the report as %q", pid, p.Exe)
+			}
+		}
+		if !strings.Contains(b.stderr.String(), fmt.Sprintf(`msg="skip process" pid=%d exe="" reason="denied by policy: pid %d (): its executable cannot be read`, pid, pid)) {
+			t.Errorf("pid %d not skipped as unidentifiable", pid)
+		}
+	}
+	if r.SkippedProcesses < 1 {
+		t.Errorf("skipped_processes %d, want at least 1", r.SkippedProcesses)
+	}
 }

@@ -8,14 +8,18 @@
  * (alloc_session) is both for the allocation functions, and an entry may
  * decline to see its call return, which saves the return probe's trap.
  * Three BTF tracepoints follow process lifecycles: fork (to trace children
- * of traced processes), exec and exit (to tell user space); the munmap and
+ * of traced processes, and exclude those of excluded ones), exec and exit
+ * (to tell user space, which judges each new image); the munmap and
  * mmap system calls' tracepoints see a traced process unmap a file's code. Optionally
  * (--mmap) the raw system-call tracepoints count anonymous mmap and munmap
  * as a separate kind of allocation (x86-64 system-call numbers).
  *
  * Maps (key -> value; who deletes entries):
  *   targets  tgid -> u8                 traced processes; user space, and fork for children
- *   excluded tgid -> u8                 processes the policy denies; user space, exit deletes
+ *   excluded tgid -> u8                 processes the policy denies: set by user space and, for
+ *                                       their children, at fork; kept across exec until user
+ *                                       space lifts it; exit, and fork for another parent's
+ *                                       child, delete it
  *   cgroups  index -> struct cgroup_filter  traced cgroup subtrees; user space, before tracing
  *   tasks    task -> struct task_state  per thread: its process's verdict and generation, cached
  *                                       until the epoch changes, and its call in flight; the
@@ -108,6 +112,7 @@ const volatile __u32 self_tgid = 0;
 #define MAX_ERRNO 4095
 #define NR_MMAP 9
 #define NR_MUNMAP 11
+#define PF_KTHREAD 0x00200000
 
 /* The kernel types the tracepoints read, relocated by CO-RE. */
 typedef struct {
@@ -123,6 +128,7 @@ struct seccomp {
 } __attribute__((preserve_access_index));
 
 struct task_struct {
+	unsigned int flags;
 	int pid;
 	int tgid;
 	struct signal_struct *signal;
@@ -275,7 +281,8 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, MAX_TARGETS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, MAX_EXCLUDED);
 	__type(key, __u32);
 	__type(value, __u8);
 } excluded SEC(".maps");
@@ -402,14 +409,20 @@ static __always_inline int selected(__u32 tgid)
 	return 0;
 }
 
+/* watched reports whether user space hears of tgid's fork, exec and exit: selected, and not mtrace. */
+static __always_inline int watched(__u32 tgid)
+{
+	return tgid != self_tgid && selected(tgid);
+}
+
 /*
- * traced reports whether the current process is traced: selected and not
+ * traced reports whether the current process is traced: watched and not
  * excluded by the policy. Every process that maps a probed library gets
  * here, so the exclusions are looked up only for the few selected.
  */
 static __always_inline int traced(__u32 tgid)
 {
-	return tgid != self_tgid && selected(tgid) && !bpf_map_lookup_elem(&excluded, &tgid);
+	return watched(tgid) && !bpf_map_lookup_elem(&excluded, &tgid);
 }
 
 /* The state of a walk up a path, between steps of bpf_loop; pointers are kernel addresses. */
@@ -1088,15 +1101,32 @@ int alloc_session(struct pt_regs *ctx)
 	return enter(ctx, 1);
 }
 
-/* Children of traced processes are traced from their first instruction. */
+/*
+ * Children of traced processes are traced from their first instruction, and
+ * children of excluded ones excluded before their first: the hook runs
+ * before the child is first scheduled. User space hears of both. Kernel
+ * threads run no user code and are left out.
+ */
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(process_fork, struct task_struct *parent, struct task_struct *child)
 {
 	__u32 ptgid = parent->tgid, ctgid = child->tgid;
 	struct event *e;
-	__u8 one = 1;
+	__u8 one = 1, flags = 0;
 
-	if (ptgid == ctgid || !traced(ptgid))
+	if (ptgid == ctgid || (child->flags & PF_KTHREAD))
+		return 0;
+	/*
+	 * A new process starts with its parent's verdict, never with that of a
+	 * process that had its pid (user space may exclude a pid whose process
+	 * has gone). If the map is full the child is traced in the kernel, but
+	 * user space drops its events: it skips the children of a denied parent.
+	 */
+	if (!bpf_map_lookup_elem(&excluded, &ptgid))
+		bpf_map_delete_elem(&excluded, &ctgid);
+	else if (!bpf_map_update_elem(&excluded, &ctgid, &one, BPF_ANY))
+		flags = EVENT_EXCLUDED;
+	if (!watched(ptgid))
 		return 0;
 	new_generation(ctgid);
 	if (follow_forks && bpf_map_lookup_elem(&targets, &ptgid))
@@ -1104,6 +1134,7 @@ int BPF_PROG(process_fork, struct task_struct *parent, struct task_struct *child
 	e = reserve(ctgid, OP_FORK);
 	if (e) {
 		e->size = ptgid;
+		e->flags = flags;
 		submit_now(e);
 	}
 	return 0;
@@ -1111,7 +1142,8 @@ int BPF_PROG(process_fork, struct task_struct *parent, struct task_struct *child
 
 /*
  * The new executable's identity, path and cgroup go with the event: the
- * process may be gone before user space looks at it.
+ * process may be gone before user space looks at it. An excluded process
+ * stays excluded until user space has judged its new image.
  */
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(process_exec, struct task_struct *p, __u32 old_pid, struct linux_binprm *bprm)
@@ -1121,7 +1153,7 @@ int BPF_PROG(process_exec, struct task_struct *p, __u32 old_pid, struct linux_bi
 
 	if (ts)
 		ts->epoch = 0; /* a new image: its verdict and generation are found again */
-	if (!traced(tgid))
+	if (!watched(tgid))
 		return 0;
 	old = generation(tgid);
 	new_generation(tgid);

@@ -65,6 +65,7 @@ type AllocEventFlag uint32
 
 const (
 	AllocEventFlagEVENT_UNTRACKED AllocEventFlag = 1
+	AllocEventFlagEVENT_EXCLUDED  AllocEventFlag = 2
 )
 
 type AllocExecEvent struct {

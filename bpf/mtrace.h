@@ -18,6 +18,8 @@
 
 /* Default map sizes; the tracer may override them on the spec before load. */
 #define MAX_TARGETS 4096
+/* Processes excluded at once; past it a denied process's child is dropped in user space. */
+#define MAX_EXCLUDED 65536
 #define MAX_GENS 65536
 #define MAX_FILES 16384
 #define MAX_LIVE (1 << 20)
@@ -85,6 +87,8 @@ enum cookie_field {
 enum event_flag {
 	/* The allocation could not be remembered (live map full): its free will not be seen. */
 	EVENT_UNTRACKED = 1 << 0,
+	/* OP_FORK: the child was excluded at its fork, as its parent is. */
+	EVENT_EXCLUDED = 1 << 1,
 };
 
 /* Per-CPU counters of what the kernel side could not do; index into the counters map. */

@@ -61,7 +61,10 @@ retention = 5
 
 func TestDefaultPolicyDeniesSecretHolders(t *testing.T) {
 	p := Default()
-	for _, exe := range []string{"/usr/bin/ssh-agent", "/usr/sbin/sshd", "/usr/bin/gpg-agent", "/usr/bin/pinentry-curses"} {
+	for _, exe := range []string{"/usr/bin/ssh-agent", "/usr/sbin/sshd", "/usr/bin/gpg-agent", "/usr/bin/pinentry-curses",
+		"/usr/lib/openssh/sshd-auth", "/usr/lib/openssh/sshd-session", "/usr/sbin/unix_chkpwd", "/usr/bin/ssh", "/usr/bin/ssh-add",
+		"/usr/bin/pkexec", "/usr/lib/polkit-1/polkit-agent-helper-1", "/usr/local/bin/bw", "/usr/bin/op", "/usr/bin/keepassxc-cli",
+		"/opt/1Password/1password"} {
 		if err := p.Check(Target{Exe: exe}); !errors.Is(err, ErrDenied) {
 			t.Errorf("%s allowed by default: %v", exe, err)
 		}
@@ -73,6 +76,33 @@ func TestDefaultPolicyDeniesSecretHolders(t *testing.T) {
 	p.Scope.DefaultDenylist = &off
 	if err := p.Check(Target{Exe: "/usr/bin/ssh-agent"}); err != nil {
 		t.Errorf("deny list off, still refused: %v", err)
+	}
+}
+
+// TestUnreadableTargetsAreDenied: a process whose executable, user or
+// cgroup cannot be read (it exited, or its leader did) cannot be shown not
+// to match a deny rule, so it is refused while one is in force.
+func TestUnreadableTargetsAreDenied(t *testing.T) {
+	off := false
+	for _, tc := range []struct {
+		scope  Scope
+		target Target
+		denied bool
+	}{
+		{Scope{}, Target{Pid: 7, UID: 1000, Cgroup: "/a"}, true}, // the built-in deny list is in force
+		{Scope{DefaultDenylist: &off}, Target{Pid: 7, UID: 1000, Cgroup: "/a"}, false},
+		{Scope{DefaultDenylist: &off, DenyCgroups: []string{"/b"}}, Target{Pid: 7, UID: 1000, Cgroup: "/a"}, true},
+		{Scope{DefaultDenylist: &off, DenyUsers: []string{"root"}}, Target{Pid: 7, Exe: "/bin/x", UID: -1, Cgroup: "/a"}, true},
+		{Scope{DenyExecutables: []string{"y"}}, Target{Pid: 7, Exe: "/bin/x", UID: -1, Cgroup: "/a"}, false},
+		{Scope{DenyCgroups: []string{"/b"}}, Target{Pid: 7, Exe: "/bin/x", UID: 1000}, true},
+		{Scope{DenyUsers: []string{"root"}}, Target{Pid: 7, Exe: "/bin/x", UID: 1000}, false},
+	} {
+		p := Default()
+		p.Scope = tc.scope
+		err := p.Check(tc.target)
+		if tc.denied != errors.Is(err, ErrDenied) || (tc.denied && !strings.Contains(err.Error(), "cannot be read")) {
+			t.Errorf("scope %+v, target %+v: error %v, want denied %v", tc.scope, tc.target, err, tc.denied)
+		}
 	}
 }
 

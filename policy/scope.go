@@ -12,16 +12,22 @@ import (
 // ErrDenied means the policy does not allow tracing a process.
 var ErrDenied = errors.New("denied by policy")
 
-// Target is what the policy judges a process by.
+// Target is what the policy judges a process by. An attribute mtrace could
+// not read is the zero string, or a UID below 0.
 type Target struct {
-	Pid    int
-	Exe    string
+	Pid int
+	Exe string
+	// UID is the effective uid: a set-user-ID program runs, and holds its
+	// secrets, as the file's owner, whoever started it.
 	UID    int
 	Cgroup string
 }
 
 // Check returns nil if the policy allows tracing t, else an error that wraps
-// ErrDenied and names the rule that refuses it.
+// ErrDenied and names the rule that refuses it. A target whose executable
+// cannot be read is refused while any deny rule is in force (the built-in
+// deny list counts), one whose user or cgroup cannot be read while a deny
+// rule on users or cgroups is: a deny rule cannot be known not to match it.
 func (p *Policy) Check(t Target) error {
 	who := t.Exe
 	if t.Pid != 0 {
@@ -33,8 +39,20 @@ func (p *Policy) Check(t Target) error {
 	outside := func(rule string) error {
 		return fmt.Errorf("%w: %s is not in %s", ErrDenied, who, rule)
 	}
+	unknown := func(what string) error {
+		return fmt.Errorf("%w: %s: its %s cannot be read and deny rules are in force", ErrDenied, who, what)
+	}
 	s := p.Scope
-	if s.DefaultDenylist == nil || *s.DefaultDenylist {
+	defaultList := s.DefaultDenylist == nil || *s.DefaultDenylist
+	switch {
+	case t.Exe == "" && (defaultList || len(s.DenyExecutables)+len(s.DenyUsers)+len(s.DenyCgroups) > 0):
+		return unknown("executable")
+	case t.UID < 0 && len(s.DenyUsers) > 0:
+		return unknown("user")
+	case t.Cgroup == "" && len(s.DenyCgroups) > 0:
+		return unknown("cgroup")
+	}
+	if defaultList {
 		if pat, ok := matchExe(DefaultDenylist, t.Exe); ok {
 			return denied("the built-in deny list", pat)
 		}
@@ -43,7 +61,7 @@ func (p *Policy) Check(t Target) error {
 		return denied("scope.deny_executables", pat)
 	}
 	if u, ok := matchUser(s.DenyUsers, t.UID); ok {
-		return denied("scope.deny_users", u)
+		return fmt.Errorf("%w: %s runs as uid %d, which matches scope.deny_users %q", ErrDenied, who, t.UID, u)
 	}
 	if pat, ok := matchPath(s.DenyCgroups, t.Cgroup); ok {
 		return denied("scope.deny_cgroups", pat)
@@ -52,7 +70,7 @@ func (p *Policy) Check(t Target) error {
 		return outside("scope.allow_executables")
 	}
 	if _, ok := matchUser(s.AllowUsers, t.UID); len(s.AllowUsers) > 0 && !ok {
-		return outside("scope.allow_users")
+		return fmt.Errorf("%w: %s runs as uid %d, which is not in scope.allow_users", ErrDenied, who, t.UID)
 	}
 	if _, ok := matchPath(s.AllowCgroups, t.Cgroup); len(s.AllowCgroups) > 0 && !ok {
 		return outside("scope.allow_cgroups")

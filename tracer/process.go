@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/prometheus/procfs"
+
 	"github.com/mtrace/mtrace/bpf"
 	"github.com/mtrace/mtrace/policy"
 )
@@ -154,8 +156,10 @@ func (p *process) target() policy.Target {
 	return policy.Target{Pid: int(p.pid), Exe: p.exe, UID: p.uid, Cgroup: p.cgroup}
 }
 
-// readStatus returns the real uid in /proc/PID/status, or -1, and whether
-// the process runs under seccomp (strict or filter mode).
+// readStatus returns the effective uid in /proc/PID/status, or -1, and
+// whether the process runs under seccomp (strict or filter mode). The
+// effective uid is the one the policy judges: a set-user-ID program started
+// by anyone runs, and holds its secrets, as the file's owner.
 func readStatus(path string) (uid int, sandboxed bool) {
 	uid = -1
 	data, err := os.ReadFile(path)
@@ -167,8 +171,8 @@ func readStatus(path string) (uid int, sandboxed bool) {
 		fields := strings.Fields(value)
 		switch {
 		case len(fields) == 0:
-		case key == "Uid":
-			if n, err := strconv.Atoi(fields[0]); err == nil && n >= 0 {
+		case key == "Uid" && len(fields) > 1:
+			if n, err := strconv.Atoi(fields[1]); err == nil && n >= 0 {
 				uid = n
 			}
 		case key == "Seccomp":
@@ -176,6 +180,16 @@ func readStatus(path string) (uid int, sandboxed bool) {
 		}
 	}
 	return uid, sandboxed
+}
+
+// pfKthread is the kernel's PF_KTHREAD flag, in /proc/PID/stat.
+const pfKthread = 0x00200000
+
+// kernelThread reports whether p is a kernel thread: it runs no user code,
+// so it never allocates through a probe and is never judged.
+func kernelThread(p procfs.Proc) bool {
+	st, err := p.Stat()
+	return err == nil && st.Flags&pfKthread != 0
 }
 
 // maxArgv0 bounds the argv[0] read from a process.

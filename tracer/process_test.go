@@ -139,6 +139,16 @@ func TestReadCgroupPrefersUnitPathOnHybridHosts(t *testing.T) {
 	}
 }
 
+// TestReadStatusJudgesTheEffectiveUID: a set-user-ID root program started by
+// nobody has real uid 65534 and effective uid 0; the policy sees 0.
+func TestReadStatusJudgesTheEffectiveUID(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "status")
+	os.WriteFile(path, []byte("Name:\tx\nUid:\t65534\t0\t0\t0\nSeccomp:\t0\n"), 0o644)
+	if uid, sandboxed := readStatus(path); uid != 0 || sandboxed {
+		t.Fatalf("uid %d, sandboxed %v; want 0, false", uid, sandboxed)
+	}
+}
+
 // BenchmarkDecodeAndAdd measures the consumer's work per ring-buffer record:
 // decoding it and adding it to its stack's counts.
 func BenchmarkDecodeAndAdd(b *testing.B) {

@@ -120,6 +120,9 @@ func (t *Tracer) Snapshot(ctx context.Context) *Result {
 	}
 }
 
+// errParentDenied is why the child of a denied process is skipped.
+var errParentDenied = errors.New("its parent is denied")
+
 // handle accounts one event; raw is its whole record.
 func (t *Tracer) handle(e *bpf.AllocEvent, raw []byte) {
 	switch e.Op {
@@ -140,26 +143,33 @@ func (t *Tracer) handle(e *bpf.AllocEvent, raw []byte) {
 	case uint8(bpf.AllocOpOP_EXEC):
 		t.retire(e.Pid, false)
 		t.ended = append(t.ended, liveImage{e.Pid, e.Gen})
-		p := t.track(e.Pid)
-		judged := true
-		if p.exeInode != e.Stack {
+		p := newProcess(e.Pid)
+		p.identify(t.cfg.ProcRoot)
+		current := p.exeInode == e.Stack
+		if !current {
 			// Gone, or exec'd again, before it was looked at: name it, and
-			// learn its symbols, by the file and path the kernel saw.
+			// learn its symbols, by the file and path the kernel saw; its
+			// user is not known.
 			id := location(bpf.AllocFrame{Ino: e.Stack, Dev: uint32(e.Size)}).File
 			path := decodeExecPath(raw)
-			p.exe, p.argv0, p.cgroup = path, "", ""
-			p.totals = t.exeTotals(path)
+			p.exe, p.argv0, p.cgroup, p.uid = path, "", "", -1
 			if _, _, err := t.sym.File(path, id); err != nil {
 				t.log.Debug("learn executable", "pid", e.Pid, "err", err)
 			}
-			judged = false
 		}
 		if p.cgroup == "" {
 			p.cgroup = t.cgroupPath(e.Age)
-			judged = false
 		}
-		if p.denied || (!judged && t.deny(p)) {
+		t.admit(p)
+		if p.denied {
 			break
+		}
+		// The kernel keeps a denied process's exclusion across its exec:
+		// lift it once the image it runs now is allowed.
+		if current {
+			if err := t.readmit(e.Pid); err != nil {
+				t.log.Warn("trace process again", "pid", e.Pid, "err", err)
+			}
 		}
 		t.pending[e.Pid] = discoveryTries
 		t.discover(int(e.Pid))
@@ -174,13 +184,20 @@ func (t *Tracer) handle(e *bpf.AllocEvent, raw []byte) {
 			t.sym.Name(id, path)
 		}
 	case uint8(bpf.AllocOpOP_FORK):
-		// The child runs its parent's image: it has the same names and files.
+		// The child runs its parent's image: it has the same names and
+		// files, and the same verdict. The kernel excluded the child of an
+		// excluded parent before it ran (and said so: the child may have
+		// exited since); one forked before its parent was judged is
+		// excluded now.
 		t.retire(e.Pid, false)
 		if parent := t.live[uint32(e.Size)]; parent != nil {
 			p := newProcess(e.Pid)
 			p.sameImage(parent)
-			p.denied, p.totals = parent.denied, parent.totals
+			p.totals = parent.totals
 			t.live[e.Pid] = p
+			if parent.denied {
+				t.skip(p, errParentDenied, e.Flags&uint8(bpf.AllocEventFlagEVENT_EXCLUDED) != 0)
+			}
 		} else {
 			t.learn(e.Pid)
 		}

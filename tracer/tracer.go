@@ -343,7 +343,7 @@ func (t *Tracer) attachAll() {
 		return
 	}
 	for _, p := range procs {
-		if p.PID != os.Getpid() {
+		if p.PID != os.Getpid() && !kernelThread(p) {
 			t.adopt(p.PID, false)
 		}
 	}
@@ -388,17 +388,21 @@ func (t *Tracer) rejudge() error {
 }
 
 // track starts the record of pid's current image: its names, read while the
-// process still runs. An image the policy denies is excluded in the kernel
-// and its events dropped. The callers then read the files it maps, for the
-// symbolizer, with discover or learn.
+// process still runs, judged by admit. The callers then read the files it
+// maps, for the symbolizer, with discover or learn.
 func (t *Tracer) track(pid uint32) *process {
 	p := newProcess(pid)
 	p.identify(t.cfg.ProcRoot)
-	t.live[pid] = p
+	t.admit(p)
+	return p
+}
+
+// admit keeps the record of an image and judges it by the policy.
+func (t *Tracer) admit(p *process) {
+	t.live[p.pid] = p
 	if !t.deny(p) {
 		p.totals = t.exeTotals(p.exe)
 	}
-	return p
 }
 
 // learn tracks a process first seen by its events, where nothing attaches
@@ -413,21 +417,56 @@ func (t *Tracer) learn(pid uint32) *process {
 	return p
 }
 
-// deny excludes p if the policy does not allow tracing it, and says so.
+// deny skips p if the policy does not allow tracing it, and says so. An
+// image mtrace could not identify (gone before it was looked at) is denied
+// while a deny rule is in force (see policy.Check).
 func (t *Tracer) deny(p *process) bool {
-	if p.exe == "" {
-		return false // gone before it could be judged; its exec event names it
+	err := t.cfg.Policy.Check(p.target())
+	if err != nil {
+		t.skip(p, err, false)
 	}
-	if err := t.cfg.Policy.Check(p.target()); err != nil {
-		p.denied = true
-		t.skipped++
-		if err := errors.Join(t.objs.Excluded.Put(p.pid, uint8(1)), t.rejudge()); err != nil {
+	return err != nil
+}
+
+// skip counts p as denied and drops its events; unless the kernel side
+// drops them already, it has it drop them too.
+func (t *Tracer) skip(p *process, reason error, excluded bool) {
+	p.denied = true
+	t.skipped++
+	if !excluded {
+		if err := t.exclude(p.pid); err != nil {
 			t.log.Warn("exclude process", "pid", p.pid, "err", err)
 		}
-		t.log.Debug("skip process", "pid", p.pid, "exe", p.exe, "reason", err)
-		return true
 	}
-	return false
+	t.log.Debug("skip process", "pid", p.pid, "exe", p.exe, "reason", reason)
+}
+
+// exclude makes the kernel side drop pid's events, unless it does already
+// (it keeps an exclusion across exec).
+func (t *Tracer) exclude(pid uint32) error {
+	var excluded uint8
+	if t.objs.Excluded.Lookup(pid, &excluded) == nil {
+		return nil
+	}
+	if err := t.objs.Excluded.Put(pid, uint8(1)); err != nil {
+		return fmt.Errorf("exclude pid %d: %w", pid, err)
+	}
+	t.log.Debug("exclude process in the kernel", "pid", pid)
+	return t.rejudge()
+}
+
+// readmit lifts pid's exclusion, if the kernel holds one, once the policy
+// has allowed the image it now runs: one exec'd by a denied process.
+func (t *Tracer) readmit(pid uint32) error {
+	var excluded uint8
+	if t.objs.Excluded.Lookup(pid, &excluded) != nil {
+		return nil
+	}
+	if err := t.objs.Excluded.Delete(pid); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("readmit pid %d: %w", pid, err)
+	}
+	t.log.Debug("trace process again", "pid", pid)
+	return t.rejudge()
 }
 
 // retire ends the record of pid's current image, at its exec or exit; an

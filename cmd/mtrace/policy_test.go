@@ -2,11 +2,14 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"filippo.io/age"
 
@@ -133,7 +136,7 @@ func TestPolicyCheckPrintsWhatItAllows(t *testing.T) {
 	if res.code != 0 {
 		t.Fatalf("exit %d: %s", res.code, res.stderr)
 	}
-	for _, want := range []string{"is valid", "users: allow www-data", "run time 2h0m0s", "keep 3", "built-in deny list on"} {
+	for _, want := range []string{"is valid", "users (effective uid): allow www-data", "run time 2h0m0s", "keep 3", "built-in deny list on"} {
 		if !strings.Contains(res.stdout, want) {
 			t.Errorf("policy check output lacks %q:\n%s", want, res.stdout)
 		}
@@ -141,5 +144,196 @@ func TestPolicyCheckPrintsWhatItAllows(t *testing.T) {
 	bad := runMtrace(t.Context(), nil, "policy", "check", writeFile(t, "bad.toml", "[limits]\n\nmax_live = 0\n"))
 	if bad.code != exitRuntime || !strings.Contains(bad.stderr, "line 3: limits.max_live") {
 		t.Errorf("bad policy: exit %d, %s", bad.code, bad.stderr)
+	}
+}
+
+// copyForNobody copies a built program under another name into a directory
+// any user may enter, with mode bits mode.
+func copyForNobody(t *testing.T, bin, name string, mode os.FileMode) string {
+	t.Helper()
+	dst := copyAs(t, bin, name)
+	for _, dir := range []string{filepath.Dir(dst), filepath.Dir(filepath.Dir(dst))} {
+		if err := os.Chmod(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(dst, mode); err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+// asNobody is the command line that runs argv as the unprivileged attacker.
+func asNobody(t *testing.T, argv ...string) []string {
+	t.Helper()
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		t.Skip("needs setpriv (util-linux)")
+	}
+	return append([]string{"--reuid=nobody", "--regid=nogroup", "--clear-groups"}, argv...)
+}
+
+// TestExcludesChildrenOfDenied: under --cgroup and --all, a deny-listed
+// program run by nobody forks children and grandchildren that allocate from
+// its own code. The kernel excludes each at its fork, before it runs; none
+// appears in the report, nor does the denied binary anywhere in it, and each
+// is counted as skipped. A child that execs an allowed program is traced
+// again once the policy has judged the new image. Under --all other
+// engineers' processes may fill the ring buffer: where events were lost,
+// only what cannot depend on them is checked.
+func TestExcludesChildrenOfDenied(t *testing.T) {
+	tracertest.RequireBPF(t)
+	const children = 3
+	denied := copyForNobody(t, tracertest.BuildC(t, "forks.c"), "forks-denied", 0o755)
+	allowed := copyForNobody(t, tracertest.BuildC(t, "allocs.c"), "allocs-allowed", 0o755)
+	pol := writeFile(t, "policy.toml", fmt.Sprintf("[scope]\ndeny_executables = [%q]\n", denied))
+	attacker := strings.Join(append([]string{"exec", "setpriv"}, asNobody(t, denied, strconv.Itoa(children), allowed, "--wait")...), " ")
+	cg := makeCgroup(t, filepath.Join(cgroup2Mount(t), "mtrace-test.slice", fmt.Sprintf("mtrace-forks-%d", os.Getpid())))
+	for _, tc := range []struct {
+		mode   string
+		target []string
+		join   string // shell that puts the attacker where the target is
+	}{
+		{"cgroup", []string{"--cgroup", cg}, "echo $$ > " + filepath.Join(cg, "cgroup.procs") + " && "},
+		{"all", []string{"--all"}, ""},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "report.json")
+			b := startMtrace(t, append([]string{"record", "--log-level", "debug", "--policy", pol, "--format", "json", "--output", out}, tc.target...)...)
+			w := startWaiting(t, "sh", "-c", tc.join+attacker)
+			t.Cleanup(func() { w.stdin.Close() }) // a child still waiting reads the end and exits
+			// The parent is judged at its exec; its children are forked after.
+			waitFor(t, &b.stderr, fmt.Sprintf(`msg="skip process" pid=%s `, w.pid()), b.done)
+			w.stdin.Write([]byte("go\n"))
+			execPid := waitForLine(t, &w.out, "exec pid=")
+			waitFor(t, &b.stderr, fmt.Sprintf("msg=\"trace process again\" pid=%s\n", execPid), b.done)
+			programOut := w.release(t)
+			b.stop(t)
+
+			data, err := os.ReadFile(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if bytes.Contains(data, []byte(denied)) || bytes.Contains(data, []byte("forks-denied")) {
+				t.Errorf("the report names the denied binary:\n%.2000s", data)
+			}
+			r := readReport(t, out)
+			var allowedOut strings.Builder
+			forked := map[int]bool{}
+			for _, line := range strings.SplitAfter(programOut, "\n") {
+				var pid int
+				var fn string
+				if _, err := fmt.Sscanf(line, "tally pid=%d %s", &pid, &fn); err != nil {
+					continue
+				}
+				switch fn {
+				case "child_work":
+					forked[pid] = true
+				case "parent_work":
+				default:
+					allowedOut.WriteString(line)
+				}
+			}
+			if len(forked) != 2*children {
+				t.Fatalf("%d children tallied, want %d:\n%s", len(forked), 2*children, programOut)
+			}
+			for _, p := range r.Processes {
+				// The parent's pid ran sh and setpriv first, images of their own.
+				if forked[p.Pid] || p.Exe == denied {
+					t.Errorf("pid %d (%s), of the denied program, is in the report", p.Pid, p.Exe)
+				}
+			}
+			for pid := range forked {
+				if strings.Contains(b.stderr.String(), fmt.Sprintf("msg=\"exclude process in the kernel\" pid=%d\n", pid)) {
+					t.Errorf("pid %d was not excluded by the kernel at its fork", pid)
+				}
+			}
+			if tc.mode == "all" && r.LostEvents > 0 {
+				t.Logf("%d events lost host-wide: skipped processes and tallies not checked", r.LostEvents)
+				return
+			}
+			// The parent, its children and grandchildren, and the child that exec'd.
+			if want := 2*children + 2; r.SkippedProcesses < want {
+				t.Errorf("skipped_processes %d, want at least %d", r.SkippedProcesses, want)
+			}
+			checkTallies(t, r, allowedOut.String(), expect{bin: allowed, callees: allocsProgram})
+		})
+	}
+}
+
+// waitForLine waits until buf holds a line starting with prefix and returns the rest of it.
+func waitForLine(t *testing.T, buf *syncBuffer, prefix string) string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		for _, line := range strings.Split(buf.String(), "\n") {
+			if rest, ok := strings.CutPrefix(line, prefix); ok && strings.HasSuffix(buf.String(), "\n") {
+				return rest
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no line %q in:\n%s", prefix, buf.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestPidOfSetuidProgramJudgedByEffectiveUser: nobody runs a set-user-ID
+// root copy of a program; its effective uid is root's, and so are the
+// secrets it may hold. A policy denying root, or allowing only nobody,
+// refuses --pid of it in one line naming the rule.
+func TestPidOfSetuidProgramJudgedByEffectiveUser(t *testing.T) {
+	tracertest.RequireBPF(t)
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to make a set-user-ID root program")
+	}
+	setuid := copyForNobody(t, tracertest.BuildC(t, "allocs.c"), "allocs-setuid", 0o755|os.ModeSetuid)
+	running := startWaiting(t, "setpriv", asNobody(t, setuid, "--wait")...)
+	for _, tc := range []struct{ scope, msg string }{
+		{`deny_users = ["root"]`, fmt.Sprintf(`refuse to trace: denied by policy: pid %s (%s) runs as uid 0, which matches scope.deny_users "root"`, running.pid(), setuid)},
+		{`allow_users = ["nobody"]`, fmt.Sprintf(`refuse to trace: denied by policy: pid %s (%s) runs as uid 0, which is not in scope.allow_users`, running.pid(), setuid)},
+	} {
+		t.Run(tc.scope, func(t *testing.T) {
+			pol := writeFile(t, "policy.toml", "[scope]\n"+tc.scope+"\n")
+			// Should it not be refused, it ends on its own.
+			res := runMtrace(t.Context(), nil, "record", "--policy", pol, "--duration", "5s", "--pid", running.pid())
+			if res.code != exitRuntime || strings.Count(res.stderr, "mtrace: ") != 1 || lastLine(res.stderr) != "mtrace: "+tc.msg {
+				t.Errorf("exit %d, stderr %q; want exit %d and one line %q", res.code, res.stderr, exitRuntime, "mtrace: "+tc.msg)
+			}
+		})
+	}
+	parseTallies(t, running.release(t)) // the refused process ran on, untouched
+}
+
+// TestUnidentifiableProcessSkipped: a process in a traced cgroup hides what
+// it runs (its main thread exits, so its executable can no longer be read)
+// and allocates from a thread. Under the built-in deny list, a deny rule mtrace
+// cannot show does not match it, so it is skipped and counted, while an
+// allowed neighbour in the cgroup is traced.
+func TestUnidentifiableProcessSkipped(t *testing.T) {
+	tracertest.RequireBPF(t)
+	hidden := copyForNobody(t, tracertest.BuildC(t, "leaderless.c", "-pthread"), "leaderless", 0o755)
+	bin := copyForNobody(t, tracertest.BuildC(t, "allocs.c"), "allocs", 0o755)
+	cg := makeCgroup(t, filepath.Join(cgroup2Mount(t), "mtrace-test.slice", fmt.Sprintf("mtrace-hidden-%d", os.Getpid())))
+	join := "echo $$ > " + filepath.Join(cg, "cgroup.procs") + " && exec setpriv "
+	hider := startWaiting(t, "sh", "-c", join+strings.Join(asNobody(t, hidden), " "))
+	neighbour := startWaiting(t, "sh", "-c", join+strings.Join(asNobody(t, bin, "--wait"), " "))
+	out := filepath.Join(t.TempDir(), "report.json")
+	b := startMtrace(t, "record", "--cgroup", cg, "--log-level", "debug", "--format", "json", "--output", out)
+	hiderOut, neighbourOut := hider.release(t), neighbour.release(t)
+	b.stop(t)
+	r := readReport(t, out)
+	checkTallies(t, r, neighbourOut, expect{bin: bin, callees: allocsProgram})
+	for pid := range parseTallies(t, hiderOut) {
+		for _, p := range r.Processes {
+			if p.Pid == pid {
+				t.Errorf("pid %d, which hides its executable, is in the report as %q", pid, p.Exe)
+			}
+		}
+		if !strings.Contains(b.stderr.String(), fmt.Sprintf(`msg="skip process" pid=%d exe="" reason="denied by policy: pid %d (): its executable cannot be read`, pid, pid)) {
+			t.Errorf("pid %d not skipped as unidentifiable", pid)
+		}
+	}
+	if r.SkippedProcesses < 1 {
+		t.Errorf("skipped_processes %d, want at least 1", r.SkippedProcesses)
 	}
 }

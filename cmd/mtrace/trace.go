@@ -28,7 +28,7 @@ func traceFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "mmap", Usage: "also count anonymous mmap/munmap, as their own kind of allocation (off by default)"},
 		&cli.Uint64Flag{Name: "sample-bytes", Usage: "sample allocations by size, one in `N` bytes on average: an allocation of S bytes is kept with chance 1-e^(-S/N) and weighted by its inverse, so counts are unbiased estimates; the others cost no stack walk and no event (off by default)"},
 		&cli.DurationFlag{Name: "duration", Aliases: []string{"d"}, Usage: "stop after `DURATION` (e.g. 10s); 0 traces until the targets exit (at most the policy's max_duration)"},
-		&cli.StringFlag{Name: "policy", Usage: "trace within the policy `FILE` (TOML; see mtrace policy check); without one, the built-in deny list and default limits apply"},
+		&cli.StringFlag{Name: "policy", Usage: "trace within the policy `FILE` (TOML; see mtrace policy check); without one, the built-in deny list (by executable name) and default limits apply"},
 		&cli.Uint64Flag{Name: "max-events-per-second", Usage: "trace at most `N` allocations a second at full fidelity, then sample (default from the policy: 500000; may only lower it)"},
 		&cli.Float64Flag{Name: "max-cpu-percent", Usage: "keep mtrace, its BPF programs included, under `P` percent of one CPU: sample more, then stop (default from the policy: 50; may only lower it)"},
 		&cli.StringSliceFlag{Name: "debug-dir", Usage: "also look for separate debug files (by build-id or debuglink) in `DIR` (repeatable; " + symbolize.DefaultDebugDir + " always)"},

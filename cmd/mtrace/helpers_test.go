@@ -401,14 +401,20 @@ func (term *terminal) keys(keys string) {
 	}
 }
 
-// asNobody is a command that runs name as the unprivileged user nobody,
-// the attacker of the security tests; the test skips without setpriv.
-func asNobody(t *testing.T, name string, args ...string) *exec.Cmd {
+// nobodyArgs are setpriv's arguments that run argv as the unprivileged
+// attacker: user nobody, group nogroup, no supplementary groups.
+func nobodyArgs(t *testing.T, argv ...string) []string {
 	t.Helper()
 	if _, err := exec.LookPath("setpriv"); err != nil {
 		t.Skip("needs setpriv (util-linux)")
 	}
-	return exec.Command("setpriv", append([]string{"--reuid=nobody", "--regid=nogroup", "--clear-groups", name}, args...)...)
+	return append([]string{"--reuid=nobody", "--regid=nogroup", "--clear-groups"}, argv...)
+}
+
+// asNobody is a command that runs name as the unprivileged attacker (nobodyArgs).
+func asNobody(t *testing.T, name string, args ...string) *exec.Cmd {
+	t.Helper()
+	return exec.Command("setpriv", nobodyArgs(t, append([]string{name}, args...)...)...)
 }
 
 // openFDs counts the file descriptors process pid holds.

@@ -163,15 +163,6 @@ func copyForNobody(t *testing.T, bin, name string, mode os.FileMode) string {
 	return dst
 }
 
-// asNobody is the command line that runs argv as the unprivileged attacker.
-func asNobody(t *testing.T, argv ...string) []string {
-	t.Helper()
-	if _, err := exec.LookPath("setpriv"); err != nil {
-		t.Skip("needs setpriv (util-linux)")
-	}
-	return append([]string{"--reuid=nobody", "--regid=nogroup", "--clear-groups"}, argv...)
-}
-
 // TestExcludesChildrenOfDenied: under --cgroup and --all, a deny-listed
 // program run by nobody forks children and grandchildren that allocate from
 // its own code. The kernel excludes each at its fork, before it runs; none
@@ -186,7 +177,7 @@ func TestExcludesChildrenOfDenied(t *testing.T) {
 	denied := copyForNobody(t, tracertest.BuildC(t, "forks.c"), "forks-denied", 0o755)
 	allowed := copyForNobody(t, tracertest.BuildC(t, "allocs.c"), "allocs-allowed", 0o755)
 	pol := writeFile(t, "policy.toml", fmt.Sprintf("[scope]\ndeny_executables = [%q]\n", denied))
-	attacker := strings.Join(append([]string{"exec", "setpriv"}, asNobody(t, denied, strconv.Itoa(children), allowed, "--wait")...), " ")
+	attacker := strings.Join(append([]string{"exec", "setpriv"}, nobodyArgs(t, denied, strconv.Itoa(children), allowed, "--wait")...), " ")
 	cg := makeCgroup(t, filepath.Join(cgroup2Mount(t), "mtrace-test.slice", fmt.Sprintf("mtrace-forks-%d", os.Getpid())))
 	for _, tc := range []struct {
 		mode   string
@@ -287,7 +278,7 @@ func TestPidOfSetuidProgramJudgedByEffectiveUser(t *testing.T) {
 		t.Skip("needs root to make a set-user-ID root program")
 	}
 	setuid := copyForNobody(t, tracertest.BuildC(t, "allocs.c"), "allocs-setuid", 0o755|os.ModeSetuid)
-	running := startWaiting(t, "setpriv", asNobody(t, setuid, "--wait")...)
+	running := startWaiting(t, "setpriv", nobodyArgs(t, setuid, "--wait")...)
 	for _, tc := range []struct{ scope, msg string }{
 		{`deny_users = ["root"]`, fmt.Sprintf(`refuse to trace: denied by policy: pid %s (%s) runs as uid 0, which matches scope.deny_users "root"`, running.pid(), setuid)},
 		{`allow_users = ["nobody"]`, fmt.Sprintf(`refuse to trace: denied by policy: pid %s (%s) runs as uid 0, which is not in scope.allow_users`, running.pid(), setuid)},
@@ -315,8 +306,8 @@ func TestUnidentifiableProcessSkipped(t *testing.T) {
 	bin := copyForNobody(t, tracertest.BuildC(t, "allocs.c"), "allocs", 0o755)
 	cg := makeCgroup(t, filepath.Join(cgroup2Mount(t), "mtrace-test.slice", fmt.Sprintf("mtrace-hidden-%d", os.Getpid())))
 	join := "echo $$ > " + filepath.Join(cg, "cgroup.procs") + " && exec setpriv "
-	hider := startWaiting(t, "sh", "-c", join+strings.Join(asNobody(t, hidden), " "))
-	neighbour := startWaiting(t, "sh", "-c", join+strings.Join(asNobody(t, bin, "--wait"), " "))
+	hider := startWaiting(t, "sh", "-c", join+strings.Join(nobodyArgs(t, hidden), " "))
+	neighbour := startWaiting(t, "sh", "-c", join+strings.Join(nobodyArgs(t, bin, "--wait"), " "))
 	out := filepath.Join(t.TempDir(), "report.json")
 	b := startMtrace(t, "record", "--cgroup", cg, "--log-level", "debug", "--format", "json", "--output", out)
 	hiderOut, neighbourOut := hider.release(t), neighbour.release(t)

@@ -1,6 +1,8 @@
 package sink
 
 import (
+	"bytes"
+	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
@@ -81,7 +83,14 @@ func WritePprof(w io.Writer, r *Report) error {
 	if err := p.CheckValid(); err != nil {
 		return fmt.Errorf("write pprof profile: %w", err)
 	}
-	if err := p.Write(w); err != nil {
+	// Under Limited, the profile's inflated size counts against the limit
+	// too, so that ReadPprof, which inflates no more, reads it back.
+	zw := gzip.NewWriter(w)
+	var raw io.Writer = zw
+	if l, ok := w.(*limitWriter); ok {
+		raw = &limitWriter{w: zw, left: l.max, max: l.max}
+	}
+	if err := errors.Join(p.WriteUncompressed(raw), zw.Close()); err != nil {
 		return fmt.Errorf("write pprof profile: %w", err)
 	}
 	return nil
@@ -160,9 +169,16 @@ func (b *profileBuilder) location(group []Frame) *profile.Location {
 	return loc
 }
 
-// ReadPprof reads a profile mtrace wrote back into a report.
-func ReadPprof(rd io.Reader) (*Report, error) {
-	p, err := profile.Parse(rd)
+// ReadPprof reads a profile mtrace wrote back into a report. A gzipped
+// profile is inflated only if it inflates to at most limit bytes, which is
+// measured first, keeping nothing: a small file that inflates without end
+// costs no memory.
+func ReadPprof(data []byte, limit int64) (*Report, error) {
+	data, err := inflate(data, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read pprof profile: %w", err)
+	}
+	p, err := profile.ParseUncompressed(data)
 	if err != nil {
 		return nil, fmt.Errorf("read pprof profile: %w", err)
 	}
@@ -225,6 +241,44 @@ func ReadPprof(rd io.Reader) (*Report, error) {
 	}
 	sort.Slice(r.Processes, func(i, j int) bool { return r.Processes[i].Pid < r.Processes[j].Pid })
 	return r, nil
+}
+
+// inflate returns data gunzipped if it is gzipped, refusing more than limit
+// bytes either way.
+func inflate(data []byte, limit int64) ([]byte, error) {
+	if !bytes.HasPrefix(data, []byte{0x1f, 0x8b}) {
+		if int64(len(data)) > limit {
+			return nil, fmt.Errorf("larger than %d bytes (max_output_bytes)", limit)
+		}
+		return data, nil
+	}
+	n, err := gunzip(data, io.Discard, limit)
+	if err != nil {
+		return nil, err
+	}
+	// Hidden from io.Copy, the buffer's ReadFrom would grow it past n.
+	out := struct{ io.Writer }{bytes.NewBuffer(make([]byte, 0, n))}
+	if _, err := gunzip(data, out, n); err != nil {
+		return nil, err
+	}
+	return out.Writer.(*bytes.Buffer).Bytes(), nil
+}
+
+// gunzip inflates data into w, and returns its inflated size, at most limit.
+func gunzip(data []byte, w io.Writer, limit int64) (int64, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		return 0, fmt.Errorf("gunzip: %w", err)
+	}
+	defer zr.Close()
+	n, err := io.Copy(w, io.LimitReader(zr, limit+1))
+	if err != nil {
+		return n, fmt.Errorf("gunzip: %w", err)
+	}
+	if n > limit {
+		return n, fmt.Errorf("inflates to more than %d bytes (max_output_bytes)", limit)
+	}
+	return n, nil
 }
 
 func first(s []string) string {

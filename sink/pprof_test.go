@@ -2,7 +2,11 @@ package sink
 
 import (
 	"bytes"
+	"compress/gzip"
+	"errors"
+	"io"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -18,7 +22,7 @@ func TestPprofRoundTrips(t *testing.T) {
 	if err := WritePprof(&b, want); err != nil {
 		t.Fatal(err)
 	}
-	got, err := ReadPprof(&b)
+	got, err := ReadPprof(b.Bytes(), 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,8 +31,45 @@ func TestPprofRoundTrips(t *testing.T) {
 	}
 }
 
+// TestPprofInflatedLimit: a profile is written only if its inflated size
+// fits the output limit, and read only if it inflates to no more than the
+// reader's limit.
+func TestPprofInflatedLimit(t *testing.T) {
+	var zipped, raw bytes.Buffer
+	if err := WritePprof(&zipped, sampleReport()); err != nil {
+		t.Fatal(err)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(zipped.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(&raw, zr); err != nil {
+		t.Fatal(err)
+	}
+	if raw.Len() <= zipped.Len() {
+		t.Fatalf("the sample profile inflates from %d to %d bytes: want it to grow", zipped.Len(), raw.Len())
+	}
+	write := func(w io.Writer) error { return WritePprof(w, sampleReport()) }
+	if err := Limited(int64(raw.Len()-1), write)(io.Discard); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("a profile of %d bytes, %d inflated, under a limit of %d: %v, want ErrTooLarge", zipped.Len(), raw.Len(), raw.Len()-1, err)
+	}
+	if err := Limited(int64(raw.Len()), write)(io.Discard); err != nil {
+		t.Errorf("a profile of %d bytes inflated, under a limit of as much: %v", raw.Len(), err)
+	}
+	if _, err := ReadPprof(zipped.Bytes(), int64(raw.Len()-1)); err == nil || !strings.Contains(err.Error(), "inflates to more than") {
+		t.Errorf("read under a limit of one byte less than it inflates to: %v", err)
+	}
+	if _, err := ReadPprof(zipped.Bytes(), int64(raw.Len())); err != nil {
+		t.Errorf("read under a limit of what it inflates to: %v", err)
+	}
+}
+
 // FuzzReadPprof feeds arbitrary bytes to the reader of saved profiles, as
-// mtrace report does: an error or a report, never a panic.
+// mtrace report does: an error or a report, never a panic; nothing inflates
+// past the limit (a seed inflates to twice it).
+// fuzzLimit is the inflated size FuzzReadPprof allows.
+const fuzzLimit = 1 << 16
+
 func FuzzReadPprof(f *testing.F) {
 	var b bytes.Buffer
 	if err := WritePprof(&b, sampleReport()); err != nil {
@@ -36,8 +77,13 @@ func FuzzReadPprof(f *testing.F) {
 	}
 	f.Add(b.Bytes())
 	f.Add([]byte{0x1f, 0x8b})
+	var bomb bytes.Buffer
+	zw := gzip.NewWriter(&bomb)
+	zw.Write(make([]byte, 2*fuzzLimit))
+	zw.Close()
+	f.Add(bomb.Bytes())
 	f.Fuzz(func(t *testing.T, data []byte) {
-		r, err := ReadPprof(bytes.NewReader(data))
+		r, err := ReadPprof(data, fuzzLimit)
 		if (r == nil) == (err == nil) {
 			t.Fatalf("report %v and error %v", r, err)
 		}

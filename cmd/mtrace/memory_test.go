@@ -2,14 +2,20 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"compress/gzip"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/mtrace/mtrace/policy"
 	"github.com/mtrace/mtrace/sink"
 	"github.com/mtrace/mtrace/tracer/tracertest"
 )
@@ -205,4 +211,51 @@ func TestSweepEndedImages(t *testing.T) {
 	if processes != 5 || leaked != 5*600 {
 		t.Errorf("%d leak processes with %d blocks leaked, want 5 with %d", processes, leaked, 5*600)
 	}
+}
+
+// TestReportGzipBomb runs mtrace report on a gzip file of half a MiB that
+// inflates to 512 MiB of zeros, twice the default max_output_bytes: it is
+// refused in one line and exit code 1, and since its inflated size is
+// measured before anything is kept, mtrace's peak RSS stays under 64 MiB
+// (reading it all took 2.7 GB for a 1 GiB bomb before).
+func TestReportGzipBomb(t *testing.T) {
+	bomb := filepath.Join(t.TempDir(), "bomb.pb.gz")
+	f, err := os.Create(bomb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw, _ := gzip.NewWriterLevel(f, gzip.BestCompression)
+	zeros := make([]byte, 1<<20)
+	for range 512 {
+		zw.Write(zeros)
+	}
+	if err := errors.Join(zw.Close(), f.Close()); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "report", bomb)
+	cmd.Env = append(os.Environ(), "MTRACE_TEST_MAIN=1")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err = cmd.Run()
+	if code := cmd.ProcessState.ExitCode(); code != exitRuntime {
+		t.Errorf("mtrace report exited %d (%v), want %d", code, err, exitRuntime)
+	}
+	want := fmt.Sprintf("inflates to more than %d bytes (max_output_bytes)", policy.DefaultLimits().MaxOutputBytes)
+	if msg := stderr.String(); strings.Count(msg, "\n") != 1 || !strings.Contains(msg, want) {
+		t.Errorf("mtrace report said %q, want one line saying %q", msg, want)
+	}
+	peak := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss // KiB
+	t.Logf("mtrace report's peak RSS on a %d KiB gzip bomb: %d MiB", fileSize(t, bomb)>>10, peak>>10)
+	if peak > 64<<10 {
+		t.Errorf("mtrace report's peak RSS %d MiB, want at most 64 MiB", peak>>10)
+	}
+}
+
+func fileSize(t *testing.T, path string) int64 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
 }

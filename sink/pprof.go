@@ -34,6 +34,8 @@ const (
 	commentEvents  = "mtrace allocation_events "
 	commentSkipped = "mtrace skipped_processes "
 	commentTrimmed = "mtrace trimmed_stacks "
+	commentFolded  = "mtrace folded_processes "
+	commentTargets = "mtrace targets_full "
 )
 
 // WritePprof writes the report as a gzipped pprof profile, the format go
@@ -58,6 +60,8 @@ func WritePprof(w io.Writer, r *Report) error {
 			commentEvents + strconv.FormatUint(r.AllocationEvents, 10),
 			commentSkipped + strconv.Itoa(r.SkippedProcesses),
 			commentTrimmed + strconv.Itoa(r.TrimmedStacks),
+			commentFolded + strconv.Itoa(r.FoldedProcesses),
+			commentTargets + strconv.FormatUint(r.Dropped.TargetsFull, 10),
 		},
 	}
 	b := &profileBuilder{p: p, mappings: map[string]*profile.Mapping{}, functions: map[Frame]*profile.Function{}, locations: map[string]*profile.Location{}}
@@ -193,12 +197,13 @@ func ReadPprof(data []byte, limit int64) (*Report, error) {
 	r := &Report{DurationSeconds: float64(p.DurationNanos) / float64(time.Second), Processes: []Process{}}
 	for _, c := range p.Comments {
 		for prefix, dst := range map[string]*uint64{commentLost: &r.LostEvents, commentLostA: &r.LostAllocations, commentSampled: &r.SampledOut,
-			commentRate: &r.SampleBytes, commentUnsampl: &r.Unsampled, commentEvents: &r.AllocationEvents} {
+			commentRate: &r.SampleBytes, commentUnsampl: &r.Unsampled, commentEvents: &r.AllocationEvents, commentTargets: &r.Dropped.TargetsFull} {
 			if v, ok := strings.CutPrefix(c, prefix); ok {
 				*dst, _ = strconv.ParseUint(v, 10, 64)
 			}
 		}
-		for prefix, dst := range map[string]*int{commentSchema: &r.Schema, commentSkipped: &r.SkippedProcesses, commentTrimmed: &r.TrimmedStacks} {
+		for prefix, dst := range map[string]*int{commentSchema: &r.Schema, commentSkipped: &r.SkippedProcesses, commentTrimmed: &r.TrimmedStacks,
+			commentFolded: &r.FoldedProcesses} {
 			if v, ok := strings.CutPrefix(c, prefix); ok {
 				*dst, _ = strconv.Atoi(v)
 			}

@@ -45,6 +45,7 @@ type Dropped struct {
 	StacksFull  uint64 // stack map full: allocations kept without their stack
 	StackErrors uint64 // user stack could not be walked, or not yet resolved to files (mmap lock busy)
 	CallsFull   uint64 // in-flight call map full: calls not traced
+	TargetsFull uint64 // target map full (max_targets): children of traced processes not traced
 	Malformed   uint64 // ring-buffer records that did not decode
 	// SampledOut counts allocations left out above the event-rate limit;
 	// the weights of those kept stand for them.
@@ -55,12 +56,15 @@ type Dropped struct {
 
 // Process is one traced process image and its allocation stacks, largest first.
 type Process struct {
-	Pid        int
-	Exe        string
-	Argv0      string
-	Cgroup     string
-	Exited     bool     // exited (or exec'd, for an image that is not the last) while traced
-	Folded     int      // if not 0: the sum of this many exited images of Exe, folded to bound memory (Pid is 0)
+	Pid    int
+	Exe    string
+	Argv0  string
+	Cgroup string
+	Exited bool // exited (or exec'd, for an image that is not the last) while traced
+	// Folded, if not 0, is how many images of Exe this sums (its Pid is 0):
+	// exited ones past max_exited_processes or max_stacks, and running ones
+	// past max_targets (then Exited is false).
+	Folded     int
 	Allocators []string // modules whose allocation functions it called, most allocations first
 	Stacks     []Stack
 	// SizeHistogram counts allocations by size: bucket i holds sizes below 2^i
@@ -92,14 +96,13 @@ func (t *Tracer) result() (*Result, error) {
 	if t.cfg.Leaks {
 		r.LeakAge = t.cfg.LeakAge
 	}
-	images := append([]*process(nil), t.done...)
-	for _, exe := range slices.Sorted(maps.Keys(t.folded)) {
-		images = append(images, t.folded[exe])
-	}
-	for _, p := range t.live {
-		images = append(images, p)
-	}
 	stacks := make(map[uint64][]symbolize.Location)
+	live, folded := t.foldLive(stacks)
+	images := append([]*process(nil), t.done...)
+	for _, exe := range slices.Sorted(maps.Keys(folded)) {
+		images = append(images, folded[exe])
+	}
+	images = append(images, live...)
 	for _, p := range images {
 		if len(p.stacks) == 0 || p.denied {
 			continue
@@ -149,6 +152,7 @@ func (t *Tracer) readCounters(d *Dropped) error {
 		bpf.AllocCounterCOUNTER_CALLS_FULL:   &d.CallsFull,
 		bpf.AllocCounterCOUNTER_SAMPLED_OUT:  &d.SampledOut,
 		bpf.AllocCounterCOUNTER_UNSAMPLED:    &d.Unsampled,
+		bpf.AllocCounterCOUNTER_TARGETS_FULL: &d.TargetsFull,
 	} {
 		var perCPU []uint64
 		if err := t.objs.Counters.Lookup(uint32(idx), &perCPU); err != nil {

@@ -278,6 +278,7 @@ func buildReport(res *tracer.Result, sym *symbolize.Symbolizer) *sink.Report {
 			StackErrors:  res.Dropped.StackErrors,
 			CallsFull:    res.Dropped.CallsFull,
 			Malformed:    res.Dropped.Malformed,
+			TargetsFull:  res.Dropped.TargetsFull,
 		},
 		SkippedProcesses:  res.Skipped,
 		SampledOut:        res.Dropped.SampledOut,
@@ -287,6 +288,7 @@ func buildReport(res *tracer.Result, sym *symbolize.Symbolizer) *sink.Report {
 		AllocationEvents:  res.Allocs,
 		Processes:         []sink.Process{},
 	}
+	frames := frameCache{sym: sym, byStack: make(map[string][]sink.Frame)}
 	for _, p := range res.Processes {
 		sp := sink.Process{Pid: p.Pid, Exe: p.Exe, Argv0: p.Argv0, Cgroup: p.Cgroup, Exited: p.Exited, FoldedProcesses: p.Folded,
 			Allocators: p.Allocators, Stacks: []sink.Stack{}}
@@ -299,7 +301,7 @@ func buildReport(res *tracer.Result, sym *symbolize.Symbolizer) *sink.Report {
 		}
 		for _, s := range p.Stacks {
 			st := sink.Stack{
-				Frames: []sink.Frame{{Function: s.Function, Module: s.Module}},
+				Frames: frames.of(s),
 				Counts: sink.Counts{
 					Allocs: s.Allocs, AllocBytes: s.AllocBytes,
 					Frees: s.Frees, FreeBytes: s.FreeBytes,
@@ -307,15 +309,38 @@ func buildReport(res *tracer.Result, sym *symbolize.Symbolizer) *sink.Report {
 					LeakedObjects: s.LeakedObjects, LeakedBytes: s.LeakedBytes,
 				},
 			}
-			for _, f := range sym.Frames(s.Locations) {
-				st.Frames = append(st.Frames, sink.Frame(f))
-			}
 			sp.Totals.Add(st.Counts)
 			sp.Stacks = append(sp.Stacks, st)
 		}
+		r.FoldedProcesses += p.Folded
 		r.Processes = append(r.Processes, sp)
 	}
 	return r
+}
+
+// frameCache symbolizes each distinct stack once: the same stack in many
+// processes shares one slice of frames, which no writer changes, so that a
+// report's memory does not grow with its processes times their frames.
+type frameCache struct {
+	sym     *symbolize.Symbolizer
+	byStack map[string][]sink.Frame
+}
+
+// of returns the frames of s: the allocation function, then its callers.
+func (c frameCache) of(s tracer.Stack) []sink.Frame {
+	key := fmt.Appendf(nil, "%s\x00%s", s.Function, s.Module)
+	for _, l := range s.Locations {
+		key = fmt.Appendf(key, "\x00%v", l)
+	}
+	if frames, ok := c.byStack[string(key)]; ok {
+		return frames
+	}
+	frames := []sink.Frame{{Function: s.Function, Module: s.Module}}
+	for _, f := range c.sym.Frames(s.Locations) {
+		frames = append(frames, sink.Frame(f))
+	}
+	c.byStack[string(key)] = frames
+	return frames
 }
 
 // buckets keeps the non-empty buckets of a log2 histogram: bucket i holds

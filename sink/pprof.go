@@ -35,6 +35,7 @@ const (
 	commentSkipped = "mtrace skipped_processes "
 	commentTrimmed = "mtrace trimmed_stacks "
 	commentFolded  = "mtrace folded_processes "
+	commentFoldedS = "mtrace folded_stacks "
 	commentTargets = "mtrace targets_full "
 )
 
@@ -61,6 +62,7 @@ func WritePprof(w io.Writer, r *Report) error {
 			commentSkipped + strconv.Itoa(r.SkippedProcesses),
 			commentTrimmed + strconv.Itoa(r.TrimmedStacks),
 			commentFolded + strconv.Itoa(r.FoldedProcesses),
+			commentFoldedS + strconv.Itoa(r.FoldedStacks),
 			commentTargets + strconv.FormatUint(r.Dropped.TargetsFull, 10),
 		},
 	}
@@ -203,7 +205,7 @@ func ReadPprof(data []byte, limit int64) (*Report, error) {
 			}
 		}
 		for prefix, dst := range map[string]*int{commentSchema: &r.Schema, commentSkipped: &r.SkippedProcesses, commentTrimmed: &r.TrimmedStacks,
-			commentFolded: &r.FoldedProcesses} {
+			commentFolded: &r.FoldedProcesses, commentFoldedS: &r.FoldedStacks} {
 			if v, ok := strings.CutPrefix(c, prefix); ok {
 				*dst, _ = strconv.Atoi(v)
 			}

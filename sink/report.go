@@ -35,8 +35,12 @@ type Report struct {
 	TrimmedStacks int `json:"trimmed_stacks,omitempty"`
 	// FoldedProcesses counts the process images summed into the entries of
 	// their executables (pid 0) to bound mtrace's memory, in all.
-	FoldedProcesses int       `json:"folded_processes,omitempty"`
-	Processes       []Process `json:"processes"`
+	FoldedProcesses int `json:"folded_processes,omitempty"`
+	// FoldedStacks counts the stacks of folded processes summed into their
+	// entry's "[other stacks]" past the max_stacks distinct stacks that
+	// folded entries keep.
+	FoldedStacks int       `json:"folded_stacks,omitempty"`
+	Processes    []Process `json:"processes"`
 }
 
 // Dropped counts what was not recorded besides lost events.

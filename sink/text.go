@@ -29,7 +29,11 @@ func WriteText(w io.Writer, r *Report, top int) error {
 		p.printf("trimmed: %d smaller stacks summed into %s to fit max_output_bytes\n", r.TrimmedStacks, OtherStacks)
 	}
 	if r.FoldedProcesses > 0 {
-		p.printf("folded: %d process(es) summed into the entries of their executables to bound mtrace's memory\n", r.FoldedProcesses)
+		p.printf("folded: %d process(es) summed into the entries of their executables to bound mtrace's memory", r.FoldedProcesses)
+		if r.FoldedStacks > 0 {
+			p.printf(", %d of their stacks into %s past max_stacks", r.FoldedStacks, OtherStacks)
+		}
+		p.printf("\n")
 	}
 	if d := r.Dropped; d != (Dropped{}) {
 		p.printf("dropped: live map full %d, stack map full %d, stack errors %d, calls full %d, malformed records %d",

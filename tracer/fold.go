@@ -40,17 +40,32 @@ func (t *Tracer) fold() {
 		t.foldInto(p)
 	}
 	t.done = kept
+	t.compactRetired()
 }
 
-// foldInto adds exited image p to the folded record of its executable.
+// otherExecutables names the folded record of the executables past
+// max_exited_processes folded records.
+const otherExecutables = "[other executables]"
+
+// foldInto adds exited image p to the folded record of its executable. The
+// folded records hold at most max_stacks distinct stacks: the aggregates of
+// stacks past them are summed under otherStack, and counted.
 func (t *Tracer) foldInto(p *process) {
 	if t.folded == nil {
 		t.folded = make(map[string]*process)
 	}
-	f := t.folded[p.exe]
+	exe := p.exe
+	if t.folded[exe] == nil && len(t.folded) >= int(t.cfg.Limits.MaxExitedProcesses) {
+		exe = otherExecutables
+	}
+	f := t.folded[exe]
 	if f == nil {
 		f = foldedRecord(p, true)
-		t.folded[p.exe] = f
+		f.exe = exe
+		t.folded[exe] = f
+	}
+	if t.retired.folded == nil {
+		t.retired.folded = make(map[uint64]bool)
 	}
 	f.merge(p, func(hash uint64) uint64 {
 		// Frames are known by the first hash of each distinct stack; the
@@ -59,8 +74,46 @@ func (t *Tracer) foldInto(p *process) {
 		if first != hash {
 			delete(t.retired.byHash, hash)
 		}
+		if !t.retired.folded[first] {
+			if len(t.retired.folded) >= int(t.cfg.Limits.MaxStacks) {
+				t.foldedStacks++
+				return otherStack
+			}
+			t.retired.folded[first] = true
+		}
 		return first
 	})
+}
+
+// compactRetired forgets the frames of stacks that neither an exited image
+// kept apart nor a folded record holds any more.
+func (t *Tracer) compactRetired() {
+	old := t.retired
+	t.retired = retiredStacks{byHash: make(map[uint64][]symbolize.Location), distinct: make(map[string]uint64), folded: make(map[uint64]bool)}
+	keep := func(hash uint64) {
+		locs, ok := old.byHash[hash]
+		if !ok {
+			return
+		}
+		t.retired.byHash[hash] = locs
+		if key := stackKeyOf(locs); t.retired.distinct[key] == 0 {
+			t.retired.distinct[key] = hash
+		}
+	}
+	// The folded records' hashes first: each stays the first of its frames.
+	for _, f := range t.folded {
+		for k := range f.stacks {
+			if old.folded[k.stack] {
+				keep(k.stack)
+				t.retired.folded[k.stack] = true
+			}
+		}
+	}
+	for _, p := range t.done {
+		for k := range p.stacks {
+			keep(k.stack)
+		}
+	}
 }
 
 // foldLive returns the live images a result keeps apart: at most

@@ -17,8 +17,11 @@ type Result struct {
 	Duration  time.Duration
 	Dropped   Dropped
 	Processes []Process
-	Skipped   int    // process images the policy denied
-	Allocs    uint64 // allocation events received (each may stand for several when sampled)
+	Skipped   int // process images the policy denied
+	// FoldedStacks counts the aggregates of folded images summed into an
+	// Other stack, past the max_stacks distinct stacks folded images keep.
+	FoldedStacks int
+	Allocs       uint64 // allocation events received (each may stand for several when sampled)
 	// LeakAge is the age past which live allocations were reported as leaked; 0 without leaks.
 	LeakAge time.Duration
 	// SampleBytes is Config.SampleBytes: counts are estimates if it is not 0.
@@ -79,6 +82,8 @@ type Stack struct {
 	Function  string               // allocation function called, e.g. malloc or operator new(unsigned long)
 	Module    string               // module that defines it
 	Locations []symbolize.Location // the callers, innermost (the direct caller) first; empty if unknown
+	// Other says this is the sum of a folded record's stacks past max_stacks; it has no Locations.
+	Other bool
 	Counts
 }
 
@@ -90,6 +95,7 @@ func (t *Tracer) result() (*Result, error) {
 	}
 	r.Dropped.Malformed = t.malformed
 	r.Skipped = t.skipped
+	r.FoldedStacks = t.foldedStacks
 	r.Allocs = t.allocs
 	r.Programs = t.programStats()
 	r.SampleBytes = t.cfg.SampleBytes
@@ -111,7 +117,7 @@ func (t *Tracer) result() (*Result, error) {
 			SizeHistogram: p.sizes, LifetimeHistogram: p.lifetimes, Timeline: p.timeline}
 		allocs := make(map[string]uint64)
 		for k, c := range p.stacks {
-			s := Stack{Function: "[unknown]", Counts: *c, Locations: t.stack(k.stack, stacks)}
+			s := Stack{Function: "[unknown]", Counts: *c, Locations: t.stack(k.stack, stacks), Other: k.stack == otherStack}
 			if int(k.probe) < len(t.probes) {
 				s.Function, s.Module = t.probes[k.probe].function, t.probes[k.probe].module
 				allocs[s.Module] += c.Allocs

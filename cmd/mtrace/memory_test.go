@@ -437,3 +437,54 @@ func (h *held) release(t *testing.T) {
 		t.Errorf("%s: %v", h.cmd.Path, err)
 	}
 }
+
+// TestForkStormStacks: 600 processes in a traced cgroup, run as nobody,
+// allocate from 128 distinct stacks (malloc and calloc, 64 depths each) and
+// exit, under a policy of 64 stacks and 10 exited processes apart. The
+// folded entry of the storm keeps at most 64 stacks with their frames and
+// sums the others into "[other stacks]", which the report counts
+// (folded_stacks, and the text report's folded line); every allocation is
+// still counted.
+func TestForkStormStacks(t *testing.T) {
+	tracertest.RequireBPF(t)
+	const n, maxStacks = 600, 64
+	storm := buildForNobody(t, "storm.c")
+	cg := makeCgroup(t, filepath.Join(cgroup2Mount(t), "mtrace-test.slice", fmt.Sprintf("mtrace-stacks-%d", os.Getpid())))
+	pol := writeFile(t, "policy.toml", fmt.Sprintf("[limits]\nmax_stacks = %d\nmax_exited_processes = 10\n", maxStacks))
+	out := filepath.Join(t.TempDir(), "report.json")
+	b := startMtrace(t, "record", "--cgroup", cg, "--policy", pol, "--format", "json", "--output", out)
+	if got := runAsNobody(t, cg, nil, storm, strconv.Itoa(n)); got != fmt.Sprintf("storm %d\n", n) {
+		t.Fatalf("storm said %q", got)
+	}
+	b.stop(t)
+	r := readReport(t, out)
+	var allocs, other uint64
+	for _, p := range r.Processes {
+		if p.Exe != storm {
+			continue
+		}
+		named := 0
+		for _, s := range p.Stacks {
+			allocs += s.Allocs
+			if s.Frames[0].Function == sink.OtherStacks {
+				other += s.Allocs
+			} else if len(s.Frames) > 1 {
+				named++
+			}
+		}
+		if p.FoldedProcesses > 0 && named > maxStacks {
+			t.Errorf("the folded entry of %d processes has %d stacks with frames, want at most %d", p.FoldedProcesses, named, maxStacks)
+		}
+	}
+	t.Logf("%d allocations, %d of them in %s; %d stacks folded", allocs, other, sink.OtherStacks, r.FoldedStacks)
+	if allocs != 5*n {
+		t.Errorf("%d allocations of the storm in the report, want %d", allocs, 5*n)
+	}
+	if r.FoldedStacks == 0 || other == 0 {
+		t.Errorf("folded_stacks %d, %d allocations in %s: want the stacks past %d folded", r.FoldedStacks, other, sink.OtherStacks, maxStacks)
+	}
+	text := runMtrace(context.Background(), nil, "report", "--format", "text", out)
+	if want := fmt.Sprintf("%d of their stacks into %s past max_stacks", r.FoldedStacks, sink.OtherStacks); !strings.Contains(text.stdout, want) {
+		t.Errorf("the text report does not say %q:\n%.2000s", want, text.stdout)
+	}
+}

@@ -281,6 +281,7 @@ func buildReport(res *tracer.Result, sym *symbolize.Symbolizer) *sink.Report {
 			TargetsFull:  res.Dropped.TargetsFull,
 		},
 		SkippedProcesses:  res.Skipped,
+		FoldedStacks:      res.FoldedStacks,
 		SampledOut:        res.Dropped.SampledOut,
 		SampleBytes:       res.SampleBytes,
 		Unsampled:         res.Dropped.Unsampled,
@@ -328,6 +329,9 @@ type frameCache struct {
 
 // of returns the frames of s: the allocation function, then its callers.
 func (c frameCache) of(s tracer.Stack) []sink.Frame {
+	if s.Other {
+		return []sink.Frame{{Function: sink.OtherStacks}}
+	}
 	key := fmt.Appendf(nil, "%s\x00%s", s.Function, s.Module)
 	for _, l := range s.Locations {
 		key = fmt.Appendf(key, "\x00%v", l)

@@ -3,6 +3,7 @@ package sink
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/google/pprof/profile"
 )
@@ -184,6 +186,9 @@ func ReadPprof(data []byte, limit int64) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read pprof profile: %w", err)
 	}
+	if n := decodedSize(data); n > decodedLimit*limit {
+		return nil, fmt.Errorf("read pprof profile: would take %d bytes decoded, more than %d times max_output_bytes", n, decodedLimit)
+	}
 	p, err := profile.ParseUncompressed(data)
 	if err != nil {
 		return nil, fmt.Errorf("read pprof profile: %w", err)
@@ -211,12 +216,26 @@ func ReadPprof(data []byte, limit int64) (*Report, error) {
 			}
 		}
 	}
+	// A location is written once however many samples share it, and as
+	// many frames as it has lines: the frames are counted against the limit
+	// before they are made.
+	frames, maxFrames := int64(0), decodedLimit*limit/int64(unsafe.Sizeof(Frame{}))
 	byPid := map[int]*Process{}
 	for _, s := range p.Sample {
-		if len(s.Value) != len(sampleTypes) || len(s.NumLabel["pid"]) != 1 {
+		for _, loc := range s.Location {
+			frames += int64(len(loc.Line))
+		}
+		if frames > maxFrames {
+			return nil, fmt.Errorf("read pprof profile: more than %d frames, %d times max_output_bytes", maxFrames, decodedLimit)
+		}
+		// The encoder leaves out a label of 0: the pid of a folded entry.
+		if len(s.Value) != len(sampleTypes) || len(s.NumLabel["pid"]) > 1 {
 			return nil, errors.New("read pprof profile: a sample without mtrace's values and labels")
 		}
-		pid := int(s.NumLabel["pid"][0])
+		pid := 0
+		if len(s.NumLabel["pid"]) == 1 {
+			pid = int(s.NumLabel["pid"][0])
+		}
 		proc := byPid[pid]
 		if proc == nil {
 			proc = &Process{Pid: pid, Exe: first(s.Label["exe"]), Argv0: first(s.Label["argv0"]), Allocator: first(s.Label["allocator"]), Cgroup: first(s.Label["cgroup"])}
@@ -248,6 +267,59 @@ func ReadPprof(data []byte, limit int64) (*Report, error) {
 	}
 	sort.Slice(r.Processes, func(i, j int) bool { return r.Processes[i].Pid < r.Processes[j].Pid })
 	return r, nil
+}
+
+// What a profile takes once decoded by the pprof package, at most: its
+// records (samples with their labels, mappings, locations, functions) by
+// kind, and each byte inside up to 16 (a packed varint becomes a uint64
+// and a pointer). A profile mtrace writes takes up to about 20 times its
+// size; ReadPprof refuses one that would take more than decodedLimit times
+// its limit.
+var decodedRecord = map[uint64]int64{2: 512, 3: 256, 4: 192, 5: 128}
+
+const (
+	decodedByte  = 16
+	decodedLimit = 32
+)
+
+// decodedSize estimates the memory profile.ParseUncompressed takes for
+// the protocol buffer data, reading only the framing of its top-level
+// fields. It stops at malformed framing, which the parser then refuses.
+func decodedSize(data []byte) int64 {
+	size := decodedByte * int64(len(data))
+	for len(data) > 0 {
+		key, n := binary.Uvarint(data)
+		if n <= 0 {
+			return size
+		}
+		data = data[n:]
+		skip := 0
+		switch key & 7 {
+		case 0: // varint
+			if _, n = binary.Uvarint(data); n <= 0 {
+				return size
+			}
+			skip = n
+		case 1: // fixed64
+			skip = 8
+		case 5: // fixed32
+			skip = 4
+		case 2: // length-delimited
+			l, n := binary.Uvarint(data)
+			if n <= 0 || l > uint64(len(data)-n) {
+				return size
+			}
+			skip = n + int(l)
+			size += decodedRecord[key>>3]
+		default:
+			return size
+		}
+		if skip > len(data) {
+			return size
+		}
+		data = data[skip:]
+	}
+	return size
 }
 
 // inflate returns data gunzipped if it is gzipped, refusing more than limit

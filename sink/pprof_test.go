@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/google/pprof/profile"
 )
 
 func TestPprofRoundTrips(t *testing.T) {
@@ -61,6 +63,38 @@ func TestPprofInflatedLimit(t *testing.T) {
 	}
 	if _, err := ReadPprof(zipped.Bytes(), int64(raw.Len())); err != nil {
 		t.Errorf("read under a limit of what it inflates to: %v", err)
+	}
+}
+
+// TestPprofDecodedLimit: profiles whose decoded form would take far more
+// than their size are refused before it is made: a million empty samples
+// (2 bytes each), and a thousand samples each naming a thousand-line
+// location a hundred times (10^8 frames from 200 KB).
+func TestPprofDecodedLimit(t *testing.T) {
+	const limit = 4 << 20
+	empty := bytes.Repeat([]byte{0x12, 0x00}, 1<<20)
+	if _, err := ReadPprof(empty, limit); err == nil || !strings.Contains(err.Error(), "bytes decoded") {
+		t.Errorf("a million empty samples: %v", err)
+	}
+	fn := &profile.Function{ID: 1, Name: "f"}
+	loc := &profile.Location{ID: 1, Mapping: &profile.Mapping{ID: 1, File: "/bin/x"}}
+	for i := range 1000 {
+		loc.Line = append(loc.Line, profile.Line{Function: fn, Line: int64(i)})
+	}
+	p := &profile.Profile{SampleType: sampleTypes, Mapping: []*profile.Mapping{loc.Mapping}, Location: []*profile.Location{loc}, Function: []*profile.Function{fn}}
+	for range 1000 {
+		s := &profile.Sample{Value: []int64{1, 1, 0, 0}, NumLabel: map[string][]int64{"pid": {1}}}
+		for range 100 {
+			s.Location = append(s.Location, loc)
+		}
+		p.Sample = append(p.Sample, s)
+	}
+	var b bytes.Buffer
+	if err := p.Write(&b); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadPprof(b.Bytes(), limit); err == nil || !strings.Contains(err.Error(), "frames") {
+		t.Errorf("%d bytes of profile making 10^8 frames: %v", b.Len(), err)
 	}
 }
 

@@ -235,7 +235,45 @@ func TestReportGzipBomb(t *testing.T) {
 	if err := errors.Join(zw.Close(), f.Close()); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0], "report", bomb)
+	want := fmt.Sprintf("inflates to more than %d bytes (max_output_bytes)", policy.DefaultLimits().MaxOutputBytes)
+	if peak := refuseReport(t, bomb, want); peak > 64<<10 {
+		t.Errorf("mtrace report's peak RSS %d MiB on a %d KiB gzip bomb, want at most 64 MiB", peak>>10, fileSize(t, bomb)>>10)
+	}
+}
+
+// TestReportDecodeBombs runs mtrace report on reports that are small but
+// would take far more memory decoded than a report of their size: 48 MiB
+// of JSON made of 16 million empty frames (6.5 GB decoded before), and 50
+// MiB of pprof profile made of 25 million empty samples (4.2 GB). Both are
+// refused in one line, with exit code 1, before they are decoded: mtrace's
+// peak RSS stays under 128 MiB (70 MiB measured: the file, read whole, and
+// 20 MiB).
+func TestReportDecodeBombs(t *testing.T) {
+	dir := t.TempDir()
+	frames := filepath.Join(dir, "frames.json")
+	var b bytes.Buffer
+	b.WriteString(`{"schema":1,"processes":[{"stacks":[{"frames":[{}`)
+	b.Write(bytes.Repeat([]byte(",{}"), 16<<20))
+	b.WriteString(`]}]}]}`)
+	samples := filepath.Join(dir, "samples.pb")
+	for path, data := range map[string][]byte{frames: b.Bytes(), samples: bytes.Repeat([]byte{0x12, 0x00}, 25<<20)} {
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, path := range []string{frames, samples} {
+		if peak := refuseReport(t, path, "bytes decoded, more than"); peak > 128<<10 {
+			t.Errorf("mtrace report's peak RSS %d MiB on %s, want at most 128 MiB", peak>>10, path)
+		}
+	}
+}
+
+// refuseReport runs mtrace report on path in a process of its own, checks
+// that it fails with exit code 1 and one line saying want, and returns its
+// peak RSS in KiB.
+func refuseReport(t *testing.T, path, want string) uint64 {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "report", path)
 	cmd.Env = append(os.Environ(), "MTRACE_TEST_MAIN=1")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -243,18 +281,15 @@ func TestReportGzipBomb(t *testing.T) {
 		t.Fatal(err)
 	}
 	peak := watchPeak(cmd.Process.Pid)
-	err = cmd.Wait()
+	err := cmd.Wait()
 	if code := cmd.ProcessState.ExitCode(); code != exitRuntime {
-		t.Errorf("mtrace report exited %d (%v), want %d", code, err, exitRuntime)
+		t.Errorf("mtrace report %s exited %d (%v), want %d", path, code, err, exitRuntime)
 	}
-	want := fmt.Sprintf("inflates to more than %d bytes (max_output_bytes)", policy.DefaultLimits().MaxOutputBytes)
 	if msg := stderr.String(); strings.Count(msg, "\n") != 1 || !strings.Contains(msg, want) {
-		t.Errorf("mtrace report said %q, want one line saying %q", msg, want)
+		t.Errorf("mtrace report %s said %q, want one line saying %q", path, msg, want)
 	}
-	t.Logf("mtrace report's peak RSS on a %d KiB gzip bomb: %d MiB", fileSize(t, bomb)>>10, peak()>>10)
-	if peak() > 64<<10 {
-		t.Errorf("mtrace report's peak RSS %d MiB, want at most 64 MiB", peak()>>10)
-	}
+	t.Logf("mtrace report's peak RSS on %s (%d KiB): %d MiB", filepath.Base(path), fileSize(t, path)>>10, peak()>>10)
+	return peak()
 }
 
 // watchPeak reads a process's VmHWM every 10ms until it exits, and returns

@@ -76,7 +76,7 @@ func (t *Tracer) foldInto(p *process) {
 		}
 		if !t.retired.folded[first] {
 			if len(t.retired.folded) >= int(t.cfg.Limits.MaxStacks) {
-				t.foldedStacks++
+				t.spilled++
 				return otherStack
 			}
 			t.retired.folded[first] = true

@@ -17,17 +17,17 @@ type Result struct {
 	Duration  time.Duration
 	Dropped   Dropped
 	Processes []Process
-	Skipped   int // process images the policy denied
-	// FoldedStacks counts the aggregates of folded images summed into an
-	// Other stack, past the max_stacks distinct stacks folded images keep.
-	FoldedStacks int
-	Allocs       uint64 // allocation events received (each may stand for several when sampled)
+	Skipped   int    // process images the policy denied
+	Allocs    uint64 // allocation events received (each may stand for several when sampled)
 	// LeakAge is the age past which live allocations were reported as leaked; 0 without leaks.
 	LeakAge time.Duration
 	// SampleBytes is Config.SampleBytes: counts are estimates if it is not 0.
 	SampleBytes uint64
 	// Programs are the BPF programs that ran, with how often and for how long.
 	Programs []ProgramStats
+	// FoldedStacks counts the aggregates of folded images summed into an
+	// Other stack, past the max_stacks distinct stacks folded images keep.
+	FoldedStacks int
 }
 
 // ProgramStats is how often one of mtrace's BPF programs ran, and its total
@@ -59,15 +59,12 @@ type Dropped struct {
 
 // Process is one traced process image and its allocation stacks, largest first.
 type Process struct {
-	Pid    int
-	Exe    string
-	Argv0  string
-	Cgroup string
-	Exited bool // exited (or exec'd, for an image that is not the last) while traced
-	// Folded, if not 0, is how many images of Exe this sums (its Pid is 0):
-	// exited ones past max_exited_processes or max_stacks, and running ones
-	// past max_targets (then Exited is false).
-	Folded     int
+	Pid        int
+	Exe        string
+	Argv0      string
+	Cgroup     string
+	Exited     bool     // exited (or exec'd, for an image that is not the last) while traced
+	Folded     int      // if not 0: the sum of this many images of Exe, folded to bound memory (Pid is 0; see Tracer.fold and foldLive)
 	Allocators []string // modules whose allocation functions it called, most allocations first
 	Stacks     []Stack
 	// SizeHistogram counts allocations by size: bucket i holds sizes below 2^i
@@ -95,7 +92,7 @@ func (t *Tracer) result() (*Result, error) {
 	}
 	r.Dropped.Malformed = t.malformed
 	r.Skipped = t.skipped
-	r.FoldedStacks = t.foldedStacks
+	r.FoldedStacks = t.spilled
 	r.Allocs = t.allocs
 	r.Programs = t.programStats()
 	r.SampleBytes = t.cfg.SampleBytes

@@ -36,26 +36,26 @@ type Tracer struct {
 	spare   bool   // processes under seccomp are left alone (Config.SandboxRisk)
 	epoch   uint64 // the kernel side's epoch (see rejudge)
 
-	probes       []probeInfo         // by probe id
-	probed       map[probeScope]bool // files whose allocation functions are probed (false: attaching failed)
-	onlyPids     bool                // only the given pids are traced: probes fire for them alone
-	live         map[uint32]*process // the current image of each process seen
-	done         []*process          // images that exec'd or exited
-	retired      retiredStacks       // stacks of the images in done
-	ended        []liveImage         // images that ended and may still have allocations in the live map
-	folded       map[string]*process // exited images folded together, by executable
-	foldedStacks int                 // their aggregates summed under otherStack
-	swept        time.Time           // when sweep last ran
-	sweepGap     time.Duration       // how long sweep waits between runs
-	pending      map[uint32]int      // new images that may still map an allocator: tries left
-	cgroupsV1    []cgroupTarget      // polled for new members
-	cgroupIDs    map[uint64]string   // cgroup v2 paths by id, as found
-	malformed    uint64              // ring-buffer records that did not decode
-	skipped      int                 // processes the policy denied, not traced
-	allocs       uint64              // allocation events received
-	budget       *budget             // CPU budget, while running
-	stats        stats               // snapshot for metrics
-	requests     chan chan *Result   // Snapshot's requests, answered by the reader loop
+	probes    []probeInfo         // by probe id
+	probed    map[probeScope]bool // files whose allocation functions are probed (false: attaching failed)
+	onlyPids  bool                // only the given pids are traced: probes fire for them alone
+	live      map[uint32]*process // the current image of each process seen
+	done      []*process          // images that exec'd or exited
+	retired   retiredStacks       // stacks of the images in done
+	ended     []liveImage         // images that ended and may still have allocations in the live map
+	folded    map[string]*process // exited images folded together, by executable
+	spilled   int                 // aggregates of theirs summed under otherStack, past max_stacks
+	swept     time.Time           // when sweep last ran
+	sweepGap  time.Duration       // how long sweep waits between runs
+	pending   map[uint32]int      // new images that may still map an allocator: tries left
+	cgroupsV1 []cgroupTarget      // polled for new members
+	cgroupIDs map[uint64]string   // cgroup v2 paths by id, as found
+	malformed uint64              // ring-buffer records that did not decode
+	skipped   int                 // processes the policy denied, not traced
+	allocs    uint64              // allocation events received
+	budget    *budget             // CPU budget, while running
+	stats     stats               // snapshot for metrics
+	requests  chan chan *Result   // Snapshot's requests, answered by the reader loop
 
 	// unprobed are the functions of probed files left unprobed, by why,
 	// until a traced process maps them (warnUnprobed).

@@ -523,3 +523,27 @@ func TestForkStormStacks(t *testing.T) {
 		t.Errorf("the text report does not say %q:\n%.2000s", want, text.stdout)
 	}
 }
+
+// TestForkStormTargets: a command run as nobody forks 200 children that
+// stay alive together, under a policy of 50 targets. The kernel follows a
+// command's children by pid, in a map of max_targets: the children it has
+// no room for are not traced, and the report counts them
+// (dropped.targets_full) — the allocations it has are those of the others.
+func TestForkStormTargets(t *testing.T) {
+	tracertest.RequireBPF(t)
+	const n = 200
+	storm := buildForNobody(t, "storm.c")
+	pol := writeFile(t, "policy.toml", "[limits]\nmax_targets = 50\n")
+	r, _ := recordJSON(t, "--policy", pol, "--user", "nobody", "--", storm, strconv.Itoa(n), "live")
+	var allocs uint64
+	for _, p := range r.Processes {
+		if p.Exe == storm {
+			allocs += p.Totals.Allocs
+		}
+	}
+	full := r.Dropped.TargetsFull
+	t.Logf("%d children not traced, %d allocations", full, allocs)
+	if full < n-50 || full > n || allocs != 5*(n-full) {
+		t.Errorf("%d children not traced and %d allocations, want at least %d not traced and 5 allocations from each of the others", full, allocs, n-50)
+	}
+}

@@ -91,8 +91,8 @@ type Process struct {
 	Exited bool   `json:"exited"`
 	// FoldedProcesses, if not 0, says this entry sums that many processes of
 	// Exe, folded together to bound mtrace's memory: exited ones past the
-	// policy's max_exited_processes or max_stacks, running ones past
-	// max_targets (then Exited is false); its Pid is 0.
+	// policy's max_exited_processes (or four times as many stacks), running
+	// ones past max_targets (then Exited is false); its Pid is 0.
 	FoldedProcesses int      `json:"folded_processes,omitempty"`
 	Allocator       string   `json:"allocator"`  // the module that served most allocations
 	Allocators      []string `json:"allocators"` // every module whose allocation functions it called

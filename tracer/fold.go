@@ -7,14 +7,20 @@ import (
 	"github.com/mtrace/mtrace/symbolize"
 )
 
+// stacksPerExited is how many stacks the exited images kept apart may
+// hold on average: one with more stacks leaves room for fewer others.
+const stacksPerExited = 4
+
 // fold bounds the memory exited images take on a long run: past the
-// policy's max_exited_processes images, or max_stacks stacks among them,
-// the oldest are folded, per executable, into one record that sums their
-// stacks (matched by their frames), histograms and totals, until half of
-// each is left. Images whose allocations still wait in the live map for a
-// leak count are kept apart until the sweep is done with them.
+// policy's max_exited_processes images, or stacksPerExited times as many
+// stacks among them, the oldest are folded, per executable, into one
+// record that sums their stacks (matched by their frames), histograms and
+// totals, until half of each is left. Images whose allocations still wait
+// in the live map for a leak count are kept apart until the sweep is done
+// with them.
 func (t *Tracer) fold() {
-	images, stacks := int(t.cfg.Limits.MaxExitedProcesses), int(t.cfg.Limits.MaxStacks)
+	images := int(t.cfg.Limits.MaxExitedProcesses)
+	stacks := stacksPerExited * images
 	held := 0
 	for _, p := range t.done {
 		held += len(p.stacks)

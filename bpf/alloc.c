@@ -1129,8 +1129,9 @@ int BPF_PROG(process_fork, struct task_struct *parent, struct task_struct *child
 	if (!watched(ptgid))
 		return 0;
 	new_generation(ctgid);
-	if (follow_forks && bpf_map_lookup_elem(&targets, &ptgid))
-		bpf_map_update_elem(&targets, &ctgid, &one, BPF_ANY);
+	if (follow_forks && bpf_map_lookup_elem(&targets, &ptgid) &&
+	    bpf_map_update_elem(&targets, &ctgid, &one, BPF_ANY))
+		count(COUNTER_TARGETS_FULL);
 	e = reserve(ctgid, OP_FORK);
 	if (e) {
 		e->size = ptgid;

@@ -44,7 +44,8 @@ const (
 	AllocCounterCOUNTER_SAMPLED_OUT  AllocCounter = 5
 	AllocCounterCOUNTER_UNSAMPLED    AllocCounter = 6
 	AllocCounterCOUNTER_LOST_ALLOCS  AllocCounter = 7
-	AllocCounterCOUNTER_MAX          AllocCounter = 8
+	AllocCounterCOUNTER_TARGETS_FULL AllocCounter = 8
+	AllocCounterCOUNTER_MAX          AllocCounter = 9
 )
 
 type AllocEvent struct {

@@ -101,7 +101,8 @@ enum counter {
 	COUNTER_SAMPLED_OUT = 5, /* allocation left out by sampling above the event-rate limit */
 	COUNTER_UNSAMPLED = 6,   /* allocation left out by byte sampling (--sample-bytes) */
 	COUNTER_LOST_ALLOCS = 7, /* of the lost events, allocations (not remembered either) */
-	COUNTER_MAX = 8,
+	COUNTER_TARGETS_FULL = 8,/* targets map full (max_targets): a traced process's child not traced */
+	COUNTER_MAX = 9,
 };
 
 /* One ring-buffer record: 48 bytes, fixed size, metadata only. */

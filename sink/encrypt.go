@@ -33,7 +33,8 @@ func Encrypted(recipients []age.Recipient, write func(io.Writer) error) func(io.
 var ErrTooLarge = errors.New("report larger than the output limit")
 
 // Limited wraps a report writer so that writing more than max bytes fails
-// (and WriteFile keeps the previous report).
+// (and WriteFile keeps the previous report). A pprof profile's inflated
+// size must stay within max too.
 func Limited(max int64, write func(io.Writer) error) func(io.Writer) error {
 	return func(w io.Writer) error {
 		return write(&limitWriter{w: w, left: max, max: max})

@@ -1,6 +1,9 @@
 package sink
 
 import (
+	"bytes"
+	"compress/gzip"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/google/pprof/profile"
 )
@@ -32,6 +36,9 @@ const (
 	commentEvents  = "mtrace allocation_events "
 	commentSkipped = "mtrace skipped_processes "
 	commentTrimmed = "mtrace trimmed_stacks "
+	commentFolded  = "mtrace folded_processes "
+	commentFoldedS = "mtrace folded_stacks "
+	commentTargets = "mtrace targets_full "
 )
 
 // WritePprof writes the report as a gzipped pprof profile, the format go
@@ -56,6 +63,9 @@ func WritePprof(w io.Writer, r *Report) error {
 			commentEvents + strconv.FormatUint(r.AllocationEvents, 10),
 			commentSkipped + strconv.Itoa(r.SkippedProcesses),
 			commentTrimmed + strconv.Itoa(r.TrimmedStacks),
+			commentFolded + strconv.Itoa(r.FoldedProcesses),
+			commentFoldedS + strconv.Itoa(r.FoldedStacks),
+			commentTargets + strconv.FormatUint(r.Dropped.TargetsFull, 10),
 		},
 	}
 	b := &profileBuilder{p: p, mappings: map[string]*profile.Mapping{}, functions: map[Frame]*profile.Function{}, locations: map[string]*profile.Location{}}
@@ -81,7 +91,14 @@ func WritePprof(w io.Writer, r *Report) error {
 	if err := p.CheckValid(); err != nil {
 		return fmt.Errorf("write pprof profile: %w", err)
 	}
-	if err := p.Write(w); err != nil {
+	// Under Limited, the profile's inflated size counts against the limit
+	// too, so that ReadPprof, which inflates no more, reads it back.
+	zw := gzip.NewWriter(w)
+	var raw io.Writer = zw
+	if l, ok := w.(*limitWriter); ok {
+		raw = &limitWriter{w: zw, left: l.max, max: l.max}
+	}
+	if err := errors.Join(p.WriteUncompressed(raw), zw.Close()); err != nil {
 		return fmt.Errorf("write pprof profile: %w", err)
 	}
 	return nil
@@ -160,9 +177,19 @@ func (b *profileBuilder) location(group []Frame) *profile.Location {
 	return loc
 }
 
-// ReadPprof reads a profile mtrace wrote back into a report.
-func ReadPprof(rd io.Reader) (*Report, error) {
-	p, err := profile.Parse(rd)
+// ReadPprof reads a profile mtrace wrote back into a report. A gzipped
+// profile is inflated only if it inflates to at most limit bytes, which is
+// measured first, keeping nothing: a small file that inflates without end
+// costs no memory.
+func ReadPprof(data []byte, limit int64) (*Report, error) {
+	data, err := inflate(data, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read pprof profile: %w", err)
+	}
+	if n := decodedSize(data); n > decodedLimit*limit {
+		return nil, fmt.Errorf("read pprof profile: would take %d bytes decoded, more than %d times max_output_bytes", n, decodedLimit)
+	}
+	p, err := profile.ParseUncompressed(data)
 	if err != nil {
 		return nil, fmt.Errorf("read pprof profile: %w", err)
 	}
@@ -177,23 +204,38 @@ func ReadPprof(rd io.Reader) (*Report, error) {
 	r := &Report{DurationSeconds: float64(p.DurationNanos) / float64(time.Second), Processes: []Process{}}
 	for _, c := range p.Comments {
 		for prefix, dst := range map[string]*uint64{commentLost: &r.LostEvents, commentLostA: &r.LostAllocations, commentSampled: &r.SampledOut,
-			commentRate: &r.SampleBytes, commentUnsampl: &r.Unsampled, commentEvents: &r.AllocationEvents} {
+			commentRate: &r.SampleBytes, commentUnsampl: &r.Unsampled, commentEvents: &r.AllocationEvents, commentTargets: &r.Dropped.TargetsFull} {
 			if v, ok := strings.CutPrefix(c, prefix); ok {
 				*dst, _ = strconv.ParseUint(v, 10, 64)
 			}
 		}
-		for prefix, dst := range map[string]*int{commentSchema: &r.Schema, commentSkipped: &r.SkippedProcesses, commentTrimmed: &r.TrimmedStacks} {
+		for prefix, dst := range map[string]*int{commentSchema: &r.Schema, commentSkipped: &r.SkippedProcesses, commentTrimmed: &r.TrimmedStacks,
+			commentFolded: &r.FoldedProcesses, commentFoldedS: &r.FoldedStacks} {
 			if v, ok := strings.CutPrefix(c, prefix); ok {
 				*dst, _ = strconv.Atoi(v)
 			}
 		}
 	}
+	// A location is written once however many samples share it, and as
+	// many frames as it has lines: the frames are counted against the limit
+	// before they are made.
+	frames, maxFrames := int64(0), decodedLimit*limit/int64(unsafe.Sizeof(Frame{}))
 	byPid := map[int]*Process{}
 	for _, s := range p.Sample {
-		if len(s.Value) != len(sampleTypes) || len(s.NumLabel["pid"]) != 1 {
+		for _, loc := range s.Location {
+			frames += int64(len(loc.Line))
+		}
+		if frames > maxFrames {
+			return nil, fmt.Errorf("read pprof profile: more than %d frames, %d times max_output_bytes", maxFrames, decodedLimit)
+		}
+		// The encoder leaves out a label of 0: the pid of a folded entry.
+		if len(s.Value) != len(sampleTypes) || len(s.NumLabel["pid"]) > 1 {
 			return nil, errors.New("read pprof profile: a sample without mtrace's values and labels")
 		}
-		pid := int(s.NumLabel["pid"][0])
+		pid := 0
+		if len(s.NumLabel["pid"]) == 1 {
+			pid = int(s.NumLabel["pid"][0])
+		}
 		proc := byPid[pid]
 		if proc == nil {
 			proc = &Process{Pid: pid, Exe: first(s.Label["exe"]), Argv0: first(s.Label["argv0"]), Allocator: first(s.Label["allocator"]), Cgroup: first(s.Label["cgroup"])}
@@ -225,6 +267,97 @@ func ReadPprof(rd io.Reader) (*Report, error) {
 	}
 	sort.Slice(r.Processes, func(i, j int) bool { return r.Processes[i].Pid < r.Processes[j].Pid })
 	return r, nil
+}
+
+// What a profile takes once decoded by the pprof package, at most: its
+// records (samples with their labels, mappings, locations, functions) by
+// kind, and each byte inside up to 16 (a packed varint becomes a uint64
+// and a pointer). A profile mtrace writes takes up to about 20 times its
+// size; ReadPprof refuses one that would take more than decodedLimit times
+// its limit.
+var decodedRecord = map[uint64]int64{2: 512, 3: 256, 4: 192, 5: 128}
+
+const (
+	decodedByte  = 16
+	decodedLimit = 32
+)
+
+// decodedSize estimates the memory profile.ParseUncompressed takes for
+// the protocol buffer data, reading only the framing of its top-level
+// fields. It stops at malformed framing, which the parser then refuses.
+func decodedSize(data []byte) int64 {
+	size := decodedByte * int64(len(data))
+	for len(data) > 0 {
+		key, n := binary.Uvarint(data)
+		if n <= 0 {
+			return size
+		}
+		data = data[n:]
+		skip := 0
+		switch key & 7 {
+		case 0: // varint
+			if _, n = binary.Uvarint(data); n <= 0 {
+				return size
+			}
+			skip = n
+		case 1: // fixed64
+			skip = 8
+		case 5: // fixed32
+			skip = 4
+		case 2: // length-delimited
+			l, n := binary.Uvarint(data)
+			if n <= 0 || l > uint64(len(data)-n) {
+				return size
+			}
+			skip = n + int(l)
+			size += decodedRecord[key>>3]
+		default:
+			return size
+		}
+		if skip > len(data) {
+			return size
+		}
+		data = data[skip:]
+	}
+	return size
+}
+
+// inflate returns data gunzipped if it is gzipped, refusing more than limit
+// bytes either way.
+func inflate(data []byte, limit int64) ([]byte, error) {
+	if !bytes.HasPrefix(data, []byte{0x1f, 0x8b}) {
+		if int64(len(data)) > limit {
+			return nil, fmt.Errorf("larger than %d bytes (max_output_bytes)", limit)
+		}
+		return data, nil
+	}
+	n, err := gunzip(data, io.Discard, limit)
+	if err != nil {
+		return nil, err
+	}
+	// Hidden from io.Copy, the buffer's ReadFrom would grow it past n.
+	out := struct{ io.Writer }{bytes.NewBuffer(make([]byte, 0, n))}
+	if _, err := gunzip(data, out, n); err != nil {
+		return nil, err
+	}
+	return out.Writer.(*bytes.Buffer).Bytes(), nil
+}
+
+// gunzip inflates data into w, and returns its inflated size, at most limit.
+func gunzip(data []byte, w io.Writer, limit int64) (int64, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		return 0, fmt.Errorf("gunzip: %w", err)
+	}
+	defer zr.Close()
+	n, err := io.Copy(w, io.LimitReader(zr, limit+1))
+	if err != nil {
+		return n, fmt.Errorf("gunzip: %w", err)
+	}
+	if n > limit {
+		return n, fmt.Errorf("inflates to more than %d bytes (max_output_bytes)", limit)
+	}
+	return n, nil
 }
 
 func first(s []string) string {

@@ -32,8 +32,15 @@ type Report struct {
 	SkippedProcesses int `json:"skipped_processes"`
 	// TrimmedStacks counts the smaller stacks summed into each process's
 	// "[other stacks]" so that the report fit max_output_bytes.
-	TrimmedStacks int       `json:"trimmed_stacks,omitempty"`
-	Processes     []Process `json:"processes"`
+	TrimmedStacks int `json:"trimmed_stacks,omitempty"`
+	// FoldedProcesses counts the process images summed into the entries of
+	// their executables (pid 0) to bound mtrace's memory, in all.
+	FoldedProcesses int `json:"folded_processes,omitempty"`
+	// FoldedStacks counts the stacks of folded processes summed into their
+	// entry's "[other stacks]" past the max_stacks distinct stacks that
+	// folded entries keep.
+	FoldedStacks int       `json:"folded_stacks,omitempty"`
+	Processes    []Process `json:"processes"`
 }
 
 // Dropped counts what was not recorded besides lost events.
@@ -43,6 +50,9 @@ type Dropped struct {
 	StackErrors  uint64 `json:"stack_errors"`
 	CallsFull    uint64 `json:"calls_full"`
 	Malformed    uint64 `json:"malformed_records"`
+	// TargetsFull counts children of traced processes left untraced because
+	// max_targets processes were traced by pid already.
+	TargetsFull uint64 `json:"targets_full,omitempty"`
 }
 
 // Counts are allocation totals; live = allocated and not freed at the end.
@@ -79,9 +89,10 @@ type Process struct {
 	Argv0  string `json:"argv0"`
 	Cgroup string `json:"cgroup"`
 	Exited bool   `json:"exited"`
-	// FoldedProcesses, if not 0, says this entry sums that many exited
-	// processes of Exe, folded together past the policy's
-	// max_exited_processes to bound mtrace's memory; its Pid is 0.
+	// FoldedProcesses, if not 0, says this entry sums that many processes of
+	// Exe, folded together to bound mtrace's memory: exited ones past the
+	// policy's max_exited_processes (or four times as many stacks), running
+	// ones past max_targets (then Exited is false); its Pid is 0.
 	FoldedProcesses int      `json:"folded_processes,omitempty"`
 	Allocator       string   `json:"allocator"`  // the module that served most allocations
 	Allocators      []string `json:"allocators"` // every module whose allocation functions it called

@@ -28,14 +28,25 @@ func WriteText(w io.Writer, r *Report, top int) error {
 	if r.TrimmedStacks > 0 {
 		p.printf("trimmed: %d smaller stacks summed into %s to fit max_output_bytes\n", r.TrimmedStacks, OtherStacks)
 	}
+	if r.FoldedProcesses > 0 {
+		p.printf("folded: %d process(es) summed into the entries of their executables to bound mtrace's memory", r.FoldedProcesses)
+		if r.FoldedStacks > 0 {
+			p.printf(", %d of their stacks into %s past max_stacks", r.FoldedStacks, OtherStacks)
+		}
+		p.printf("\n")
+	}
 	if d := r.Dropped; d != (Dropped{}) {
-		p.printf("dropped: live map full %d, stack map full %d, stack errors %d, calls full %d, malformed records %d\n",
+		p.printf("dropped: live map full %d, stack map full %d, stack errors %d, calls full %d, malformed records %d",
 			d.LiveMapFull, d.StackMapFull, d.StackErrors, d.CallsFull, d.Malformed)
+		if d.TargetsFull > 0 {
+			p.printf(", children not traced past max_targets %d", d.TargetsFull)
+		}
+		p.printf("\n")
 	}
 	for _, proc := range r.Processes {
 		t := proc.Totals
 		if proc.FoldedProcesses > 0 {
-			p.printf("\n%d exited processes of %s, folded together (allocator %s", proc.FoldedProcesses, proc.Exe, proc.Allocator)
+			p.printf("\n%d processes of %s, folded together (allocator %s", proc.FoldedProcesses, proc.Exe, proc.Allocator)
 		} else {
 			p.printf("\npid %d %s (argv[0] %s, allocator %s", proc.Pid, proc.Exe, proc.Argv0, proc.Allocator)
 		}

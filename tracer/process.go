@@ -59,7 +59,7 @@ type process struct {
 	exeInode           uint64
 	denied             bool // the policy does not allow tracing it: its events are dropped
 	exited             bool
-	folded             int     // exited images of its executable summed into it (see fold); 0 for one image
+	folded             int     // images of its executable summed into it (see fold); 0 for one image
 	totals             *Counts // of its executable, across its processes, for metrics
 	stacks             map[stackKey]*Counts
 	own                Counts          // this image's totals

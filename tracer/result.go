@@ -25,6 +25,9 @@ type Result struct {
 	SampleBytes uint64
 	// Programs are the BPF programs that ran, with how often and for how long.
 	Programs []ProgramStats
+	// FoldedStacks counts the aggregates of folded images summed into an
+	// Other stack, past the max_stacks distinct stacks folded images keep.
+	FoldedStacks int
 }
 
 // ProgramStats is how often one of mtrace's BPF programs ran, and its total
@@ -45,6 +48,7 @@ type Dropped struct {
 	StacksFull  uint64 // stack map full: allocations kept without their stack
 	StackErrors uint64 // user stack could not be walked, or not yet resolved to files (mmap lock busy)
 	CallsFull   uint64 // in-flight call map full: calls not traced
+	TargetsFull uint64 // target map full (max_targets): children of traced processes not traced
 	Malformed   uint64 // ring-buffer records that did not decode
 	// SampledOut counts allocations left out above the event-rate limit;
 	// the weights of those kept stand for them.
@@ -60,7 +64,7 @@ type Process struct {
 	Argv0      string
 	Cgroup     string
 	Exited     bool     // exited (or exec'd, for an image that is not the last) while traced
-	Folded     int      // if not 0: the sum of this many exited images of Exe, folded to bound memory (Pid is 0)
+	Folded     int      // if not 0: the sum of this many images of Exe, folded to bound memory (Pid is 0; see Tracer.fold and foldLive)
 	Allocators []string // modules whose allocation functions it called, most allocations first
 	Stacks     []Stack
 	// SizeHistogram counts allocations by size: bucket i holds sizes below 2^i
@@ -75,6 +79,8 @@ type Stack struct {
 	Function  string               // allocation function called, e.g. malloc or operator new(unsigned long)
 	Module    string               // module that defines it
 	Locations []symbolize.Location // the callers, innermost (the direct caller) first; empty if unknown
+	// Other says this is the sum of a folded record's stacks past max_stacks; it has no Locations.
+	Other bool
 	Counts
 }
 
@@ -86,20 +92,20 @@ func (t *Tracer) result() (*Result, error) {
 	}
 	r.Dropped.Malformed = t.malformed
 	r.Skipped = t.skipped
+	r.FoldedStacks = t.spilled
 	r.Allocs = t.allocs
 	r.Programs = t.programStats()
 	r.SampleBytes = t.cfg.SampleBytes
 	if t.cfg.Leaks {
 		r.LeakAge = t.cfg.LeakAge
 	}
-	images := append([]*process(nil), t.done...)
-	for _, exe := range slices.Sorted(maps.Keys(t.folded)) {
-		images = append(images, t.folded[exe])
-	}
-	for _, p := range t.live {
-		images = append(images, p)
-	}
 	stacks := make(map[uint64][]symbolize.Location)
+	live, folded := t.foldLive(stacks)
+	images := append([]*process(nil), t.done...)
+	for _, exe := range slices.Sorted(maps.Keys(folded)) {
+		images = append(images, folded[exe])
+	}
+	images = append(images, live...)
 	for _, p := range images {
 		if len(p.stacks) == 0 || p.denied {
 			continue
@@ -108,7 +114,7 @@ func (t *Tracer) result() (*Result, error) {
 			SizeHistogram: p.sizes, LifetimeHistogram: p.lifetimes, Timeline: p.timeline}
 		allocs := make(map[string]uint64)
 		for k, c := range p.stacks {
-			s := Stack{Function: "[unknown]", Counts: *c, Locations: t.stack(k.stack, stacks)}
+			s := Stack{Function: "[unknown]", Counts: *c, Locations: t.stack(k.stack, stacks), Other: k.stack == otherStack}
 			if int(k.probe) < len(t.probes) {
 				s.Function, s.Module = t.probes[k.probe].function, t.probes[k.probe].module
 				allocs[s.Module] += c.Allocs
@@ -149,6 +155,7 @@ func (t *Tracer) readCounters(d *Dropped) error {
 		bpf.AllocCounterCOUNTER_CALLS_FULL:   &d.CallsFull,
 		bpf.AllocCounterCOUNTER_SAMPLED_OUT:  &d.SampledOut,
 		bpf.AllocCounterCOUNTER_UNSAMPLED:    &d.Unsampled,
+		bpf.AllocCounterCOUNTER_TARGETS_FULL: &d.TargetsFull,
 	} {
 		var perCPU []uint64
 		if err := t.objs.Counters.Lookup(uint32(idx), &perCPU); err != nil {

@@ -17,14 +17,19 @@ import (
 type retiredStacks struct {
 	byHash   map[uint64][]symbolize.Location
 	distinct map[string]uint64 // the first hash of each distinct stack, whose frames all images that had it share
+	folded   map[uint64]bool   // the first hashes the folded records hold: at most max_stacks
 }
+
+// otherStack stands, in a folded record, for the stacks past the max_stacks
+// distinct ones the folded records hold; it has no frames.
+const otherStack = ^uint64(0)
 
 // retireStacks moves the stacks of an image that ended into user space.
 // The kernel hashes an image's stacks with its tgid and generation, so no
 // later image can use them.
 func (t *Tracer) retireStacks(p *process) {
 	if t.retired.byHash == nil {
-		t.retired = retiredStacks{byHash: make(map[uint64][]symbolize.Location), distinct: make(map[string]uint64)}
+		t.retired = retiredStacks{byHash: make(map[uint64][]symbolize.Location), distinct: make(map[string]uint64), folded: make(map[uint64]bool)}
 	}
 	for k := range p.stacks {
 		if _, ok := t.retired.byHash[k.stack]; ok || k.stack == 0 {
@@ -58,7 +63,7 @@ func stackKeyOf(locs []symbolize.Location) string {
 // stack returns the frames stored under hash, reading each stack from the
 // kernel once per cache.
 func (t *Tracer) stack(hash uint64, cache map[uint64][]symbolize.Location) []symbolize.Location {
-	if hash == 0 {
+	if hash == 0 || hash == otherStack {
 		return nil
 	}
 	if locs, ok := t.retired.byHash[hash]; ok {

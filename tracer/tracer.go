@@ -44,6 +44,7 @@ type Tracer struct {
 	retired   retiredStacks       // stacks of the images in done
 	ended     []liveImage         // images that ended and may still have allocations in the live map
 	folded    map[string]*process // exited images folded together, by executable
+	spilled   int                 // aggregates of theirs summed under otherStack, past max_stacks
 	swept     time.Time           // when sweep last ran
 	sweepGap  time.Duration       // how long sweep waits between runs
 	pending   map[uint32]int      // new images that may still map an allocator: tries left

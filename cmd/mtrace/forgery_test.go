@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/mtrace/mtrace/tracer/tracertest"
@@ -146,18 +145,6 @@ func midInstructions(t *testing.T, lib string) (uint64, uint64) {
 	}
 	t.Fatalf("no symbol compute in %s", lib)
 	return 0, 0
-}
-
-// inCgroup has cmd start in cgroup (clone3), and returns it.
-func inCgroup(t *testing.T, cgroup string, cmd *exec.Cmd) *exec.Cmd {
-	t.Helper()
-	dir, err := os.Open(cgroup)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { dir.Close() })
-	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(dir.Fd())}
-	return cmd
 }
 
 // mappedAt returns the lowest address where process pid maps the file at path.

@@ -13,7 +13,7 @@ func FuzzParseReport(f *testing.F) {
 	f.Add([]byte(`{"schema":1,"processes":[{"pid":0,"folded_processes":3,"timeline":[{"seconds":1,"live_bytes":5}]}]}`))
 	f.Add([]byte("\x1f\x8b"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		r, err := parseReport(data)
+		r, err := parseReport(data, 1<<20)
 		if err != nil {
 			return
 		}

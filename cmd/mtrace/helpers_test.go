@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -415,6 +416,18 @@ func nobodyArgs(t *testing.T, argv ...string) []string {
 func asNobody(t *testing.T, name string, args ...string) *exec.Cmd {
 	t.Helper()
 	return exec.Command("setpriv", nobodyArgs(t, append([]string{name}, args...)...)...)
+}
+
+// inCgroup has cmd start in cgroup (clone3), and returns it.
+func inCgroup(t *testing.T, cgroup string, cmd *exec.Cmd) *exec.Cmd {
+	t.Helper()
+	dir, err := os.Open(cgroup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dir.Close() })
+	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(dir.Fd())}
+	return cmd
 }
 
 // openFDs counts the file descriptors process pid holds.

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math"
@@ -271,8 +272,10 @@ func buildReport(res *tracer.Result, sym *symbolize.Symbolizer) *sink.Report {
 			StackErrors:  res.Dropped.StackErrors,
 			CallsFull:    res.Dropped.CallsFull,
 			Malformed:    res.Dropped.Malformed,
+			TargetsFull:  res.Dropped.TargetsFull,
 		},
 		SkippedProcesses:  res.Skipped,
+		FoldedStacks:      res.FoldedStacks,
 		SampledOut:        res.Dropped.SampledOut,
 		SampleBytes:       res.SampleBytes,
 		Unsampled:         res.Dropped.Unsampled,
@@ -280,6 +283,7 @@ func buildReport(res *tracer.Result, sym *symbolize.Symbolizer) *sink.Report {
 		AllocationEvents:  res.Allocs,
 		Processes:         []sink.Process{},
 	}
+	frames := frameCache{sym: sym, byStack: make(map[string][]sink.Frame)}
 	for _, p := range res.Processes {
 		sp := sink.Process{Pid: p.Pid, Exe: p.Exe, Argv0: p.Argv0, Cgroup: p.Cgroup, Exited: p.Exited, FoldedProcesses: p.Folded,
 			Allocators: p.Allocators, Stacks: []sink.Stack{}}
@@ -292,7 +296,7 @@ func buildReport(res *tracer.Result, sym *symbolize.Symbolizer) *sink.Report {
 		}
 		for _, s := range p.Stacks {
 			st := sink.Stack{
-				Frames: []sink.Frame{{Function: s.Function, Module: s.Module}},
+				Frames: frames.of(s),
 				Counts: sink.Counts{
 					Allocs: s.Allocs, AllocBytes: s.AllocBytes,
 					Frees: s.Frees, FreeBytes: s.FreeBytes,
@@ -300,15 +304,41 @@ func buildReport(res *tracer.Result, sym *symbolize.Symbolizer) *sink.Report {
 					LeakedObjects: s.LeakedObjects, LeakedBytes: s.LeakedBytes,
 				},
 			}
-			for _, f := range sym.Frames(s.Locations) {
-				st.Frames = append(st.Frames, sink.Frame(f))
-			}
 			sp.Totals.Add(st.Counts)
 			sp.Stacks = append(sp.Stacks, st)
 		}
+		r.FoldedProcesses += p.Folded
 		r.Processes = append(r.Processes, sp)
 	}
 	return r
+}
+
+// frameCache symbolizes each distinct stack once: the same stack in many
+// processes shares one slice of frames, which no writer changes, so that a
+// report's memory does not grow with its processes times their frames.
+type frameCache struct {
+	sym     *symbolize.Symbolizer
+	byStack map[string][]sink.Frame
+}
+
+// of returns the frames of s: the allocation function, then its callers.
+func (c frameCache) of(s tracer.Stack) []sink.Frame {
+	if s.Other {
+		return []sink.Frame{{Function: sink.OtherStacks}}
+	}
+	key := fmt.Appendf(nil, "%s\x00%s", s.Function, s.Module)
+	for _, l := range s.Locations {
+		key = fmt.Appendf(key, "\x00%v", l)
+	}
+	if frames, ok := c.byStack[string(key)]; ok {
+		return frames
+	}
+	frames := []sink.Frame{{Function: s.Function, Module: s.Module}}
+	for _, f := range c.sym.Frames(s.Locations) {
+		frames = append(frames, sink.Frame(f))
+	}
+	c.byStack[string(key)] = frames
+	return frames
 }
 
 // buckets keeps the non-empty buckets of a log2 histogram: bucket i holds

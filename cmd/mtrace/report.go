@@ -6,15 +6,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"unsafe"
 
 	"filippo.io/age"
 	"github.com/urfave/cli/v2"
 
+	"github.com/mtrace/mtrace/policy"
 	"github.com/mtrace/mtrace/sink"
 )
-
-// maxReport bounds the saved report mtrace report reads.
-const maxReport = 1 << 30
 
 func reportCommand() *cli.Command {
 	return &cli.Command{
@@ -28,13 +27,19 @@ Examples:
    mtrace report report.json
    mtrace report --format folded profile.pb.gz > stacks.folded
    mtrace report --identity key.txt --format json report.json.age
-   mtrace report --diff-base yesterday.pb.gz today.pb.gz`,
+   mtrace report --diff-base yesterday.pb.gz today.pb.gz
+
+A report larger than the policy's max_output_bytes (256 MiB by default), a
+profile that inflates to more (mtrace record never writes one), or one
+that would take more than 4 (JSON) or 32 (pprof) times as much decoded, is
+refused.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "identity", Aliases: []string{"i"}, Usage: "decrypt with the age identities in `FILE`"},
 			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Usage: "output `FORMAT`: text, json, html, pprof or folded; without it, the --output extension decides (.json, .html, .pb.gz, .folded, else text)"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write to `FILE` (mode 0600) instead of stdout"},
 			&cli.IntFlag{Name: "top", Value: 10, Usage: "show the top `N` stacks in the text report"},
 			&cli.StringFlag{Name: "diff-base", Usage: "show only what grew since the saved report `OLD` (same executables and stacks)"},
+			&cli.StringFlag{Name: "policy", Usage: "read reports of at most the policy `FILE`'s max_output_bytes (default: 256 MiB), inflated or decrypted"},
 		},
 		Action: renderReport,
 	}
@@ -51,12 +56,20 @@ func renderReport(c *cli.Context) error {
 	if format == "pprof" && c.String("output") == "" {
 		return usagef("report: a pprof profile needs --output FILE")
 	}
-	r, err := loadReport(c.Args().First(), c.String("identity"))
+	limits := policy.DefaultLimits()
+	if file := c.String("policy"); file != "" {
+		pol, err := policy.Load(file)
+		if err != nil {
+			return err
+		}
+		limits = pol.Limits
+	}
+	r, err := loadReport(c.Args().First(), c.String("identity"), limits.MaxOutputBytes)
 	if err != nil {
 		return err
 	}
 	if base := c.String("diff-base"); base != "" {
-		old, err := loadReport(base, c.String("identity"))
+		old, err := loadReport(base, c.String("identity"), limits.MaxOutputBytes)
 		if err != nil {
 			return err
 		}
@@ -69,18 +82,19 @@ func renderReport(c *cli.Context) error {
 	return write(c.App.Writer)
 }
 
-// loadReport reads a saved report, decrypting it if it is encrypted.
-func loadReport(path, identity string) (*sink.Report, error) {
-	data, err := readLimited(path)
+// loadReport reads a saved report of at most limit bytes (decrypted and
+// inflated), decrypting it if it is encrypted.
+func loadReport(path, identity string, limit int64) (*sink.Report, error) {
+	data, err := readLimited(path, encryptedSize(limit))
 	if err != nil {
 		return nil, err
 	}
 	if bytes.HasPrefix(data, []byte("age-encryption.org/")) {
-		if data, err = decrypt(data, identity, path); err != nil {
+		if data, err = decrypt(data, identity, path, limit); err != nil {
 			return nil, err
 		}
 	}
-	r, err := parseReport(data)
+	r, err := parseReport(data, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read report %s: %w", path, err)
 	}
@@ -90,41 +104,117 @@ func loadReport(path, identity string) (*sink.Report, error) {
 	return r, nil
 }
 
-// parseReport reads a JSON report or a pprof profile mtrace wrote.
-func parseReport(data []byte) (*sink.Report, error) {
+// parseReport reads a JSON report or a pprof profile mtrace wrote, which
+// inflates to at most limit bytes.
+func parseReport(data []byte, limit int64) (*sink.Report, error) {
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("larger than %d bytes (max_output_bytes)", limit)
+	}
 	if trimmed := bytes.TrimSpace(data); len(trimmed) > 0 && trimmed[0] == '{' {
+		if n := decodedSize(data); n > decodedLimit*limit {
+			return nil, fmt.Errorf("would take %d bytes decoded, more than %d times max_output_bytes", n, decodedLimit)
+		}
 		var r sink.Report
 		if err := json.Unmarshal(data, &r); err != nil {
 			return nil, err
 		}
 		return &r, nil
 	}
-	return sink.ReadPprof(bytes.NewReader(data))
+	return sink.ReadPprof(data, limit)
 }
 
-func readLimited(path string) ([]byte, error) {
+// decodedLimit bounds the memory a decoded JSON report may take, in times
+// max_output_bytes: a report mtrace writes takes about twice its size.
+const decodedLimit = 4
+
+// elementSize is what one element of each array of a JSON report takes
+// once decoded, twice over for the slack of a growing slice.
+var elementSize = map[string]int64{
+	"processes": 2 * int64(unsafe.Sizeof(sink.Process{})), "stacks": 2 * int64(unsafe.Sizeof(sink.Stack{})),
+	"frames": 2 * int64(unsafe.Sizeof(sink.Frame{})), "allocators": 2 * int64(unsafe.Sizeof("")),
+	"size_histogram": 2 * int64(unsafe.Sizeof(sink.Bucket{})), "lifetime_histogram": 2 * int64(unsafe.Sizeof(sink.Bucket{})),
+	"timeline": 2 * int64(unsafe.Sizeof(sink.Point{})),
+}
+
+// decodedSize estimates the memory a JSON report takes once decoded,
+// without decoding it: its text (strings are copied), and the elements of
+// its arrays by what they hold. An array under a name the report does not
+// have is not decoded, but counted too: the estimate only errs high. It
+// stops at malformed JSON, which json.Unmarshal then refuses.
+func decodedSize(data []byte) int64 {
+	type level struct {
+		array     bool
+		name      string // the array's
+		expectKey bool   // the object's
+	}
+	var levels []level
+	size, name := int64(len(data)), ""
+	dec := json.NewDecoder(bytes.NewReader(data))
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return size
+		}
+		if d, ok := tok.(json.Delim); ok && (d == '}' || d == ']') {
+			levels = levels[:len(levels)-1]
+			continue
+		}
+		if n := len(levels); n > 0 {
+			switch top := &levels[n-1]; {
+			case top.array:
+				size += elementSize[top.name]
+			case top.expectKey:
+				name, _ = tok.(string)
+				top.expectKey = false
+				continue
+			default:
+				top.expectKey = true
+			}
+		}
+		switch tok {
+		case json.Delim('{'):
+			levels = append(levels, level{expectKey: true})
+		case json.Delim('['):
+			levels = append(levels, level{array: true, name: name})
+		}
+	}
+}
+
+// encryptedSize bounds the size of an age file holding limit bytes: a
+// header, and 16 bytes per 64 KiB chunk.
+func encryptedSize(limit int64) int64 {
+	return limit + limit/4096 + 1<<20
+}
+
+func readLimited(path string, limit int64) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read report: %w", err)
 	}
 	defer f.Close()
-	return readAtMost(f, "read report "+path)
+	var size int64
+	if fi, err := f.Stat(); err == nil {
+		size = fi.Size()
+	}
+	return readAtMost(f, limit, size, "read report "+path)
 }
 
-// readAtMost reads all of r, refusing more than maxReport bytes; what names
+// readAtMost reads all of r, refusing more than limit bytes, into a buffer
+// made for size bytes (it grows past them only if r holds more); what names
 // the read in errors.
-func readAtMost(r io.Reader, what string) ([]byte, error) {
-	data, err := io.ReadAll(io.LimitReader(r, maxReport+1))
-	if err != nil {
+func readAtMost(r io.Reader, limit, size int64, what string) ([]byte, error) {
+	var b bytes.Buffer
+	b.Grow(int(min(max(size, 0), limit)) + bytes.MinRead)
+	if _, err := b.ReadFrom(io.LimitReader(r, limit+1)); err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	if len(data) > maxReport {
-		return nil, fmt.Errorf("%s: larger than %d bytes", what, maxReport)
+	if int64(b.Len()) > limit {
+		return nil, fmt.Errorf("%s: larger than %d bytes (max_output_bytes)", what, limit)
 	}
-	return data, nil
+	return b.Bytes(), nil
 }
 
-func decrypt(data []byte, identityFile, path string) ([]byte, error) {
+func decrypt(data []byte, identityFile, path string, limit int64) ([]byte, error) {
 	if identityFile == "" {
 		return nil, usagef("report %s is encrypted: give --identity FILE", path)
 	}
@@ -141,5 +231,5 @@ func decrypt(data []byte, identityFile, path string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("decrypt report %s: %w", path, err)
 	}
-	return readAtMost(r, "decrypt report "+path)
+	return readAtMost(r, limit, int64(len(data)), "decrypt report "+path)
 }

@@ -17,6 +17,9 @@ BENCHTIME ?= 1s
 ROUNDS ?= 5
 OPS ?= 200000
 
+# Pinned linter.
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
 # Pinned generator of the CycloneDX SBOM.
 CYCLONEDX := github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod@v1.10.0
 
@@ -69,9 +72,10 @@ sbom: ## write a CycloneDX SBOM of the mtrace binary to bin/mtrace.cdx.json
 	mkdir -p $(BIN)
 	$(GO) run $(CYCLONEDX) app -json -main cmd/mtrace -output $(BIN)/mtrace.cdx.json .
 
-lint: ## check formatting and go vet
+lint: ## check formatting, go vet and staticcheck
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
 
 clean: ## remove built files
 	rm -rf $(BIN)

@@ -16,16 +16,10 @@ func Escape(s string) string {
 	return escape(s, "")
 }
 
-// escape is Escape that also writes the characters in extra as \xHH.
+// escape is Escape that also writes the characters in extra, which are
+// ASCII, as \xHH.
 func escape(s, extra string) string {
-	clean := true
-	for _, r := range s {
-		if needsEscape(r) || strings.ContainsRune(extra, r) {
-			clean = false
-			break
-		}
-	}
-	if clean {
+	if !strings.ContainsFunc(s, func(r rune) bool { return needsEscape(r, extra) }) {
 		return s
 	}
 	var b strings.Builder
@@ -34,22 +28,23 @@ func escape(s, extra string) string {
 		switch {
 		case r == utf8.RuneError && n == 1:
 			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case !needsEscape(r, extra) || r == utf8.RuneError: // U+FFFD itself is valid
+			b.WriteString(s[i : i+n])
 		case r == '\\':
 			b.WriteString(`\\`)
-		case r < 0x20 || r == 0x7f || strings.ContainsRune(extra, r):
-			fmt.Fprintf(&b, `\x%02x`, r)
-		case r >= 0x80 && r < 0xa0:
+		case r >= 0x80:
 			fmt.Fprintf(&b, `\u%04x`, r)
 		default:
-			b.WriteString(s[i : i+n])
+			fmt.Fprintf(&b, `\x%02x`, r)
 		}
 		i += n
 	}
 	return b.String()
 }
 
-// needsEscape says whether Escape rewrites r (utf8.RuneError stands for a
-// byte of invalid UTF-8, as ranging over a string yields it).
-func needsEscape(r rune) bool {
-	return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == '\\' || r == utf8.RuneError
+// needsEscape says whether escape rewrites r: a C0 or C1 control, DEL, a
+// backslash, one of extra, or utf8.RuneError, which stands for a byte of
+// invalid UTF-8 as ranging over a string yields it.
+func needsEscape(r rune, extra string) bool {
+	return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == '\\' || r == utf8.RuneError || strings.ContainsRune(extra, r)
 }

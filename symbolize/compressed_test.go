@@ -48,8 +48,8 @@ func TestCompressedDWARF(t *testing.T) {
 		if len(frames) == 0 || frames[len(frames)-1].Function != "make_small" || frames[0].Line == 0 {
 			t.Errorf("%s: frames %+v, want make_small with its line", filepath.Base(bin), frames)
 		}
-		if s.dwarf.used != heldBy(mod) || mod.dwarfSize != mod.ownDWARF {
-			t.Errorf("%s: budget %d, module holds %d, declared %d", filepath.Base(bin), s.dwarf.used, heldBy(mod), mod.ownDWARF)
+		if s.dwarf.used != mod.held() || mod.dwarfSize != mod.ownDWARF {
+			t.Errorf("%s: budget %d, module holds %d, declared %d", filepath.Base(bin), s.dwarf.used, mod.held(), mod.ownDWARF)
 		}
 	}
 	if sizes[0] == 0 || sizes[1] != sizes[0] || sizes[2] != sizes[0] {
@@ -109,14 +109,6 @@ func TestInflatingIsCapped(t *testing.T) {
 	}
 }
 
-// heldBy is what m holds of its symbolizer's budget: its DWARF and its index.
-func heldBy(m *Module) uint64 {
-	if m.index == nil {
-		return m.dwarfSize
-	}
-	return m.dwarfSize + m.index.held
-}
-
 // TestIndexWithinBudget leaves room in the budget for a program's DWARF
 // but hardly any for its index: the index takes no more than what is left,
 // and the frame keeps its function.
@@ -134,7 +126,45 @@ func TestIndexWithinBudget(t *testing.T) {
 	if len(frames) == 0 || frames[len(frames)-1].Function != "make_small" {
 		t.Errorf("frames %+v, want make_small", frames)
 	}
-	if s.dwarf.used > s.dwarf.limit || s.dwarf.used != heldBy(mod) {
-		t.Errorf("budget used %d of %d, module holds %d", s.dwarf.used, s.dwarf.limit, heldBy(mod))
+	if s.dwarf.used > s.dwarf.limit || s.dwarf.used != mod.held() {
+		t.Errorf("budget used %d of %d, module holds %d", s.dwarf.used, s.dwarf.limit, mod.held())
+	}
+}
+
+// TestRereadGivesBackDWARF rewrites a file whose DWARF was read: learned
+// again, it holds only what its new version reads, never both.
+func TestRereadGivesBackDWARF(t *testing.T) {
+	plain, _, _ := compressedCopies(t)
+	ef, err := elf.Open(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := middleOf(t, ef, ef, "make_small")
+	ef.Close()
+	s, mod, id := learnFile(t, plain)
+	s.Frames([]Location{{File: id, Offset: off + 1}})
+	once := s.dwarf.used
+	if once == 0 || once != mod.held() {
+		t.Fatalf("budget %d after the first read, module holds %d", once, mod.held())
+	}
+	data, err := os.ReadFile(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(plain, append(data, 0), 0o755); err != nil { // same inode, a new version
+		t.Fatal(err)
+	}
+	f, err := OpenFile(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	again, _, err := s.Open(f, plain)
+	if err != nil || again == mod {
+		t.Fatalf("the rewritten file was not read again: %v", err)
+	}
+	s.Frames([]Location{{File: id, Offset: off + 1}})
+	if s.dwarf.used != again.held() || s.dwarf.used > once {
+		t.Errorf("budget %d after the file was read again, its new version holds %d, the old one held %d", s.dwarf.used, again.held(), once)
 	}
 }

@@ -21,18 +21,15 @@ const DefaultDebugDir = "/usr/lib/debug"
 // read within the symbolizer's budget. The caller holds m.mu.
 func (s *Symbolizer) addDebugInfo(m *Module, path string) {
 	for _, c := range s.debugCandidates(m, path) {
-		dbg, err := s.openDebugFile(c.path, func(f *os.File) bool {
+		dbg, err := s.openDebugFile(c.path, func(f *os.File, dbg *Module) bool {
 			if c.byBuildID {
-				return true // checked below against the module's build-id
+				return dbg.BuildID == m.BuildID
 			}
 			h := crc32.NewIEEE()
 			_, err := io.Copy(h, io.LimitReader(f, maxDebugInfo))
 			return err == nil && h.Sum32() == m.linkCRC
 		})
-		if err != nil || (c.byBuildID && dbg.BuildID != m.BuildID) {
-			if err == nil {
-				s.dwarf.give(dbg.dwarfSize)
-			}
+		if err != nil {
 			continue
 		}
 		m.merge(dbg, c.path)
@@ -67,9 +64,10 @@ func (s *Symbolizer) debugCandidates(m *Module, path string) []debugCandidate {
 	return out
 }
 
-// openDebugFile opens and parses a debug file that passes check, and reads
-// its DWARF within the symbolizer's budget.
-func (s *Symbolizer) openDebugFile(path string, check func(*os.File) bool) (*Module, error) {
+// openDebugFile opens and parses a debug file, and if it passes check (its
+// build-id or CRC matches), reads its DWARF within the symbolizer's budget:
+// a file that does not match costs no DWARF.
+func (s *Symbolizer) openDebugFile(path string, check func(*os.File, *Module) bool) (*Module, error) {
 	f, err := openRegular(path)
 	if err != nil {
 		return nil, err
@@ -78,12 +76,12 @@ func (s *Symbolizer) openDebugFile(path string, check func(*os.File) bool) (*Mod
 	if _, _, err := regularFile(f, path); err != nil {
 		return nil, err
 	}
-	if !check(f) {
-		return nil, fmt.Errorf("debug file %s: does not match", path)
-	}
 	dbg, err := OpenModule(f)
 	if err != nil {
 		return nil, err
+	}
+	if !check(f, dbg) {
+		return nil, fmt.Errorf("debug file %s: does not match", path)
 	}
 	dbg.loadDWARF(f, &s.dwarf)
 	return dbg, nil

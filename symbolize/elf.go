@@ -327,6 +327,24 @@ func (m *Module) indexDWARF(b *budget) {
 	}
 }
 
+// release gives back to b what the module's DWARF and index hold, and
+// drops them: the module's file is being read again.
+func (m *Module) release(b *budget) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b.give(m.held())
+	m.dwarf, m.dwarfSize, m.index = nil, 0, nil
+}
+
+// held is what the module's DWARF and index hold of the budget. The caller
+// holds mu, or is the module's only user.
+func (m *Module) held() uint64 {
+	if m.index == nil {
+		return m.dwarfSize
+	}
+	return m.dwarfSize + m.index.held
+}
+
 // Lookup returns what is at file offset off, innermost first: the functions
 // inlined there from DWARF with their source positions, once the
 // symbolizer has read and indexed it (complete), or else the one function

@@ -82,8 +82,8 @@ func FuzzReadDWARF(f *testing.F) {
 		for _, off := range []uint64{0, 1, 0x1000, uint64(len(data)) / 2} {
 			m.Lookup(off)
 		}
-		if b.used != heldBy(m) {
-			t.Fatalf("budget %d, held %d", b.used, heldBy(m))
+		if b.used != m.held() {
+			t.Fatalf("budget %d, held %d", b.used, m.held())
 		}
 	})
 }

@@ -148,6 +148,9 @@ func (s *Symbolizer) read(f *os.File, where *file) (*Module, FileID, error) {
 	}
 	fi, ok := s.files[id]
 	if !ok || fi.named || fi.version != v {
+		if ok && fi.mod != nil {
+			fi.mod.release(&s.dwarf) // an older version of the file: what it held is free again
+		}
 		where.version = v
 		where.mod, err = OpenModule(f)
 		s.files[id] = where

@@ -14,14 +14,19 @@ const tracefsDir = "/sys/kernel/tracing"
 
 // mountTracefs mounts tracefs at tracefsDir when neither it nor debugfs's
 // copy is mounted, as a host may boot without them; systemd mounts it there
-// on most hosts. It reports whether it mounted it.
+// on most hosts. It reports whether it mounted it; the mount stays, as
+// systemd's would, since another tracer may be using it by then.
 func mountTracefs() (bool, error) {
 	for _, dir := range []string{tracefsDir, "/sys/kernel/debug/tracing"} {
 		if _, err := os.Stat(dir + "/events"); err == nil {
 			return false, nil
 		}
 	}
-	if err := unix.Mount("nodev", tracefsDir, "tracefs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil && !errors.Is(err, unix.EBUSY) {
+	err := unix.Mount("nodev", tracefsDir, "tracefs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "")
+	switch {
+	case errors.Is(err, unix.EBUSY): // another mtrace mounted it meanwhile
+		return false, nil
+	case err != nil:
 		return false, fmt.Errorf("mount tracefs at %s: %w", tracefsDir, err)
 	}
 	return true, nil

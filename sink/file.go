@@ -188,7 +188,11 @@ func (d *Dir) check(name string) error {
 // atomically: write fills an unnamed file (O_TMPFILE) in d, which is then
 // linked under a temporary name and renamed over name, all relative to d.
 // A reader never sees half a file, and a crash, even SIGKILL, leaves the
-// old one intact and no debris. It refuses what Check refuses.
+// old one intact and no debris. What has been written is never lost: when
+// name is taken by something Check refuses (put there while mtrace ran, in
+// a sticky directory say) or the rename fails, the file is linked under a
+// new name, NAME.mtrace-RANDOM, that replaces nothing, and the error says
+// where it is.
 func (d *Dir) WriteFile(name string, write func(io.Writer) error) error {
 	if err := d.checkName(name); err != nil {
 		return err
@@ -198,9 +202,6 @@ func (d *Dir) WriteFile(name string, write func(io.Writer) error) error {
 
 // writeFile is WriteFile, run as the writer.
 func (d *Dir) writeFile(name string, write func(io.Writer) error) error {
-	if err := d.check(name); err != nil {
-		return err
-	}
 	path := filepath.Join(d.path, name)
 	f, tmp, err := d.create(name)
 	if err != nil {
@@ -223,11 +224,19 @@ func (d *Dir) writeFile(name string, write func(io.Writer) error) error {
 			return fmt.Errorf("write %s: %w", path, err)
 		}
 	}
-	if err := unix.Renameat(d.fd, tmp, d.fd, name); err != nil {
-		return fmt.Errorf("replace %s: %w", path, err)
+	err = d.check(name)
+	if err == nil {
+		if err = unix.Renameat(d.fd, tmp, d.fd, name); err == nil {
+			tmp = ""
+			return nil
+		}
+		err = fmt.Errorf("replace %s: %w", path, err)
 	}
-	tmp = ""
-	return nil
+	kept, lerr := d.link(f, name+".mtrace-")
+	if lerr != nil {
+		return fmt.Errorf("%w; write %s.mtrace-*: %w", err, path, lerr)
+	}
+	return fmt.Errorf("%w; written to %s instead", err, filepath.Join(d.path, kept))
 }
 
 // tempTries bounds the fresh names tried when one is taken.

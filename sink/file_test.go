@@ -103,6 +103,14 @@ func TestWriteFileRefusesOtherOwner(t *testing.T) {
 	if got, _ := os.ReadFile(path); string(got) != "theirs" {
 		t.Errorf("file changed to %q", got)
 	}
+	// What was written is kept under a new name, which the error gives.
+	kept, _ := filepath.Glob(path + ".mtrace-*")
+	if len(kept) != 1 || !strings.HasSuffix(err.Error(), "written to "+kept[0]+" instead") {
+		t.Fatalf("kept %v, error %v; want one file the error names", kept, err)
+	}
+	if got, _ := os.ReadFile(kept[0]); string(got) != "mine" {
+		t.Errorf("kept file holds %q", got)
+	}
 }
 
 func TestWriteFileNeedsDirectory(t *testing.T) {

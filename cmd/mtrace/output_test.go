@@ -12,6 +12,7 @@ import (
 
 	"filippo.io/age"
 
+	"github.com/mtrace/mtrace/sink"
 	"github.com/mtrace/mtrace/tracer/tracertest"
 )
 
@@ -298,5 +299,45 @@ func TestReportInSudoUsersDirectory(t *testing.T) {
 				t.Errorf("the report holds no process")
 			}
 		})
+	}
+}
+
+// TestOutputNameTakenInStickyDirectory: in a sticky directory open to all,
+// as /tmp is, the traced command, running as nobody, takes the report's
+// name after mtrace checked it. mtrace may not replace nobody's file, and
+// keeps the report under a new name instead, says where in one line and
+// exits 1; nobody's file stays as it was.
+func TestOutputNameTakenInStickyDirectory(t *testing.T) {
+	tracertest.RequireBPF(t)
+	home, uid := attackerDir(t)
+	tmp := filepath.Join(filepath.Dir(home), "tmp")
+	if err := os.Mkdir(tmp, 0o777|os.ModeSticky); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(tmp, 0o777|os.ModeSticky); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(tmp, "report.json")
+	res := runMtraceProcess(t, "record", "--user", "nobody", "--output", out, "--", "sh", "-c", "echo theirs > "+out)
+	kept, _ := filepath.Glob(out + ".mtrace-*")
+	if len(kept) != 1 {
+		t.Fatalf("exit %d, %q; the directory holds %v, want the report under a new name", res.code, lastLine(res.stderr), listDir(t, tmp))
+	}
+	if last := lastLine(res.stderr); res.code != exitRuntime || !strings.Contains(last, "owned by uid "+strconv.Itoa(uid)) || !strings.Contains(last, kept[0]) {
+		t.Errorf("exit %d, %q; want exit %d and a line naming %s", res.code, last, exitRuntime, kept[0])
+	}
+	fi, err := os.Stat(kept[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := fi.Sys().(*syscall.Stat_t); st.Uid != 0 || fi.Mode().Perm() != 0o600 {
+		t.Errorf("the kept report is uid %d mode %v, want root's, 0600", st.Uid, fi.Mode().Perm())
+	}
+	if r := readReport(t, kept[0]); !slices.ContainsFunc(r.Processes, func(p sink.Process) bool { return strings.HasSuffix(p.Exe, "sh") }) {
+		t.Errorf("the kept report does not hold the run's command")
+	}
+	fi, err = os.Stat(out)
+	if data, _ := os.ReadFile(out); err != nil || string(data) != "theirs\n" || int(fi.Sys().(*syscall.Stat_t).Uid) != uid {
+		t.Errorf("nobody's file: %q, %v", data, err)
 	}
 }

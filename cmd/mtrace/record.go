@@ -44,7 +44,7 @@ Examples:
 			&cli.BoolFlag{Name: "leaks", Usage: "report, per stack, the allocations still live at the end and older than --min-age"},
 			&cli.DurationFlag{Name: "min-age", Value: 30 * time.Second, Usage: "with --leaks, count live allocations older than `AGE` as leaked"},
 			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Usage: "report `FORMAT`: text, json, html, pprof (gzipped protobuf) or folded; without it, the --output extension decides (.json, .html, .pb.gz, .folded, else text)"},
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the report to `FILE` (mode 0600) instead of stdout, in a directory that exists and is reached through no symlink; in a directory of the sudo user, as that user"},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the report to `FILE` (mode 0600) instead of stdout, in a directory that exists and is reached through no symlink; in a directory of the sudo user, as that user; should FILE be taken by a file mtrace may not replace, the report goes to FILE.mtrace-RANDOM and mtrace exits 1"},
 			&cli.StringFlag{Name: "output-dir", Usage: "write the report into `DIR`, which must exist and be reached through no symlink, as mtrace-TIME.FORMAT, for timers"},
 			&cli.IntFlag{Name: "keep", Usage: "with --output-dir, keep only the newest `N` reports there: only regular files of its writer (mtrace's user, or the sudo user in their directory) named mtrace-TIME.FORMAT count and are removed, never the report just written"},
 			&cli.IntFlag{Name: "top", Value: 10, Usage: "show the top `N` stacks in the text report"},

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -19,11 +20,11 @@ func TestOpenDirRefusesSymlinkComponent(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, path := range []string{filepath.Join(base, "link"), filepath.Join(base, "link", ".")} {
-		if _, err := OpenDir(path, -1); err == nil || !strings.Contains(err.Error(), "goes through a symlink") {
+		if _, err := OpenDir(path, nil); err == nil || !strings.Contains(err.Error(), "goes through a symlink") {
 			t.Errorf("OpenDir(%s): %v, want a symlink refusal", path, err)
 		}
 	}
-	d, err := OpenDir(filepath.Join(base, "real"), -1)
+	d, err := OpenDir(filepath.Join(base, "real"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +41,7 @@ func TestOpenDirChecksOwnerAndMode(t *testing.T) {
 		if err := os.Chmod(dir, tc.mode); err != nil {
 			t.Fatal(err)
 		}
-		d, err := OpenDir(dir, -1)
+		d, err := OpenDir(dir, nil)
 		if (err == nil) != tc.ok {
 			t.Errorf("mode %v: %v", tc.mode, err)
 		}
@@ -55,14 +56,28 @@ func TestOpenDirChecksOwnerAndMode(t *testing.T) {
 	if err := os.Chown(dir, 65534, 65534); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := OpenDir(dir, -1); err == nil || !strings.Contains(err.Error(), "owned by uid 65534") {
+	if _, err := OpenDir(dir, nil); err == nil || !strings.Contains(err.Error(), "owned by uid 65534") {
 		t.Errorf("a directory of another user: %v", err)
 	}
-	d, err := OpenDir(dir, 65534)
+	d, err := OpenDir(dir, &syscall.Credential{Uid: 65534, Gid: 65534})
 	if err != nil {
-		t.Errorf("a directory of the user mtrace works for: %v", err)
+		t.Fatalf("a directory of the user mtrace works for: %v", err)
 	}
-	d.Close()
+	defer d.Close()
+	// Files there are the user's, written as the user.
+	if err := d.WriteFile("report", writeString("{}")); err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(filepath.Join(dir, "report"), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Uid != 65534 || st.Gid != 65534 || st.Mode&0o7777 != 0o600 {
+		t.Errorf("the report is uid %d gid %d mode %#o, want 65534 65534 0600", st.Uid, st.Gid, st.Mode&0o7777)
+	}
+	if uid, _ := unix.SetfsuidRetUid(-1); uid != 0 {
+		t.Errorf("fsuid %d after writing, want 0", uid)
+	}
 }
 
 // TestDirKeepsWritingWhereItOpened swaps the opened directory for a symlink
@@ -80,7 +95,7 @@ func TestDirKeepsWritingWhereItOpened(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(other, old), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	d, err := OpenDir(out, -1)
+	d, err := OpenDir(out, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +155,7 @@ func TestPruneRemovesOnlyItsOwnReports(t *testing.T) {
 		}
 		kept = append(kept, late)
 	}
-	d, err := OpenDir(dir, -1)
+	d, err := OpenDir(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -21,15 +22,19 @@ import (
 type Dir struct {
 	fd   int
 	path string
+	// uid and gid are the writer, who every step in the directory is taken
+	// as and who owns the files written there: mtrace's own user, or the
+	// user the directory belongs to (asWriter).
+	uid, gid int
 }
 
 // OpenDir opens the directory path (cleaned first, so ".." is removed as
 // text) without following a symlink in any component, and checks what it
 // opened: a directory owned by root, by mtrace's own user or by user (the
-// user mtrace works for, -1 for none), and writable by no one else unless
-// it is sticky, as /tmp is. A missing directory is an error: it is never
-// created.
-func OpenDir(path string, user int) (*Dir, error) {
+// user mtrace works for, nil for none), and writable by no one else unless
+// it is sticky, as /tmp is. In a directory of user, files are written as
+// user. A missing directory is an error: it is never created.
+func OpenDir(path string, user *syscall.Credential) (*Dir, error) {
 	clean := filepath.Clean(path)
 	fd, err := openNoSymlinks(clean)
 	switch {
@@ -40,8 +45,8 @@ func OpenDir(path string, user int) (*Dir, error) {
 	case err != nil:
 		return nil, fmt.Errorf("open output directory %s: %w", clean, err)
 	}
-	d := &Dir{fd: fd, path: clean}
-	if err := d.check(user); err != nil {
+	d := &Dir{fd: fd, path: clean, uid: os.Geteuid(), gid: os.Getegid()}
+	if err := d.checkDir(user); err != nil {
 		d.Close()
 		return nil, err
 	}
@@ -103,14 +108,18 @@ func walkNoSymlinks(path string) (int, error) {
 	return fd, nil
 }
 
-// check refuses a directory whose owner or mode would let someone else
-// than root, mtrace's user or user put files in it or take them away.
-func (d *Dir) check(user int) error {
+// checkDir refuses a directory whose owner or mode would let someone else
+// than root, mtrace's user or user put files in it or take them away, and
+// makes user the writer of a directory of theirs.
+func (d *Dir) checkDir(user *syscall.Credential) error {
 	var st unix.Stat_t
 	if err := unix.Fstat(d.fd, &st); err != nil {
 		return fmt.Errorf("check output directory %s: %w", d.path, err)
 	}
-	if uid := int(st.Uid); uid != 0 && uid != os.Geteuid() && uid != user {
+	switch uid := int(st.Uid); {
+	case user != nil && st.Uid == user.Uid && uid != d.uid:
+		d.uid, d.gid = uid, int(user.Gid)
+	case uid != 0 && uid != d.uid:
 		return fmt.Errorf("refuse output directory %s: owned by uid %d", d.path, st.Uid)
 	}
 	if st.Mode&0o022 != 0 && st.Mode&unix.S_ISVTX == 0 {
@@ -132,14 +141,32 @@ func (d *Dir) Close() error {
 	return err
 }
 
+// SwitchesUser reports whether d's writer is another user than mtrace's
+// own, which takes CAP_SETUID and CAP_SETGID (asWriter).
+func (d *Dir) SwitchesUser() bool { return d.uid != os.Geteuid() || d.gid != os.Getegid() }
+
 // Check reports whether WriteFile may write name, so that a run can refuse
 // a bad output before it traces anything: name must be a plain file name,
-// and what it names, if anything, a regular file of mtrace's own user.
+// and what it names, if anything, a regular file of d's writer.
 func (d *Dir) Check(name string) error {
-	path := filepath.Join(d.path, name)
-	if name == "" || name == "." || name == ".." || strings.ContainsRune(name, '/') {
-		return fmt.Errorf("refuse to write %s: not a file name", path)
+	if err := d.checkName(name); err != nil {
+		return err
 	}
+	return d.asWriter(func() error { return d.check(name) })
+}
+
+// checkName refuses a name that is not a plain file name.
+func (d *Dir) checkName(name string) error {
+	if name == "" || name == "." || name == ".." || strings.ContainsRune(name, '/') {
+		return fmt.Errorf("refuse to write %s: not a file name", filepath.Join(d.path, name))
+	}
+	return nil
+}
+
+// check refuses what name names, if anything, unless it is a regular file
+// of d's writer; it runs as the writer.
+func (d *Dir) check(name string) error {
+	path := filepath.Join(d.path, name)
 	var st unix.Stat_t
 	err := unix.Fstatat(d.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW)
 	switch {
@@ -151,21 +178,30 @@ func (d *Dir) Check(name string) error {
 		return fmt.Errorf("refuse to write %s: it is a symlink", path)
 	case st.Mode&unix.S_IFMT != unix.S_IFREG:
 		return fmt.Errorf("refuse to write %s: not a regular file", path)
-	case int(st.Uid) != os.Geteuid():
+	case int(st.Uid) != d.uid:
 		return fmt.Errorf("refuse to write %s: owned by uid %d", path, st.Uid)
 	}
 	return nil
 }
 
-// WriteFile writes the file name in d with mode 0600, atomically: write
-// fills an unnamed file (O_TMPFILE) in d, which is then linked under a
-// temporary name and renamed over name, all relative to d. A reader never
-// sees half a file, and a crash, even SIGKILL, leaves the old one intact
-// and no debris. It refuses what Check refuses.
-func (d *Dir) WriteFile(name string, write func(io.Writer) error) (err error) {
-	if err := d.Check(name); err != nil {
+// WriteFile writes the file name in d with mode 0600, as d's writer,
+// atomically: write fills an unnamed file (O_TMPFILE) in d, which is then
+// linked under a temporary name and renamed over name, all relative to d.
+// A reader never sees half a file, and a crash, even SIGKILL, leaves the
+// old one intact and no debris. What has been written is never lost: when
+// name is taken by something Check refuses (put there while mtrace ran, in
+// a sticky directory say) or the rename fails, the file is linked under a
+// new name, NAME.mtrace-RANDOM, that replaces nothing, and the error says
+// where it is.
+func (d *Dir) WriteFile(name string, write func(io.Writer) error) error {
+	if err := d.checkName(name); err != nil {
 		return err
 	}
+	return d.asWriter(func() error { return d.writeFile(name, write) })
+}
+
+// writeFile is WriteFile, run as the writer.
+func (d *Dir) writeFile(name string, write func(io.Writer) error) error {
 	path := filepath.Join(d.path, name)
 	f, tmp, err := d.create(name)
 	if err != nil {
@@ -173,7 +209,7 @@ func (d *Dir) WriteFile(name string, write func(io.Writer) error) (err error) {
 	}
 	defer func() {
 		f.Close()
-		if err != nil && tmp != "" {
+		if tmp != "" {
 			unix.Unlinkat(d.fd, tmp, 0)
 		}
 	}()
@@ -184,23 +220,34 @@ func (d *Dir) WriteFile(name string, write func(io.Writer) error) (err error) {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	if tmp == "" {
-		if tmp, err = d.link(f, name); err != nil {
+		if tmp, err = d.link(f, tempPrefix(name)); err != nil {
 			return fmt.Errorf("write %s: %w", path, err)
 		}
 	}
-	if err := unix.Renameat(d.fd, tmp, d.fd, name); err != nil {
-		return fmt.Errorf("replace %s: %w", path, err)
+	err = d.check(name)
+	if err == nil {
+		if err = unix.Renameat(d.fd, tmp, d.fd, name); err == nil {
+			tmp = ""
+			return nil
+		}
+		err = fmt.Errorf("replace %s: %w", path, err)
 	}
-	tmp = ""
-	return nil
+	kept, lerr := d.link(f, name+".mtrace-")
+	if lerr != nil {
+		return fmt.Errorf("%w; write %s.mtrace-*: %w", err, path, lerr)
+	}
+	return fmt.Errorf("%w; written to %s instead", err, filepath.Join(d.path, kept))
 }
 
-// tempTries bounds the temporary names tried when one is taken.
+// tempTries bounds the fresh names tried when one is taken.
 const tempTries = 16
 
-// tempName returns a fresh hidden name next to name.
-func tempName(name string) string {
-	return "." + name + ".tmp-" + strconv.FormatUint(rand.Uint64(), 36)
+// tempPrefix starts the hidden temporary names of name.
+func tempPrefix(name string) string { return "." + name + ".tmp-" }
+
+// freshName returns prefix followed by random characters.
+func freshName(prefix string) string {
+	return prefix + strconv.FormatUint(rand.Uint64(), 36)
 }
 
 // create opens an unnamed 0600 file in d, or where the file system has no
@@ -212,7 +259,7 @@ func (d *Dir) create(name string) (f *os.File, tmp string, err error) {
 		return os.NewFile(uintptr(fd), name), "", nil
 	}
 	for range tempTries {
-		tmp = tempName(name)
+		tmp = freshName(tempPrefix(name))
 		fd, err = unix.Openat(d.fd, tmp, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 		if !errors.Is(err, unix.EEXIST) {
 			break
@@ -224,12 +271,13 @@ func (d *Dir) create(name string) (f *os.File, tmp string, err error) {
 	return os.NewFile(uintptr(fd), name), tmp, nil
 }
 
-// link gives the unnamed file f a temporary name in d and returns it.
-func (d *Dir) link(f *os.File, name string) (tmp string, err error) {
+// link gives the file f, named or not, a fresh name in d starting with
+// prefix, and returns it; linkat never replaces a file.
+func (d *Dir) link(f *os.File, prefix string) (name string, err error) {
 	proc := "/proc/self/fd/" + strconv.Itoa(int(f.Fd()))
 	for range tempTries {
-		tmp = tempName(name)
-		err = unix.Linkat(unix.AT_FDCWD, proc, d.fd, tmp, unix.AT_SYMLINK_FOLLOW)
+		name = freshName(prefix)
+		err = unix.Linkat(unix.AT_FDCWD, proc, d.fd, name, unix.AT_SYMLINK_FOLLOW)
 		if !errors.Is(err, unix.EEXIST) {
 			break
 		}
@@ -237,12 +285,12 @@ func (d *Dir) link(f *os.File, name string) (tmp string, err error) {
 	if err != nil {
 		return "", err
 	}
-	return tmp, nil
+	return name, nil
 }
 
 // WriteFile writes the file path as Dir.WriteFile does, through its
 // directory opened (and checked, user as for OpenDir) for this one write.
-func WriteFile(path string, user int, write func(io.Writer) error) error {
+func WriteFile(path string, user *syscall.Credential, write func(io.Writer) error) error {
 	d, err := OpenDir(filepath.Dir(path), user)
 	if err != nil {
 		return err

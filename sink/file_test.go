@@ -19,7 +19,7 @@ func writeString(s string) func(io.Writer) error {
 func TestWriteFileCreates0600AndReplaces(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "report.json")
 	for _, content := range []string{"first", "second"} {
-		if err := WriteFile(path, -1, writeString(content)); err != nil {
+		if err := WriteFile(path, nil, writeString(content)); err != nil {
 			t.Fatal(err)
 		}
 		got, err := os.ReadFile(path)
@@ -50,7 +50,7 @@ func TestWriteFileRefusesSymlink(t *testing.T) {
 	if err := os.Symlink(target, link); err != nil {
 		t.Fatal(err)
 	}
-	err := WriteFile(link, -1, writeString("overwrite"))
+	err := WriteFile(link, nil, writeString("overwrite"))
 	if err == nil || !strings.Contains(err.Error(), "symlink") {
 		t.Fatalf("error %v, want a symlink refusal", err)
 	}
@@ -61,11 +61,11 @@ func TestWriteFileRefusesSymlink(t *testing.T) {
 
 func TestWriteFileKeepsOldReportOnFailure(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "report")
-	if err := WriteFile(path, -1, writeString("old")); err != nil {
+	if err := WriteFile(path, nil, writeString("old")); err != nil {
 		t.Fatal(err)
 	}
 	failed := errors.New("half written")
-	err := WriteFile(path, -1, func(w io.Writer) error { io.WriteString(w, "new, partial"); return failed })
+	err := WriteFile(path, nil, func(w io.Writer) error { io.WriteString(w, "new, partial"); return failed })
 	if !errors.Is(err, failed) {
 		t.Fatalf("error %v, want %v", err, failed)
 	}
@@ -96,18 +96,26 @@ func TestWriteFileRefusesOtherOwner(t *testing.T) {
 	if err := os.Chown(path, 65534, 65534); err != nil {
 		t.Fatal(err)
 	}
-	err := WriteFile(path, -1, writeString("mine"))
+	err := WriteFile(path, nil, writeString("mine"))
 	if err == nil || !strings.Contains(err.Error(), "owned by uid 65534") {
 		t.Fatalf("error %v, want a refusal", err)
 	}
 	if got, _ := os.ReadFile(path); string(got) != "theirs" {
 		t.Errorf("file changed to %q", got)
 	}
+	// What was written is kept under a new name, which the error gives.
+	kept, _ := filepath.Glob(path + ".mtrace-*")
+	if len(kept) != 1 || !strings.HasSuffix(err.Error(), "written to "+kept[0]+" instead") {
+		t.Fatalf("kept %v, error %v; want one file the error names", kept, err)
+	}
+	if got, _ := os.ReadFile(kept[0]); string(got) != "mine" {
+		t.Errorf("kept file holds %q", got)
+	}
 }
 
 func TestWriteFileNeedsDirectory(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "reports", "report.json")
-	err := WriteFile(path, -1, writeString("{}"))
+	err := WriteFile(path, nil, writeString("{}"))
 	if err == nil || !strings.Contains(err.Error(), "no such directory") {
 		t.Fatalf("error %v, want a missing directory", err)
 	}
@@ -120,7 +128,7 @@ func TestWriteFileNeedsDirectory(t *testing.T) {
 // report: the old report must be intact and no partial file left behind.
 func TestWriteFileSurvivesSIGKILL(t *testing.T) {
 	if path := os.Getenv("SINK_TEST_HALF_WRITE"); path != "" {
-		WriteFile(path, -1, func(w io.Writer) error {
+		WriteFile(path, nil, func(w io.Writer) error {
 			io.WriteString(w, "half a new report")
 			fmt.Println("writing")
 			select {} // killed here
@@ -129,7 +137,7 @@ func TestWriteFileSurvivesSIGKILL(t *testing.T) {
 	}
 	dir := t.TempDir()
 	path := filepath.Join(dir, "report")
-	if err := WriteFile(path, -1, writeString("old")); err != nil {
+	if err := WriteFile(path, nil, writeString("old")); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestWriteFileSurvivesSIGKILL$")
@@ -157,17 +165,17 @@ func TestWriteFileSurvivesSIGKILL(t *testing.T) {
 
 func TestLimitedRefusesLargeReports(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "report")
-	if err := WriteFile(path, -1, writeString("old")); err != nil {
+	if err := WriteFile(path, nil, writeString("old")); err != nil {
 		t.Fatal(err)
 	}
-	err := WriteFile(path, -1, Limited(10, writeString("a report longer than ten bytes")))
+	err := WriteFile(path, nil, Limited(10, writeString("a report longer than ten bytes")))
 	if !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("error %v, want ErrTooLarge", err)
 	}
 	if got, _ := os.ReadFile(path); string(got) != "old" {
 		t.Errorf("report is %q, want the old one kept", got)
 	}
-	if err := WriteFile(path, -1, Limited(10, writeString("short"))); err != nil {
+	if err := WriteFile(path, nil, Limited(10, writeString("short"))); err != nil {
 		t.Fatalf("a report within the limit: %v", err)
 	}
 }

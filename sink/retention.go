@@ -28,9 +28,14 @@ func ReportName(t time.Time, format string) string {
 
 // Prune keeps the newest keep reports in d and removes the older ones. It
 // counts and removes only regular files named as ReportName names them and
-// owned by mtrace's own user, and never removes written, the report just
-// written, whatever its name.
+// owned by d's writer, and never removes written, the report just written,
+// whatever its name. It works as the writer.
 func (d *Dir) Prune(keep int, written string) error {
+	return d.asWriter(func() error { return d.prune(keep, written) })
+}
+
+// prune is Prune, run as the writer.
+func (d *Dir) prune(keep int, written string) error {
 	names, err := d.reports()
 	if err != nil {
 		return err
@@ -71,7 +76,7 @@ func (d *Dir) reports() ([]string, error) {
 		}
 		var st unix.Stat_t
 		if err := unix.Fstatat(d.fd, e.Name(), &st, unix.AT_SYMLINK_NOFOLLOW); err == nil &&
-			st.Mode&unix.S_IFMT == unix.S_IFREG && int(st.Uid) == os.Geteuid() {
+			st.Mode&unix.S_IFMT == unix.S_IFREG && int(st.Uid) == d.uid {
 			names = append(names, e.Name())
 		}
 	}

@@ -55,6 +55,22 @@ func runMtrace(ctx context.Context, stdin *os.File, args ...string) mtraceRun {
 	return mtraceRun{code, stdout.String(), stderr.String()}
 }
 
+// runMtraceProcess runs mtrace to its end in a process of its own (this
+// test binary as mtrace), which drops its capabilities once attached as
+// the installed command does, with the test's environment.
+func runMtraceProcess(t *testing.T, args ...string) mtraceRun {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "MTRACE_TEST_MAIN=1")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.WaitDelay = time.Second // the traced command may hold stderr open after mtrace is gone
+	if err := cmd.Run(); cmd.ProcessState == nil {
+		t.Fatalf("run mtrace: %v", err)
+	}
+	return mtraceRun{cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()}
+}
+
 // tally is what a testdata program says it did in one function.
 type tally struct {
 	Allocs, AllocBytes, Frees, FreeBytes uint64

@@ -2,8 +2,9 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
-	"strconv"
+	"syscall"
 
 	"github.com/mtrace/mtrace/policy"
 	"github.com/mtrace/mtrace/sink"
@@ -46,16 +47,20 @@ func openOutput(path string, pol *policy.Policy) (*output, error) {
 // path is where the file goes, for messages.
 func (o *output) path() string { return filepath.Join(o.dir.Path(), o.name) }
 
-// invokingUser is the uid of the user who ran mtrace through sudo, whose
-// directories mtrace may write into, or -1.
-func invokingUser() int {
+// switchesUser reports whether mtrace writes o, if any, as another user.
+func (o *output) switchesUser() bool { return o != nil && o.dir.SwitchesUser() }
+
+// invokingUser is the user who ran mtrace through sudo, with the group a
+// command of theirs gets, whose directories mtrace may write into as them;
+// or nil.
+func invokingUser() *syscall.Credential {
 	u, err := sudoUser()
 	if err != nil || u == nil {
-		return -1
+		return nil
 	}
-	uid, err := strconv.Atoi(u.Uid)
+	cred, err := credential(u, os.Getenv("SUDO_GID"))
 	if err != nil {
-		return -1
+		return nil
 	}
-	return uid
+	return cred
 }

@@ -7,10 +7,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"filippo.io/age"
 
+	"github.com/mtrace/mtrace/sink"
 	"github.com/mtrace/mtrace/tracer/tracertest"
 )
 
@@ -192,10 +194,11 @@ func TestMetricsTextfileObeysPolicy(t *testing.T) {
 }
 
 // TestRetentionRemovesOnlyItsOwnReports: in a directory of the sudo user,
-// the traced command, running as that user, plants files retention must
-// leave alone: one of its own named to sort after the fresh report, one
-// whose name only starts as mtrace's do, and a symlink with a report's
-// name pointing at root's file. --keep 1 removes mtrace's old report only.
+// where mtrace writes as that user, the traced command, running as them,
+// plants files retention must leave alone: one whose name only starts as
+// mtrace's do, and a symlink with a report's name pointing at root's file;
+// and root has a file there named to sort after the fresh report. --keep 1
+// removes the user's old report only.
 func TestRetentionRemovesOnlyItsOwnReports(t *testing.T) {
 	tracertest.RequireBPF(t)
 	home, uid := attackerDir(t)
@@ -211,12 +214,18 @@ func TestRetentionRemovesOnlyItsOwnReports(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(reports, old), []byte("old"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.Chown(filepath.Join(reports, old), uid, -1); err != nil {
+		t.Fatal(err)
+	}
 	rootFile := filepath.Join(filepath.Dir(home), "root-file")
 	if err := os.WriteFile(rootFile, []byte("root's"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	planted := []string{"mtrace-99991231T235959.999999999Z.text", "mtrace-notes.text", "mtrace-20000102T000000.000000000Z.text"}
-	plant := "cd " + reports + " && touch " + planted[0] + " " + planted[1] + " && ln -s " + rootFile + " " + planted[2]
+	if err := os.WriteFile(filepath.Join(reports, planted[0]), []byte("root's"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	plant := "cd " + reports + " && touch " + planted[1] + " && ln -s " + rootFile + " " + planted[2]
 	res := runMtrace(t.Context(), nil, "record", "--user", "nobody", "--output-dir", reports, "--keep", "1", "--format", "text", "--", "sh", "-c", plant)
 	if res.code != 0 {
 		t.Fatalf("exit %d: %s", res.code, res.stderr)
@@ -235,5 +244,100 @@ func TestRetentionRemovesOnlyItsOwnReports(t *testing.T) {
 	}
 	if data, err := os.ReadFile(rootFile); err != nil || string(data) != "root's" {
 		t.Errorf("root's file: %q, %v", data, err)
+	}
+}
+
+// TestReportInSudoUsersDirectory: run through sudo, mtrace writes into the
+// sudo user's own 0755 directory, which root may not once it has dropped
+// CAP_DAC_OVERRIDE after attaching, as that user: the report is theirs,
+// 0600, and retention removes their old report.
+func TestReportInSudoUsersDirectory(t *testing.T) {
+	tracertest.RequireBPF(t)
+	home, uid := attackerDir(t)
+	nobody, _ := user.LookupId(strconv.Itoa(uid))
+	gid, _ := strconv.Atoi(nobody.Gid)
+	t.Setenv("SUDO_UID", strconv.Itoa(uid))
+	t.Setenv("SUDO_GID", nobody.Gid)
+	old := "mtrace-20000101T000000.000000000Z.json" // of an earlier run, the user's
+	for name, args := range map[string][]string{
+		"--output":     {"--output", filepath.Join(home, "report.json")},
+		"--output-dir": {"--output-dir", home, "--keep", "1", "--format", "json"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			for _, name := range listDir(t, home) {
+				os.Remove(filepath.Join(home, name))
+			}
+			if err := os.WriteFile(filepath.Join(home, old), []byte("{}"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chown(filepath.Join(home, old), uid, gid); err != nil {
+				t.Fatal(err)
+			}
+			res := runMtraceProcess(t, append(append([]string{"record"}, args...), "--", "sh", "-c", "true")...)
+			if res.code != 0 {
+				t.Fatalf("exit %d: %s", res.code, lastLine(res.stderr))
+			}
+			names, report := listDir(t, home), "report.json"
+			if name == "--output-dir" {
+				if len(names) != 1 || names[0] == old {
+					t.Fatalf("the directory holds %v, want the fresh report only", names)
+				}
+				report = names[0]
+			} else if !slices.Equal(names, []string{old, report}) {
+				t.Fatalf("the directory holds %v, want %s and %s", names, old, report)
+			}
+			path := filepath.Join(home, report)
+			fi, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := fi.Sys().(*syscall.Stat_t)
+			if int(st.Uid) != uid || int(st.Gid) != gid || fi.Mode().Perm() != 0o600 {
+				t.Errorf("the report is uid %d gid %d mode %v, want %d %d 0600", st.Uid, st.Gid, fi.Mode().Perm(), uid, gid)
+			}
+			if r := readReport(t, path); len(r.Processes) == 0 {
+				t.Errorf("the report holds no process")
+			}
+		})
+	}
+}
+
+// TestOutputNameTakenInStickyDirectory: in a sticky directory open to all,
+// as /tmp is, the traced command, running as nobody, takes the report's
+// name after mtrace checked it. mtrace may not replace nobody's file, and
+// keeps the report under a new name instead, says where in one line and
+// exits 1; nobody's file stays as it was.
+func TestOutputNameTakenInStickyDirectory(t *testing.T) {
+	tracertest.RequireBPF(t)
+	home, uid := attackerDir(t)
+	tmp := filepath.Join(filepath.Dir(home), "tmp")
+	if err := os.Mkdir(tmp, 0o777|os.ModeSticky); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(tmp, 0o777|os.ModeSticky); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(tmp, "report.json")
+	res := runMtraceProcess(t, "record", "--user", "nobody", "--output", out, "--", "sh", "-c", "echo theirs > "+out)
+	kept, _ := filepath.Glob(out + ".mtrace-*")
+	if len(kept) != 1 {
+		t.Fatalf("exit %d, %q; the directory holds %v, want the report under a new name", res.code, lastLine(res.stderr), listDir(t, tmp))
+	}
+	if last := lastLine(res.stderr); res.code != exitRuntime || !strings.Contains(last, "owned by uid "+strconv.Itoa(uid)) || !strings.Contains(last, kept[0]) {
+		t.Errorf("exit %d, %q; want exit %d and a line naming %s", res.code, last, exitRuntime, kept[0])
+	}
+	fi, err := os.Stat(kept[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := fi.Sys().(*syscall.Stat_t); st.Uid != 0 || fi.Mode().Perm() != 0o600 {
+		t.Errorf("the kept report is uid %d mode %v, want root's, 0600", st.Uid, fi.Mode().Perm())
+	}
+	if r := readReport(t, kept[0]); !slices.ContainsFunc(r.Processes, func(p sink.Process) bool { return strings.HasSuffix(p.Exe, "sh") }) {
+		t.Errorf("the kept report does not hold the run's command")
+	}
+	fi, err = os.Stat(out)
+	if data, _ := os.ReadFile(out); err != nil || string(data) != "theirs\n" || int(fi.Sys().(*syscall.Stat_t).Uid) != uid {
+		t.Errorf("nobody's file: %q, %v", data, err)
 	}
 }

@@ -65,7 +65,7 @@ func measureOverhead(ctx context.Context, w io.Writer, workload []string, ops, r
 	}
 	defer os.RemoveAll(dir)
 	pol := filepath.Join(dir, "policy.toml")
-	if err := sink.WriteFile(pol, -1, func(w io.Writer) error { _, err := io.WriteString(w, overheadPolicy); return err }); err != nil {
+	if err := sink.WriteFile(pol, nil, func(w io.Writer) error { _, err := io.WriteString(w, overheadPolicy); return err }); err != nil {
 		return err
 	}
 	record := func(extra ...string) func(context.Context, []string) (float64, error) {

@@ -25,13 +25,19 @@ var keptCapabilities = []cap.Value{cap.BPF, cap.PERFMON, cap.SYS_ADMIN, cap.SYS_
 // command runs as another user, whom mtrace must still be able to end.
 const commandCapability = cap.KILL
 
+// writerCapabilities are kept too in a run that writes into a directory of
+// the user who ran sudo: mtrace writes there as that user (setfsuid,
+// setfsgid), since root without CAP_DAC_OVERRIDE may not.
+var writerCapabilities = []cap.Value{cap.SETUID, cap.SETGID}
+
 // dropCapabilities drops, in every thread, every capability mtrace holds
-// but keptCapabilities (and commandCapability in a run with a command),
-// from the effective, permitted and inheritable sets, and sets
+// but keptCapabilities (and commandCapability in a run with a command,
+// writerCapabilities in one that writes as another user: asUser), from the
+// effective, permitted and inheritable sets, and sets
 // no_new_privs, so that nothing it might exec later could regain them (one
 // call for all threads, where trimming the bounding set would take one per
 // capability). It does nothing in a run inside a test process.
-func dropCapabilities(c *cli.Context, log *slog.Logger) error {
+func dropCapabilities(c *cli.Context, log *slog.Logger, asUser bool) error {
 	if drop, _ := c.App.Metadata[dropCapsKey].(bool); !drop {
 		return nil
 	}
@@ -41,6 +47,9 @@ func dropCapabilities(c *cli.Context, log *slog.Logger) error {
 	kept := keptCapabilities
 	if c.Args().Present() {
 		kept = append(kept[:len(kept):len(kept)], commandCapability)
+	}
+	if asUser {
+		kept = append(kept[:len(kept):len(kept)], writerCapabilities...)
 	}
 	for _, v := range kept {
 		if on, err := have.GetFlag(cap.Permitted, v); err == nil && on {

@@ -44,9 +44,9 @@ Examples:
 			&cli.BoolFlag{Name: "leaks", Usage: "report, per stack, the allocations still live at the end and older than --min-age"},
 			&cli.DurationFlag{Name: "min-age", Value: 30 * time.Second, Usage: "with --leaks, count live allocations older than `AGE` as leaked"},
 			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Usage: "report `FORMAT`: text, json, html, pprof (gzipped protobuf) or folded; without it, the --output extension decides (.json, .html, .pb.gz, .folded, else text)"},
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the report to `FILE` (mode 0600) instead of stdout, in a directory that exists and is reached through no symlink"},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the report to `FILE` (mode 0600) instead of stdout, in a directory that exists and is reached through no symlink; in a directory of the sudo user, as that user; should FILE be taken by a file mtrace may not replace, the report goes to FILE.mtrace-RANDOM and mtrace exits 1"},
 			&cli.StringFlag{Name: "output-dir", Usage: "write the report into `DIR`, which must exist and be reached through no symlink, as mtrace-TIME.FORMAT, for timers"},
-			&cli.IntFlag{Name: "keep", Usage: "with --output-dir, keep only the newest `N` reports there: only regular files of mtrace's user named mtrace-TIME.FORMAT count and are removed, never the report just written"},
+			&cli.IntFlag{Name: "keep", Usage: "with --output-dir, keep only the newest `N` reports there: only regular files of its writer (mtrace's user, or the sudo user in their directory) named mtrace-TIME.FORMAT count and are removed, never the report just written"},
 			&cli.IntFlag{Name: "top", Value: 10, Usage: "show the top `N` stacks in the text report"},
 			&cli.StringFlag{Name: "metrics-listen", Usage: "serve Prometheus metrics on `ADDR` (host:port; loopback unless the policy allows public_metrics; at most 16 connections, the oldest idle or slow one closed for a new one)"},
 			&cli.StringFlag{Name: "metrics-textfile", Usage: "write Prometheus metrics to `FILE` at the end, for node_exporter's textfile collector (mode 0600; the same rules as --output; refused when the policy encrypts outputs)"},
@@ -126,7 +126,7 @@ func record(c *cli.Context) error {
 		}
 		defer stopMetrics()
 	}
-	if err := dropCapabilities(c, log); err != nil {
+	if err := dropCapabilities(c, log, rep.switchesUser() || prom.switchesUser()); err != nil {
 		return err
 	}
 	log.Info("attached", "ms", time.Since(start).Milliseconds())

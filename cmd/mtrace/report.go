@@ -36,7 +36,7 @@ refused.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "identity", Aliases: []string{"i"}, Usage: "decrypt with the age identities in `FILE`"},
 			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Usage: "output `FORMAT`: text, json, html, pprof or folded; without it, the --output extension decides (.json, .html, .pb.gz, .folded, else text)"},
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write to `FILE` (mode 0600) instead of stdout"},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write to `FILE` (mode 0600) instead of stdout; in a directory of the sudo user, as that user"},
 			&cli.IntFlag{Name: "top", Value: 10, Usage: "show the top `N` stacks in the text report"},
 			&cli.StringFlag{Name: "diff-base", Usage: "show only what grew since the saved report `OLD` (same executables and stacks)"},
 			&cli.StringFlag{Name: "policy", Usage: "read reports of at most the policy `FILE`'s max_output_bytes (default: 256 MiB), inflated or decrypted"},

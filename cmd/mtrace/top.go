@@ -52,7 +52,7 @@ func top(c *cli.Context) error {
 		return err
 	}
 	defer done()
-	if err := dropCapabilities(c, tr.log); err != nil {
+	if err := dropCapabilities(c, tr.log, false); err != nil {
 		return err
 	}
 	ctx, quit := context.WithCancel(ctx)

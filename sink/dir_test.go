@@ -234,3 +234,57 @@ func FuzzOpenNoSymlinks(f *testing.F) {
 		}
 	})
 }
+
+// TestDirWritesWithNoDescriptorLeft takes every descriptor the process may
+// open, as a flood of connections would, after the directory is opened: the
+// report is still written, and the next one too.
+func TestDirWritesWithNoDescriptorLeft(t *testing.T) {
+	dir := t.TempDir()
+	d, err := OpenDir(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	null, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var taken []int
+	func() {
+		low := lim
+		low.Cur = uint64(null) + 64
+		if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &low); err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Setrlimit(unix.RLIMIT_NOFILE, &lim)
+		defer func() {
+			for _, fd := range append(taken, null) {
+				unix.Close(fd)
+			}
+		}()
+		for {
+			fd, err := unix.Dup(null)
+			if err != nil {
+				break
+			}
+			taken = append(taken, fd)
+		}
+		if _, err := unix.Dup(null); err == nil {
+			t.Fatal("descriptors left after taking them all")
+		}
+		for _, name := range []string{"a.json", "b.json"} {
+			if err := d.WriteFile(name, writeString("{}")); err != nil {
+				t.Errorf("write %s with no descriptor left: %v", name, err)
+			}
+		}
+	}()
+	for _, name := range []string{"a.json", "b.json"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Error(err)
+		}
+	}
+}

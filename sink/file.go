@@ -20,8 +20,9 @@ import (
 // symlink in its place, while mtrace runs changes nothing: the files still
 // go into the directory that was opened and checked.
 type Dir struct {
-	fd   int
-	path string
+	fd    int
+	spare int // a descriptor held for the files written here (asWriter); -1 if none
+	path  string
 	// uid and gid are the writer, who every step in the directory is taken
 	// as and who owns the files written there: mtrace's own user, or the
 	// user the directory belongs to (asWriter).
@@ -45,7 +46,8 @@ func OpenDir(path string, user *syscall.Credential) (*Dir, error) {
 	case err != nil:
 		return nil, fmt.Errorf("open output directory %s: %w", clean, err)
 	}
-	d := &Dir{fd: fd, path: clean, uid: os.Geteuid(), gid: os.Getegid()}
+	d := &Dir{fd: fd, spare: -1, path: clean, uid: os.Geteuid(), gid: os.Getegid()}
+	d.reserve()
 	if err := d.checkDir(user); err != nil {
 		d.Close()
 		return nil, err
@@ -136,9 +138,28 @@ func (d *Dir) Close() error {
 	if d == nil || d.fd < 0 {
 		return nil
 	}
+	d.release()
 	err := unix.Close(d.fd)
 	d.fd = -1
 	return err
+}
+
+// reserve holds a spare descriptor, so that a file can still be written in
+// d when mtrace has run out of descriptors meanwhile (a flood of
+// connections, a host-wide trace's links): the report is never lost for
+// want of one.
+func (d *Dir) reserve() {
+	if d.spare < 0 {
+		d.spare, _ = unix.FcntlInt(uintptr(d.fd), unix.F_DUPFD_CLOEXEC, 0)
+	}
+}
+
+// release gives the spare descriptor back, for the file about to be written.
+func (d *Dir) release() {
+	if d.spare >= 0 {
+		unix.Close(d.spare)
+		d.spare = -1
+	}
 }
 
 // SwitchesUser reports whether d's writer is another user than mtrace's

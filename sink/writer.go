@@ -16,7 +16,10 @@ import (
 // could not write into a 0755 directory of the user who ran sudo. The
 // thread's identity is restored and checked afterwards; a thread that
 // cannot be restored ends with its goroutine, never serving another one.
+// fn gets d's spare descriptor. Steps in d are not safe for concurrent use.
 func (d *Dir) asWriter(fn func() error) error {
+	d.release() // fn may need a descriptor: the spare one is its
+	defer d.reserve()
 	if !d.SwitchesUser() {
 		return fn()
 	}

@@ -165,7 +165,9 @@ func (t *Tracer) handle(e *bpf.AllocEvent, raw []byte) {
 			break
 		}
 		// The kernel keeps a denied process's exclusion across its exec:
-		// lift it once the image it runs now is allowed.
+		// lift it once the image it runs now is allowed. A process no
+		// longer current is gone (its exit ends the exclusion) or has
+		// exec'd again, and the exec event that follows judges that image.
 		if current {
 			if err := t.readmit(e.Pid); err != nil {
 				t.log.Warn("trace process again", "pid", e.Pid, "err", err)
@@ -188,18 +190,29 @@ func (t *Tracer) handle(e *bpf.AllocEvent, raw []byte) {
 		// files, and the same verdict. The kernel excluded the child of an
 		// excluded parent before it ran (and said so: the child may have
 		// exited since); one forked before its parent was judged is
-		// excluded now.
+		// excluded now. A parent user space has allowed since the fork (it
+		// exec'd an allowed image and forked at once) passed on an
+		// exclusion it no longer has: the child is traced again. Should the
+		// child have exec'd since, its exec event, which follows, judges
+		// the new image before any of that image's events.
 		t.retire(e.Pid, false)
+		excluded := e.Flags&uint8(bpf.AllocEventFlagEVENT_EXCLUDED) != 0
+		var p *process
 		if parent := t.live[uint32(e.Size)]; parent != nil {
-			p := newProcess(e.Pid)
+			p = newProcess(e.Pid)
 			p.sameImage(parent)
 			p.totals = parent.totals
 			t.live[e.Pid] = p
 			if parent.denied {
-				t.skip(p, errParentDenied, e.Flags&uint8(bpf.AllocEventFlagEVENT_EXCLUDED) != 0)
+				t.skip(p, errParentDenied, excluded)
 			}
 		} else {
-			t.learn(e.Pid)
+			p = t.learn(e.Pid)
+		}
+		if !p.denied && excluded {
+			if err := t.readmit(e.Pid); err != nil {
+				t.log.Warn("trace process again", "pid", e.Pid, "err", err)
+			}
 		}
 	case uint8(bpf.AllocOpOP_EXIT):
 		t.retire(e.Pid, true)

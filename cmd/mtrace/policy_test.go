@@ -251,6 +251,54 @@ func TestExcludesChildrenOfDenied(t *testing.T) {
 	}
 }
 
+// TestExclusionLiftedFromGrandchild: a deny-listed shell run by nobody
+// forks a child that execs an allowed program, which forks at once, before
+// user space (held up here, as on a busy host, by holding its log) has
+// judged the new image: the kernel passes the child's exclusion on to the
+// grandchild. Once the allowed image is judged, the grandchild is traced
+// again and every one of its allocations is counted; the shell and its
+// child's image before exec are the only processes skipped.
+func TestExclusionLiftedFromGrandchild(t *testing.T) {
+	tracertest.RequireBPF(t)
+	denied := copyForNobody(t, "/bin/sh", "denyme", 0o755)
+	ff := copyForNobody(t, tracertest.BuildC(t, "forkfirst.c"), "forkfirst", 0o755)
+	pol := writeFile(t, "policy.toml", "[scope]\ndeny_executables = [\"denyme\"]\n[limits]\nmax_events_per_second = 100000000\n")
+	cg := makeCgroup(t, filepath.Join(cgroup2Mount(t), "mtrace-test.slice", fmt.Sprintf("mtrace-lift-%d", os.Getpid())))
+	out := filepath.Join(t.TempDir(), "report.json")
+	b := startMtrace(t, "record", "--log-level", "debug", "--policy", pol, "--format", "json", "--output", out, "--cgroup", cg)
+	script := fmt.Sprintf("echo ready; read x; %s; true", ff)
+	attacker := "echo $$ > " + filepath.Join(cg, "cgroup.procs") + " && exec setpriv " + strings.Join(nobodyArgs(t, denied, "-c", fmt.Sprintf("%q", script)), " ")
+	w := startWaiting(t, "sh", "-c", attacker)
+	t.Cleanup(func() { w.stdin.Close() })
+	waitFor(t, &b.stderr, fmt.Sprintf(`msg="skip process" pid=%s `, w.pid()), b.done)
+	grandchild := func() string {
+		// mtrace stops at its next log line, the skip of the shell's child,
+		// until the grandchild has been forked.
+		b.stderr.mu.Lock()
+		defer b.stderr.mu.Unlock()
+		w.stdin.Write([]byte("go\n"))
+		return waitForLine(t, &w.out, "fork pid=")
+	}()
+	waitFor(t, &b.stderr, fmt.Sprintf("msg=\"trace process again\" pid=%s\n", grandchild), b.done)
+	programOut := w.release(t)
+	b.stop(t)
+
+	r := readReport(t, out)
+	checkTallies(t, r, programOut, expect{bin: ff, callees: map[string]string{"child_work": "malloc"}})
+	if !strings.Contains(programOut, "tally pid="+grandchild+" ") {
+		t.Fatalf("the grandchild %s printed no tally:\n%s", grandchild, programOut)
+	}
+	for _, p := range r.Processes {
+		if p.Exe == denied {
+			t.Errorf("pid %d of the denied shell is in the report", p.Pid)
+		}
+	}
+	// The shell, and its child until it exec'd the allowed program.
+	if r.SkippedProcesses != 2 {
+		t.Errorf("skipped_processes %d, want 2", r.SkippedProcesses)
+	}
+}
+
 // waitForLine waits until buf holds a line starting with prefix and returns the rest of it.
 func waitForLine(t *testing.T, buf *syncBuffer, prefix string) string {
 	t.Helper()

@@ -10,6 +10,7 @@ import (
 	"github.com/cilium/ebpf/ringbuf"
 
 	"github.com/mtrace/mtrace/bpf"
+	"github.com/mtrace/mtrace/policy"
 )
 
 // pollInterval is how often the reader looks at the ring buffer when the
@@ -152,7 +153,7 @@ func (t *Tracer) handle(e *bpf.AllocEvent, raw []byte) {
 			// user is not known.
 			id := location(bpf.AllocFrame{Ino: e.Stack, Dev: uint32(e.Size)}).File
 			path := decodeExecPath(raw)
-			p.exe, p.argv0, p.cgroup, p.uid = path, "", "", -1
+			p.exe, p.argv0, p.cgroup, p.uids = path, "", "", policy.OneUID(-1)
 			if _, _, err := t.sym.File(path, id); err != nil {
 				t.log.Debug("learn executable", "pid", e.Pid, "err", err)
 			}

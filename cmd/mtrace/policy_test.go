@@ -136,7 +136,7 @@ func TestPolicyCheckPrintsWhatItAllows(t *testing.T) {
 	if res.code != 0 {
 		t.Fatalf("exit %d: %s", res.code, res.stderr)
 	}
-	for _, want := range []string{"is valid", "users (effective uid): allow www-data", "run time 2h0m0s", "keep 3", "built-in deny list on"} {
+	for _, want := range []string{"is valid", "users (real, effective, saved and filesystem uid): allow www-data", "run time 2h0m0s", "keep 3", "built-in deny list on"} {
 		if !strings.Contains(res.stdout, want) {
 			t.Errorf("policy check output lacks %q:\n%s", want, res.stdout)
 		}
@@ -316,31 +316,41 @@ func waitForLine(t *testing.T, buf *syncBuffer, prefix string) string {
 	}
 }
 
-// TestPidOfSetuidProgramJudgedByEffectiveUser: nobody runs a set-user-ID
-// root copy of a program; its effective uid is root's, and so are the
-// secrets it may hold. A policy denying root, or allowing only nobody,
-// refuses --pid of it in one line naming the rule.
-func TestPidOfSetuidProgramJudgedByEffectiveUser(t *testing.T) {
+// TestPidOfSetuidProgramJudgedByEveryUID: nobody runs set-user-ID root
+// programs: one runs as root (effective uid 0), one sets its effective uid
+// back to nobody's and keeps root as its saved uid. Either may hold root's
+// secrets: a policy denying root, or allowing only nobody, refuses --pid of
+// it in one line naming the uid and the rule.
+func TestPidOfSetuidProgramJudgedByEveryUID(t *testing.T) {
 	tracertest.RequireBPF(t)
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to make a set-user-ID root program")
 	}
-	setuid := copyForNobody(t, tracertest.BuildC(t, "allocs.c"), "allocs-setuid", 0o755|os.ModeSetuid)
-	running := startWaiting(t, "setpriv", nobodyArgs(t, setuid, "--wait")...)
-	for _, tc := range []struct{ scope, msg string }{
-		{`deny_users = ["root"]`, fmt.Sprintf(`refuse to trace: denied by policy: pid %s (%s) runs as uid 0, which matches scope.deny_users "root"`, running.pid(), setuid)},
-		{`allow_users = ["nobody"]`, fmt.Sprintf(`refuse to trace: denied by policy: pid %s (%s) runs as uid 0, which is not in scope.allow_users`, running.pid(), setuid)},
+	for _, prog := range []struct {
+		src, name, ready string
+		args             []string
+		uid              string // which of its uids is root's first
+	}{
+		{"allocs.c", "allocs-setuid", "ready", []string{"--wait"}, "effective"},
+		{"dropeuid.c", "dropeuid", "ready euid=65534 suid=0\n", nil, "saved"},
 	} {
-		t.Run(tc.scope, func(t *testing.T) {
-			pol := writeFile(t, "policy.toml", "[scope]\n"+tc.scope+"\n")
-			// Should it not be refused, it ends on its own.
-			res := runMtrace(t.Context(), nil, "record", "--policy", pol, "--duration", "5s", "--pid", running.pid())
-			if res.code != exitRuntime || strings.Count(res.stderr, "mtrace: ") != 1 || lastLine(res.stderr) != "mtrace: "+tc.msg {
-				t.Errorf("exit %d, stderr %q; want exit %d and one line %q", res.code, res.stderr, exitRuntime, "mtrace: "+tc.msg)
+		t.Run(prog.name, func(t *testing.T) {
+			setuid := copyForNobody(t, tracertest.BuildC(t, prog.src), prog.name, 0o755|os.ModeSetuid)
+			running := startCommand(t, asNobody(t, setuid, prog.args...), prog.ready)
+			for _, tc := range []struct{ scope, msg string }{
+				{`deny_users = ["root"]`, fmt.Sprintf(`refuse to trace: denied by policy: pid %s (%s) has %s uid 0, which matches scope.deny_users "root"`, running.pid(), setuid, prog.uid)},
+				{`allow_users = ["nobody"]`, fmt.Sprintf(`refuse to trace: denied by policy: pid %s (%s) has %s uid 0, which is not in scope.allow_users`, running.pid(), setuid, prog.uid)},
+			} {
+				pol := writeFile(t, "policy.toml", "[scope]\n"+tc.scope+"\n")
+				// Should it not be refused, it ends on its own.
+				res := runMtrace(t.Context(), nil, "record", "--policy", pol, "--duration", "5s", "--pid", running.pid())
+				if res.code != exitRuntime || strings.Count(res.stderr, "mtrace: ") != 1 || lastLine(res.stderr) != "mtrace: "+tc.msg {
+					t.Errorf("%s: exit %d, stderr %q; want exit %d and one line %q", tc.scope, res.code, res.stderr, exitRuntime, "mtrace: "+tc.msg)
+				}
 			}
+			running.release(t) // the refused process ran on, untouched
 		})
 	}
-	parseTallies(t, running.release(t)) // the refused process ran on, untouched
 }
 
 // TestUnidentifiableProcessSkipped: a process in a traced cgroup hides what

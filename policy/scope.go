@@ -63,7 +63,7 @@ func (p *Policy) Check(t Target) error {
 		return fmt.Errorf("%w: %s: its %s cannot be read and deny rules are in force", ErrDenied, who, what)
 	}
 	s := p.Scope
-	defaultList := s.DefaultDenylist == nil || *s.DefaultDenylist
+	defaultList := s.defaultList()
 	switch {
 	case t.Exe == "" && (defaultList || len(s.DenyExecutables)+len(s.DenyUsers)+len(s.DenyCgroups) > 0):
 		return unknown("executable")
@@ -102,6 +102,17 @@ func (p *Policy) Check(t Target) error {
 	}
 	return nil
 }
+
+// MayDeny reports whether the policy may deny some process: the built-in
+// deny list is on, or a deny or allow rule is set.
+func (p *Policy) MayDeny() bool {
+	s := p.Scope
+	return s.defaultList() || len(s.DenyExecutables)+len(s.DenyUsers)+len(s.DenyCgroups)+
+		len(s.AllowExecutables)+len(s.AllowUsers)+len(s.AllowCgroups) > 0
+}
+
+// defaultList reports whether the built-in deny list is in force (it is unless turned off).
+func (s Scope) defaultList() bool { return s.DefaultDenylist == nil || *s.DefaultDenylist }
 
 // matchExe matches an executable path: a pattern with a "/" against the
 // whole path, one without against its base name.

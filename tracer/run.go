@@ -191,29 +191,31 @@ func (t *Tracer) handle(e *bpf.AllocEvent, raw []byte) {
 		// files, and the same verdict. The kernel excluded the child of an
 		// excluded parent before it ran (and said so: the child may have
 		// exited since); one forked before its parent was judged is
-		// excluded now. A parent user space has allowed since the fork (it
-		// exec'd an allowed image and forked at once) passed on an
-		// exclusion it no longer has: the child is traced again. Should the
-		// child have exec'd since, its exec event, which follows, judges
-		// the new image before any of that image's events.
+		// excluded now. A child the kernel excluded though user space
+		// allows its parent inherited an exclusion the parent no longer
+		// has (it exec'd an allowed image and forked before that image was
+		// judged), or one of an image user space never heard of (its exec
+		// event was lost): what the child runs is judged, and if allowed
+		// the child is traced again. Should it have exec'd since, its exec
+		// event, which follows, judges the new image before any of that
+		// image's events.
 		t.retire(e.Pid, false)
 		excluded := e.Flags&uint8(bpf.AllocEventFlagEVENT_EXCLUDED) != 0
-		var p *process
-		if parent := t.live[uint32(e.Size)]; parent != nil {
-			p = newProcess(e.Pid)
-			p.sameImage(parent)
-			p.totals = parent.totals
-			t.live[e.Pid] = p
-			if parent.denied {
-				t.skip(p, errParentDenied, excluded)
+		parent := t.live[uint32(e.Size)]
+		if parent == nil || (excluded && !parent.denied) {
+			if p := t.learn(e.Pid); !p.denied && excluded {
+				if err := t.readmit(e.Pid); err != nil {
+					t.log.Warn("trace process again", "pid", e.Pid, "err", err)
+				}
 			}
-		} else {
-			p = t.learn(e.Pid)
+			break
 		}
-		if !p.denied && excluded {
-			if err := t.readmit(e.Pid); err != nil {
-				t.log.Warn("trace process again", "pid", e.Pid, "err", err)
-			}
+		p := newProcess(e.Pid)
+		p.sameImage(parent)
+		p.totals = parent.totals
+		t.live[e.Pid] = p
+		if parent.denied {
+			t.skip(p, errParentDenied, excluded)
 		}
 	case uint8(bpf.AllocOpOP_EXIT):
 		t.retire(e.Pid, true)

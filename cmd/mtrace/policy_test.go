@@ -316,6 +316,53 @@ func waitForLine(t *testing.T, buf *syncBuffer, prefix string) string {
 	}
 }
 
+// TestLostExecEventExcludes: in a traced cgroup, a process run by nobody
+// floods mtrace's smallest ring buffer while a shell of nobody's execs a
+// deny-listed program again and again, so that exec (and fork) events are
+// lost. The kernel excludes each process it could not tell mtrace of: none
+// of the denied program's allocations (1 GiB each, which nothing else in
+// the cgroup adds up to) is credited to the image before its exec, and the
+// report shows both the lost events and the processes excluded for them.
+func TestLostExecEventExcludes(t *testing.T) {
+	tracertest.RequireBPF(t)
+	denied := copyForNobody(t, tracertest.BuildC(t, "bigblocks.c"), "bigblocks-denied", 0o755)
+	spin := copyForNobody(t, tracertest.BuildC(t, "spin.c"), "spin", 0o755)
+	pol := writeFile(t, "policy.toml", "[scope]\ndeny_executables = [\"bigblocks-denied\"]\n"+
+		"[limits]\nring_buffer_bytes = 4096\nmax_events_per_second = 1000000000\nmax_cpu_percent = 1000\n")
+	cg := makeCgroup(t, filepath.Join(cgroup2Mount(t), "mtrace-test.slice", fmt.Sprintf("mtrace-lost-%d", os.Getpid())))
+	out := filepath.Join(t.TempDir(), "report.json")
+	b := startMtrace(t, "record", "--policy", pol, "--format", "json", "--output", out, "--cgroup", cg)
+	flood := inCgroup(t, cg, asNobody(t, spin, "1000000000000"))
+	if err := flood.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { flood.Process.Kill(); flood.Wait() })
+	script := fmt.Sprintf("for i in $(seq 200); do %s 4 || exit 1; done", denied)
+	if out, err := inCgroup(t, cg, asNobody(t, "/bin/sh", "-c", script)).CombinedOutput(); err != nil {
+		t.Fatalf("attacker: %v: %s", err, out)
+	}
+	flood.Process.Kill()
+	flood.Wait()
+	b.stop(t)
+
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(data, []byte("bigblocks-denied")) || bytes.Contains(data, []byte("big_work")) {
+		t.Errorf("the report names the denied program:\n%.2000s", data)
+	}
+	r := readReport(t, out)
+	for _, p := range r.Processes {
+		if p.Pid != flood.Process.Pid && p.Totals.AllocBytes >= 1<<30 {
+			t.Errorf("pid %d (%s) holds %d bytes of the denied program's allocations", p.Pid, p.Exe, p.Totals.AllocBytes)
+		}
+	}
+	if r.LostEvents == 0 || r.Dropped.Unheard == 0 {
+		t.Errorf("lost events %d, processes excluded for them %d: the flood lost no fork or exec event", r.LostEvents, r.Dropped.Unheard)
+	}
+}
+
 // TestPidOfSetuidProgramJudgedByEveryUID: nobody runs set-user-ID root
 // programs: one runs as root (effective uid 0), one sets its effective uid
 // back to nobody's and keeps root as its saved uid. Either may hold root's

@@ -168,7 +168,8 @@ func (t *Tracer) handle(e *bpf.AllocEvent, raw []byte) {
 		// The kernel keeps a denied process's exclusion across its exec:
 		// lift it once the image it runs now is allowed. A process no
 		// longer current is gone (its exit ends the exclusion) or has
-		// exec'd again, and the exec event that follows judges that image.
+		// exec'd again, and the exec event that follows judges that image
+		// (if that event was lost, the kernel keeps it out as unheard).
 		if current {
 			if err := t.readmit(e.Pid); err != nil {
 				t.log.Warn("trace process again", "pid", e.Pid, "err", err)
@@ -194,11 +195,11 @@ func (t *Tracer) handle(e *bpf.AllocEvent, raw []byte) {
 		// excluded now. A child the kernel excluded though user space
 		// allows its parent inherited an exclusion the parent no longer
 		// has (it exec'd an allowed image and forked before that image was
-		// judged), or one of an image user space never heard of (its exec
-		// event was lost): what the child runs is judged, and if allowed
-		// the child is traced again. Should it have exec'd since, its exec
+		// judged): what the child runs now is judged, and if allowed the
+		// child is traced again. Should it have exec'd since, its exec
 		// event, which follows, judges the new image before any of that
-		// image's events.
+		// image's events; if that event was lost, the kernel keeps the
+		// child out as unheard, whatever user space lifts.
 		t.retire(e.Pid, false)
 		excluded := e.Flags&uint8(bpf.AllocEventFlagEVENT_EXCLUDED) != 0
 		parent := t.live[uint32(e.Size)]

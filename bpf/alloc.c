@@ -20,6 +20,11 @@
  *                                       their children, at fork; kept across exec until user
  *                                       space lifts it; exit, and fork for another parent's
  *                                       child, delete it
+ *   unheard  tgid -> u8                 processes whose image user space cannot judge, as their
+ *                                       fork or exec event was lost (while the policy may deny),
+ *                                       and their children, set at fork; never lifted by user
+ *                                       space: an exec whose event is sent, exit, and fork for
+ *                                       another parent's child delete it
  *   cgroups  index -> struct cgroup_filter  traced cgroup subtrees; user space, before tracing
  *   tasks    task -> struct task_state  per thread: its process's verdict and generation, cached
  *                                       until the epoch changes, and its call in flight; the
@@ -103,6 +108,12 @@ volatile __u64 epoch = 1;
 volatile __u64 code_epoch = 0;
 /* mtrace's own process, never traced. */
 const volatile __u32 self_tgid = 0;
+/*
+ * The policy may deny an image (a deny or allow rule, or the built-in deny
+ * list): a process whose fork or exec event is lost is excluded, since user
+ * space cannot judge an image it has not heard of.
+ */
+const volatile __u8 may_deny = 0;
 /* Probe id 0 is reserved for anonymous mmap/munmap (--mmap); user space numbers the uprobes from 1. */
 #define MMAP_PROBE 0
 
@@ -288,6 +299,14 @@ struct {
 } excluded SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, MAX_EXCLUDED);
+	__type(key, __u32);
+	__type(value, __u8);
+} unheard SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, MAX_CGROUPS);
 	__type(key, __u32);
@@ -416,13 +435,15 @@ static __always_inline int watched(__u32 tgid)
 }
 
 /*
- * traced reports whether the current process is traced: watched and not
- * excluded by the policy. Every process that maps a probed library gets
- * here, so the exclusions are looked up only for the few selected.
+ * traced reports whether the current process is traced: watched, not
+ * excluded by the policy, and running an image user space has heard of.
+ * Every process that maps a probed library gets here, so the exclusions
+ * are looked up only for the few selected.
  */
 static __always_inline int traced(__u32 tgid)
 {
-	return watched(tgid) && !bpf_map_lookup_elem(&excluded, &tgid);
+	return watched(tgid) && !bpf_map_lookup_elem(&excluded, &tgid) &&
+	       !bpf_map_lookup_elem(&unheard, &tgid);
 }
 
 /* The state of a walk up a path, between steps of bpf_loop; pointers are kernel addresses. */
@@ -485,15 +506,17 @@ static __always_inline void init_event(struct event *e, __u32 tgid, __u8 op)
 /*
  * emit_path sends user space a record naming file f (identity and path),
  * which it may no longer be able to find through /proc when it reads it.
+ * It returns 0 if the record was sent.
  */
-static __always_inline void emit_path(__u32 tgid, __u8 op, struct file *f, __u64 aux, __u32 gen)
+static __always_inline long emit_path(__u32 tgid, __u8 op, struct file *f, __u64 aux, __u32 gen)
 {
 	__u32 zero = 0;
 	struct path_walk w = {};
 	struct exec_event *x = bpf_map_lookup_elem(&exec_scratch, &zero);
+	long err;
 
 	if (!x)
-		return;
+		return -1;
 	init_event(&x->e, tgid, op);
 	x->e.stack = BPF_CORE_READ(f, f_inode, i_ino);
 	x->e.size = BPF_CORE_READ(f, f_inode, i_sb, s_dev);
@@ -504,8 +527,10 @@ static __always_inline void emit_path(__u32 tgid, __u8 op, struct file *f, __u64
 	w.mount = w.vfsmount - bpf_core_field_offset(struct mount, mnt);
 	bpf_loop(PATH_NAMES + 8, walk_step, &w, 0);
 	x->names = w.n;
-	if (bpf_ringbuf_output(&events, x, sizeof(*x), BPF_RB_FORCE_WAKEUP))
+	err = bpf_ringbuf_output(&events, x, sizeof(*x), BPF_RB_FORCE_WAKEUP);
+	if (err)
 		count(COUNTER_LOST_EVENTS);
+	return err;
 }
 
 /*
@@ -1102,6 +1127,21 @@ int alloc_session(struct pt_regs *ctx)
 }
 
 /*
+ * not_heard excludes a watched process user space was not told of, its
+ * fork or exec event lost, while the policy may deny its image: until an
+ * exec of it is sent (and judged), or it exits, none of its events are
+ * sent. User space never lifts it, so that it cannot readmit an image it
+ * judged just before an exec it did not hear of.
+ */
+static __always_inline void not_heard(__u32 tgid)
+{
+	__u8 one = 1;
+
+	if (may_deny && !bpf_map_update_elem(&unheard, &tgid, &one, BPF_ANY))
+		count(COUNTER_UNHEARD);
+}
+
+/*
  * Children of traced processes are traced from their first instruction, and
  * children of excluded ones excluded before their first: the hook runs
  * before the child is first scheduled. User space hears of both. Kernel
@@ -1126,6 +1166,11 @@ int BPF_PROG(process_fork, struct task_struct *parent, struct task_struct *child
 		bpf_map_delete_elem(&excluded, &ctgid);
 	else if (!bpf_map_update_elem(&excluded, &ctgid, &one, BPF_ANY))
 		flags = EVENT_EXCLUDED;
+	/* The child of a process running an image user space has not heard of runs it too. */
+	if (!bpf_map_lookup_elem(&unheard, &ptgid))
+		bpf_map_delete_elem(&unheard, &ctgid);
+	else if (!bpf_map_update_elem(&unheard, &ctgid, &one, BPF_ANY))
+		count(COUNTER_UNHEARD);
 	if (!watched(ptgid))
 		return 0;
 	new_generation(ctgid);
@@ -1137,6 +1182,8 @@ int BPF_PROG(process_fork, struct task_struct *parent, struct task_struct *child
 		e->size = ptgid;
 		e->flags = flags;
 		submit_now(e);
+	} else if (!flags) {
+		not_heard(ctgid);
 	}
 	return 0;
 }
@@ -1144,7 +1191,8 @@ int BPF_PROG(process_fork, struct task_struct *parent, struct task_struct *child
 /*
  * The new executable's identity, path and cgroup go with the event: the
  * process may be gone before user space looks at it. An excluded process
- * stays excluded until user space has judged its new image.
+ * stays excluded until user space has judged its new image; one whose
+ * event cannot be sent is excluded until an exec of it is heard.
  */
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(process_exec, struct task_struct *p, __u32 old_pid, struct linux_binprm *bprm)
@@ -1158,7 +1206,10 @@ int BPF_PROG(process_exec, struct task_struct *p, __u32 old_pid, struct linux_bi
 		return 0;
 	old = generation(tgid);
 	new_generation(tgid);
-	emit_path(tgid, OP_EXEC, BPF_CORE_READ(bprm, file), bpf_get_current_cgroup_id(), old);
+	if (emit_path(tgid, OP_EXEC, BPF_CORE_READ(bprm, file), bpf_get_current_cgroup_id(), old))
+		not_heard(tgid);
+	else
+		bpf_map_delete_elem(&unheard, &tgid);
 	return 0;
 }
 
@@ -1173,6 +1224,7 @@ int BPF_PROG(process_exit, struct task_struct *p)
 		return 0;
 	/* A new process that reuses the pid is neither traced nor excluded for this one's sake. */
 	bpf_map_delete_elem(&excluded, &tgid);
+	bpf_map_delete_elem(&unheard, &tgid);
 	if (!traced(tgid))
 		return 0;
 	gen = generation(tgid);

@@ -45,7 +45,8 @@ const (
 	AllocCounterCOUNTER_UNSAMPLED    AllocCounter = 6
 	AllocCounterCOUNTER_LOST_ALLOCS  AllocCounter = 7
 	AllocCounterCOUNTER_TARGETS_FULL AllocCounter = 8
-	AllocCounterCOUNTER_MAX          AllocCounter = 9
+	AllocCounterCOUNTER_UNHEARD      AllocCounter = 9
+	AllocCounterCOUNTER_MAX          AllocCounter = 10
 )
 
 type AllocEvent struct {
@@ -202,6 +203,7 @@ const (
 	AllocMapStacks             = "stacks"
 	AllocMapTargets            = "targets"
 	AllocMapTasks              = "tasks"
+	AllocMapUnheard            = "unheard"
 	AllocProgAllocEnter        = "alloc_enter"
 	AllocProgAllocExit         = "alloc_exit"
 	AllocProgAllocSession      = "alloc_session"
@@ -218,6 +220,7 @@ const (
 	AllocVarCodeEpoch          = "code_epoch"
 	AllocVarEpoch              = "epoch"
 	AllocVarFollowForks        = "follow_forks"
+	AllocVarMayDeny            = "may_deny"
 	AllocVarRateBudget         = "rate_budget"
 	AllocVarSampleBytes        = "sample_bytes"
 	AllocVarSampleG            = "sample_g"
@@ -311,6 +314,7 @@ type AllocMapSpecs struct {
 	Stacks      *ebpf.MapSpec `ebpf:"stacks"`
 	Targets     *ebpf.MapSpec `ebpf:"targets"`
 	Tasks       *ebpf.MapSpec `ebpf:"tasks"`
+	Unheard     *ebpf.MapSpec `ebpf:"unheard"`
 }
 
 // AllocVariableSpecs contains global variables before they are loaded into the kernel.
@@ -321,6 +325,7 @@ type AllocVariableSpecs struct {
 	CodeEpoch          *ebpf.VariableSpec `ebpf:"code_epoch"`
 	Epoch              *ebpf.VariableSpec `ebpf:"epoch"`
 	FollowForks        *ebpf.VariableSpec `ebpf:"follow_forks"`
+	MayDeny            *ebpf.VariableSpec `ebpf:"may_deny"`
 	RateBudget         *ebpf.VariableSpec `ebpf:"rate_budget"`
 	SampleBytes        *ebpf.VariableSpec `ebpf:"sample_bytes"`
 	SampleG            *ebpf.VariableSpec `ebpf:"sample_g"`
@@ -374,6 +379,7 @@ type AllocMaps struct {
 	Stacks      *ebpf.Map `ebpf:"stacks"`
 	Targets     *ebpf.Map `ebpf:"targets"`
 	Tasks       *ebpf.Map `ebpf:"tasks"`
+	Unheard     *ebpf.Map `ebpf:"unheard"`
 }
 
 func (m *AllocMaps) Close() error {
@@ -392,6 +398,7 @@ func (m *AllocMaps) Close() error {
 		m.Stacks,
 		m.Targets,
 		m.Tasks,
+		m.Unheard,
 	)
 }
 
@@ -403,6 +410,7 @@ type AllocVariables struct {
 	CodeEpoch          *ebpf.Variable `ebpf:"code_epoch"`
 	Epoch              *ebpf.Variable `ebpf:"epoch"`
 	FollowForks        *ebpf.Variable `ebpf:"follow_forks"`
+	MayDeny            *ebpf.Variable `ebpf:"may_deny"`
 	RateBudget         *ebpf.Variable `ebpf:"rate_budget"`
 	SampleBytes        *ebpf.Variable `ebpf:"sample_bytes"`
 	SampleG            *ebpf.Variable `ebpf:"sample_g"`

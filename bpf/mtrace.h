@@ -102,7 +102,8 @@ enum counter {
 	COUNTER_UNSAMPLED = 6,   /* allocation left out by byte sampling (--sample-bytes) */
 	COUNTER_LOST_ALLOCS = 7, /* of the lost events, allocations (not remembered either) */
 	COUNTER_TARGETS_FULL = 8,/* targets map full (max_targets): a traced process's child not traced */
-	COUNTER_MAX = 9,
+	COUNTER_UNHEARD = 9,     /* a fork or exec event lost: the process (or its child) excluded, unjudged */
+	COUNTER_MAX = 10,
 };
 
 /* One ring-buffer record: 48 bytes, fixed size, metadata only. */

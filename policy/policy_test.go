@@ -39,7 +39,7 @@ retention = 5
 	if p.Limits.MaxLive != 1000 || p.Limits.MaxDuration != 30*time.Minute || p.Limits.RingBufferBytes != DefaultLimits().RingBufferBytes {
 		t.Errorf("limits %+v: set fields must change, others keep their defaults", p.Limits)
 	}
-	ok := Target{Pid: 1, Exe: "/opt/app/bin/server", UID: 1000, Cgroup: "/system.slice/app.service"}
+	ok := Target{Pid: 1, Exe: "/opt/app/bin/server", UIDs: OneUID(1000), Cgroup: "/system.slice/app.service"}
 	if err := p.Check(ok); err != nil {
 		t.Errorf("allowed target refused: %v", err)
 	}
@@ -49,7 +49,8 @@ retention = 5
 	}{
 		{Target{Exe: "/usr/bin/ssh-agent", Cgroup: "/system.slice/x"}, `built-in deny list "ssh-agent"`},
 		{Target{Exe: "/usr/bin/bash", Cgroup: "/system.slice/x"}, "not in scope.allow_executables"},
-		{Target{Exe: "/opt/app/bin/server", UID: 65534, Cgroup: "/system.slice/x"}, `scope.deny_users "nobody"`},
+		{Target{Exe: "/opt/app/bin/server", UIDs: OneUID(65534), Cgroup: "/system.slice/x"}, `scope.deny_users "nobody"`},
+		{Target{Exe: "/opt/app/bin/server", UIDs: UIDs{1000, 1000, 65534, 1000}, Cgroup: "/system.slice/x"}, `saved uid 65534, which matches scope.deny_users "nobody"`},
 		{Target{Exe: "/opt/app/bin/server", Cgroup: "/user.slice/x"}, "not in scope.allow_cgroups"},
 	} {
 		err := p.Check(tc.target)
@@ -89,13 +90,13 @@ func TestUnreadableTargetsAreDenied(t *testing.T) {
 		target Target
 		denied bool
 	}{
-		{Scope{}, Target{Pid: 7, UID: 1000, Cgroup: "/a"}, true}, // the built-in deny list is in force
-		{Scope{DefaultDenylist: &off}, Target{Pid: 7, UID: 1000, Cgroup: "/a"}, false},
-		{Scope{DefaultDenylist: &off, DenyCgroups: []string{"/b"}}, Target{Pid: 7, UID: 1000, Cgroup: "/a"}, true},
-		{Scope{DefaultDenylist: &off, DenyUsers: []string{"root"}}, Target{Pid: 7, Exe: "/bin/x", UID: -1, Cgroup: "/a"}, true},
-		{Scope{DenyExecutables: []string{"y"}}, Target{Pid: 7, Exe: "/bin/x", UID: -1, Cgroup: "/a"}, false},
-		{Scope{DenyCgroups: []string{"/b"}}, Target{Pid: 7, Exe: "/bin/x", UID: 1000}, true},
-		{Scope{DenyUsers: []string{"root"}}, Target{Pid: 7, Exe: "/bin/x", UID: 1000}, false},
+		{Scope{}, Target{Pid: 7, UIDs: OneUID(1000), Cgroup: "/a"}, true}, // the built-in deny list is in force
+		{Scope{DefaultDenylist: &off}, Target{Pid: 7, UIDs: OneUID(1000), Cgroup: "/a"}, false},
+		{Scope{DefaultDenylist: &off, DenyCgroups: []string{"/b"}}, Target{Pid: 7, UIDs: OneUID(1000), Cgroup: "/a"}, true},
+		{Scope{DefaultDenylist: &off, DenyUsers: []string{"root"}}, Target{Pid: 7, Exe: "/bin/x", UIDs: OneUID(-1), Cgroup: "/a"}, true},
+		{Scope{DenyExecutables: []string{"y"}}, Target{Pid: 7, Exe: "/bin/x", UIDs: OneUID(-1), Cgroup: "/a"}, false},
+		{Scope{DenyCgroups: []string{"/b"}}, Target{Pid: 7, Exe: "/bin/x", UIDs: OneUID(1000)}, true},
+		{Scope{DenyUsers: []string{"root"}}, Target{Pid: 7, Exe: "/bin/x", UIDs: OneUID(1000)}, false},
 	} {
 		p := Default()
 		p.Scope = tc.scope

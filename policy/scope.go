@@ -15,12 +15,32 @@ var ErrDenied = errors.New("denied by policy")
 // Target is what the policy judges a process by. An attribute mtrace could
 // not read is the zero string, or a UID below 0.
 type Target struct {
-	Pid int
-	Exe string
-	// UID is the effective uid: a set-user-ID program runs, and holds its
-	// secrets, as the file's owner, whoever started it.
-	UID    int
+	Pid    int
+	Exe    string
+	UIDs   UIDs
 	Cgroup string
+}
+
+// UIDs are a process's real, effective, saved set-user-ID and filesystem
+// uids, each below 0 where unknown. A set-user-ID program holds its
+// owner's uid, and secrets, in one of them whoever started it, even after
+// it set its effective uid back to its caller's.
+type UIDs [4]int
+
+// uidNames name the uids of UIDs, in order.
+var uidNames = [len(UIDs{})]string{"real", "effective", "saved", "filesystem"}
+
+// OneUID is the uids of a process that runs as uid alone; uid below 0 is unknown.
+func OneUID(uid int) UIDs { return UIDs{uid, uid, uid, uid} }
+
+// known reports whether every uid was read.
+func (u UIDs) known() bool {
+	for _, uid := range u {
+		if uid < 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // Check returns nil if the policy allows tracing t, else an error that wraps
@@ -43,11 +63,11 @@ func (p *Policy) Check(t Target) error {
 		return fmt.Errorf("%w: %s: its %s cannot be read and deny rules are in force", ErrDenied, who, what)
 	}
 	s := p.Scope
-	defaultList := s.DefaultDenylist == nil || *s.DefaultDenylist
+	defaultList := s.defaultList()
 	switch {
 	case t.Exe == "" && (defaultList || len(s.DenyExecutables)+len(s.DenyUsers)+len(s.DenyCgroups) > 0):
 		return unknown("executable")
-	case t.UID < 0 && len(s.DenyUsers) > 0:
+	case !t.UIDs.known() && len(s.DenyUsers) > 0:
 		return unknown("user")
 	case t.Cgroup == "" && len(s.DenyCgroups) > 0:
 		return unknown("cgroup")
@@ -60,8 +80,11 @@ func (p *Policy) Check(t Target) error {
 	if pat, ok := matchExe(s.DenyExecutables, t.Exe); ok {
 		return denied("scope.deny_executables", pat)
 	}
-	if u, ok := matchUser(s.DenyUsers, t.UID); ok {
-		return fmt.Errorf("%w: %s runs as uid %d, which matches scope.deny_users %q", ErrDenied, who, t.UID, u)
+	// A user is denied by any of the process's uids, allowed only by all of them.
+	for i, uid := range t.UIDs {
+		if u, ok := matchUser(s.DenyUsers, uid); ok {
+			return fmt.Errorf("%w: %s has %s uid %d, which matches scope.deny_users %q", ErrDenied, who, uidNames[i], uid, u)
+		}
 	}
 	if pat, ok := matchPath(s.DenyCgroups, t.Cgroup); ok {
 		return denied("scope.deny_cgroups", pat)
@@ -69,14 +92,27 @@ func (p *Policy) Check(t Target) error {
 	if _, ok := matchExe(s.AllowExecutables, t.Exe); len(s.AllowExecutables) > 0 && !ok {
 		return outside("scope.allow_executables")
 	}
-	if _, ok := matchUser(s.AllowUsers, t.UID); len(s.AllowUsers) > 0 && !ok {
-		return fmt.Errorf("%w: %s runs as uid %d, which is not in scope.allow_users", ErrDenied, who, t.UID)
+	for i, uid := range t.UIDs {
+		if _, ok := matchUser(s.AllowUsers, uid); len(s.AllowUsers) > 0 && !ok {
+			return fmt.Errorf("%w: %s has %s uid %d, which is not in scope.allow_users", ErrDenied, who, uidNames[i], uid)
+		}
 	}
 	if _, ok := matchPath(s.AllowCgroups, t.Cgroup); len(s.AllowCgroups) > 0 && !ok {
 		return outside("scope.allow_cgroups")
 	}
 	return nil
 }
+
+// MayDeny reports whether the policy may deny some process: the built-in
+// deny list is on, or a deny or allow rule is set.
+func (p *Policy) MayDeny() bool {
+	s := p.Scope
+	return s.defaultList() || len(s.DenyExecutables)+len(s.DenyUsers)+len(s.DenyCgroups)+
+		len(s.AllowExecutables)+len(s.AllowUsers)+len(s.AllowCgroups) > 0
+}
+
+// defaultList reports whether the built-in deny list is in force (it is unless turned off).
+func (s Scope) defaultList() bool { return s.DefaultDenylist == nil || *s.DefaultDenylist }
 
 // matchExe matches an executable path: a pattern with a "/" against the
 // whole path, one without against its base name.

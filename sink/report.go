@@ -53,6 +53,9 @@ type Dropped struct {
 	// TargetsFull counts children of traced processes left untraced because
 	// max_targets processes were traced by pid already.
 	TargetsFull uint64 `json:"targets_full,omitempty"`
+	// Unheard counts processes excluded in the kernel because their fork or
+	// exec event was lost while the policy could deny their image.
+	Unheard uint64 `json:"unheard_excluded,omitempty"`
 }
 
 // Counts are allocation totals; live = allocated and not freed at the end.

@@ -41,6 +41,9 @@ func WriteText(w io.Writer, r *Report, top int) error {
 		if d.TargetsFull > 0 {
 			p.printf(", children not traced past max_targets %d", d.TargetsFull)
 		}
+		if d.Unheard > 0 {
+			p.printf(", processes excluded for a lost fork or exec event %d", d.Unheard)
+		}
 		p.printf("\n")
 	}
 	for _, proc := range r.Processes {

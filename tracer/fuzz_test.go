@@ -57,8 +57,11 @@ func FuzzProcFiles(f *testing.F) {
 		if n := readArgRegion(path); n < 0 || n > 1<<30 {
 			t.Errorf("argv region %d", n)
 		}
-		if uid, _ := readStatus(path); uid < -1 {
-			t.Errorf("uid %d", uid)
+		uids, _ := readStatus(path)
+		for _, uid := range uids {
+			if uid < -1 {
+				t.Errorf("uids %v", uids)
+			}
 		}
 	})
 }

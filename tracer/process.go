@@ -54,7 +54,7 @@ func sub(a, b uint64) uint64 {
 type process struct {
 	pid                uint32
 	exe, argv0, cgroup string
-	uid                int
+	uids               policy.UIDs
 	sandboxed          bool // under seccomp when identified
 	exeInode           uint64
 	denied             bool // the policy does not allow tracing it: its events are dropped
@@ -133,7 +133,7 @@ func (c *Counts) add(d Counts) {
 
 // sameImage copies the names of another record of the same image: a forked child's parent.
 func (p *process) sameImage(o *process) {
-	p.exe, p.argv0, p.cgroup, p.uid, p.exeInode = o.exe, o.argv0, o.cgroup, o.uid, o.exeInode
+	p.exe, p.argv0, p.cgroup, p.uids, p.exeInode = o.exe, o.argv0, o.cgroup, o.uids, o.exeInode
 }
 
 // identify reads what names the process: executable path, argv[0] and
@@ -148,38 +148,39 @@ func (p *process) identify(procRoot string) {
 	}
 	p.argv0 = readArgv0(filepath.Join(dir, "cmdline"), filepath.Join(dir, "stat"))
 	p.cgroup = readCgroup(filepath.Join(dir, "cgroup"))
-	p.uid, p.sandboxed = readStatus(filepath.Join(dir, "status"))
+	p.uids, p.sandboxed = readStatus(filepath.Join(dir, "status"))
 }
 
 // target is the process as the policy judges it.
 func (p *process) target() policy.Target {
-	return policy.Target{Pid: int(p.pid), Exe: p.exe, UID: p.uid, Cgroup: p.cgroup}
+	return policy.Target{Pid: int(p.pid), Exe: p.exe, UIDs: p.uids, Cgroup: p.cgroup}
 }
 
-// readStatus returns the effective uid in /proc/PID/status, or -1, and
-// whether the process runs under seccomp (strict or filter mode). The
-// effective uid is the one the policy judges: a set-user-ID program started
-// by anyone runs, and holds its secrets, as the file's owner.
-func readStatus(path string) (uid int, sandboxed bool) {
-	uid = -1
+// readStatus returns the real, effective, saved and filesystem uids in
+// /proc/PID/status (each -1 if unreadable), all of which the policy judges,
+// and whether the process runs under seccomp (strict or filter mode).
+func readStatus(path string) (uids policy.UIDs, sandboxed bool) {
+	uids = policy.OneUID(-1)
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return uid, false
+		return uids, false
 	}
 	for _, line := range strings.Split(string(data), "\n") {
 		key, value, _ := strings.Cut(line, ":")
 		fields := strings.Fields(value)
 		switch {
 		case len(fields) == 0:
-		case key == "Uid" && len(fields) > 1:
-			if n, err := strconv.Atoi(fields[1]); err == nil && n >= 0 {
-				uid = n
+		case key == "Uid" && len(fields) == len(uids):
+			for i, f := range fields {
+				if n, err := strconv.Atoi(f); err == nil && n >= 0 {
+					uids[i] = n
+				}
 			}
 		case key == "Seccomp":
 			sandboxed = fields[0] != "0"
 		}
 	}
-	return uid, sandboxed
+	return uids, sandboxed
 }
 
 // pfKthread is the kernel's PF_KTHREAD flag, in /proc/PID/stat.

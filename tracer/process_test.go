@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/mtrace/mtrace/bpf"
+	"github.com/mtrace/mtrace/policy"
 )
 
 var (
@@ -139,13 +140,23 @@ func TestReadCgroupPrefersUnitPathOnHybridHosts(t *testing.T) {
 	}
 }
 
-// TestReadStatusJudgesTheEffectiveUID: a set-user-ID root program started by
-// nobody has real uid 65534 and effective uid 0; the policy sees 0.
-func TestReadStatusJudgesTheEffectiveUID(t *testing.T) {
+// TestReadStatusReadsEveryUID: a set-user-ID root program started by
+// nobody that set its effective uid back to nobody's still has saved uid 0;
+// the policy sees all four uids, and an unreadable one as unknown.
+func TestReadStatusReadsEveryUID(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "status")
-	os.WriteFile(path, []byte("Name:\tx\nUid:\t65534\t0\t0\t0\nSeccomp:\t0\n"), 0o644)
-	if uid, sandboxed := readStatus(path); uid != 0 || sandboxed {
-		t.Fatalf("uid %d, sandboxed %v; want 0, false", uid, sandboxed)
+	for _, tc := range []struct {
+		line string
+		want policy.UIDs
+	}{
+		{"Uid:\t65534\t65534\t0\t65534", policy.UIDs{65534, 65534, 0, 65534}},
+		{"Uid:\t65534\tx\t0\t65534", policy.UIDs{65534, -1, 0, 65534}},
+		{"Uid:\t65534\t0", policy.OneUID(-1)},
+	} {
+		os.WriteFile(path, []byte("Name:\tx\n"+tc.line+"\nSeccomp:\t0\n"), 0o644)
+		if uids, sandboxed := readStatus(path); uids != tc.want || sandboxed {
+			t.Errorf("%q: uids %v, sandboxed %v; want %v, false", tc.line, uids, sandboxed, tc.want)
+		}
 	}
 }
 

@@ -49,6 +49,7 @@ type Dropped struct {
 	StackErrors uint64 // user stack could not be walked, or not yet resolved to files (mmap lock busy)
 	CallsFull   uint64 // in-flight call map full: calls not traced
 	TargetsFull uint64 // target map full (max_targets): children of traced processes not traced
+	Unheard     uint64 // fork or exec events lost while the policy may deny: those processes excluded
 	Malformed   uint64 // ring-buffer records that did not decode
 	// SampledOut counts allocations left out above the event-rate limit;
 	// the weights of those kept stand for them.
@@ -156,6 +157,7 @@ func (t *Tracer) readCounters(d *Dropped) error {
 		bpf.AllocCounterCOUNTER_SAMPLED_OUT:  &d.SampledOut,
 		bpf.AllocCounterCOUNTER_UNSAMPLED:    &d.Unsampled,
 		bpf.AllocCounterCOUNTER_TARGETS_FULL: &d.TargetsFull,
+		bpf.AllocCounterCOUNTER_UNHEARD:      &d.Unheard,
 	} {
 		var perCPU []uint64
 		if err := t.objs.Counters.Lookup(uint32(idx), &perCPU); err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/cilium/ebpf/ringbuf"
 
 	"github.com/mtrace/mtrace/bpf"
+	"github.com/mtrace/mtrace/policy"
 )
 
 // pollInterval is how often the reader looks at the ring buffer when the
@@ -152,7 +153,7 @@ func (t *Tracer) handle(e *bpf.AllocEvent, raw []byte) {
 			// user is not known.
 			id := location(bpf.AllocFrame{Ino: e.Stack, Dev: uint32(e.Size)}).File
 			path := decodeExecPath(raw)
-			p.exe, p.argv0, p.cgroup, p.uid = path, "", "", -1
+			p.exe, p.argv0, p.cgroup, p.uids = path, "", "", policy.OneUID(-1)
 			if _, _, err := t.sym.File(path, id); err != nil {
 				t.log.Debug("learn executable", "pid", e.Pid, "err", err)
 			}
@@ -165,7 +166,10 @@ func (t *Tracer) handle(e *bpf.AllocEvent, raw []byte) {
 			break
 		}
 		// The kernel keeps a denied process's exclusion across its exec:
-		// lift it once the image it runs now is allowed.
+		// lift it once the image it runs now is allowed. A process no
+		// longer current is gone (its exit ends the exclusion) or has
+		// exec'd again, and the exec event that follows judges that image
+		// (if that event was lost, the kernel keeps it out as unheard).
 		if current {
 			if err := t.readmit(e.Pid); err != nil {
 				t.log.Warn("trace process again", "pid", e.Pid, "err", err)
@@ -188,18 +192,31 @@ func (t *Tracer) handle(e *bpf.AllocEvent, raw []byte) {
 		// files, and the same verdict. The kernel excluded the child of an
 		// excluded parent before it ran (and said so: the child may have
 		// exited since); one forked before its parent was judged is
-		// excluded now.
+		// excluded now. A child the kernel excluded though user space
+		// allows its parent inherited an exclusion the parent no longer
+		// has (it exec'd an allowed image and forked before that image was
+		// judged): what the child runs now is judged, and if allowed the
+		// child is traced again. Should it have exec'd since, its exec
+		// event, which follows, judges the new image before any of that
+		// image's events; if that event was lost, the kernel keeps the
+		// child out as unheard, whatever user space lifts.
 		t.retire(e.Pid, false)
-		if parent := t.live[uint32(e.Size)]; parent != nil {
-			p := newProcess(e.Pid)
-			p.sameImage(parent)
-			p.totals = parent.totals
-			t.live[e.Pid] = p
-			if parent.denied {
-				t.skip(p, errParentDenied, e.Flags&uint8(bpf.AllocEventFlagEVENT_EXCLUDED) != 0)
+		excluded := e.Flags&uint8(bpf.AllocEventFlagEVENT_EXCLUDED) != 0
+		parent := t.live[uint32(e.Size)]
+		if parent == nil || (excluded && !parent.denied) {
+			if p := t.learn(e.Pid); !p.denied && excluded {
+				if err := t.readmit(e.Pid); err != nil {
+					t.log.Warn("trace process again", "pid", e.Pid, "err", err)
+				}
 			}
-		} else {
-			t.learn(e.Pid)
+			break
+		}
+		p := newProcess(e.Pid)
+		p.sameImage(parent)
+		p.totals = parent.totals
+		t.live[e.Pid] = p
+		if parent.denied {
+			t.skip(p, errParentDenied, excluded)
 		}
 	case uint8(bpf.AllocOpOP_EXIT):
 		t.retire(e.Pid, true)

@@ -44,7 +44,7 @@ func (t *Tracer) spawn(ctx context.Context, argv []string) error {
 	if t.cfg.User != nil {
 		uid, gid = int(t.cfg.User.Uid), int(t.cfg.User.Gid)
 	}
-	if err := t.cfg.Policy.Check(policy.Target{Exe: path, UID: uid, Cgroup: self.cgroup}); err != nil {
+	if err := t.cfg.Policy.Check(policy.Target{Exe: path, UIDs: policy.OneUID(uid), Cgroup: self.cgroup}); err != nil {
 		return fmt.Errorf("refuse to start %s: %w", argv[0], err)
 	}
 	// Only a command asked to run as root keeps root's privileges.

@@ -220,6 +220,7 @@ func (t *Tracer) load(cgroups []cgroupTarget) error {
 		bpf.AllocVarSpareSandboxed: boolByte(t.spare),
 		bpf.AllocVarCgroupCount:    uint32(len(v2)),
 		bpf.AllocVarSelfTgid:       uint32(os.Getpid()),
+		bpf.AllocVarMayDeny:        boolByte(t.cfg.Policy.MayDeny()),
 		bpf.AllocVarRateBudget:     rateBudget(l.MaxEventsPerSecond),
 		bpf.AllocVarSampleBytes:    t.cfg.SampleBytes,
 		bpf.AllocVarSampleG:        sampleTable(),

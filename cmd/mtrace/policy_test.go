@@ -136,7 +136,7 @@ func TestPolicyCheckPrintsWhatItAllows(t *testing.T) {
 	if res.code != 0 {
 		t.Fatalf("exit %d: %s", res.code, res.stderr)
 	}
-	for _, want := range []string{"is valid", "users (effective uid): allow www-data", "run time 2h0m0s", "keep 3", "built-in deny list on"} {
+	for _, want := range []string{"is valid", "users (real, effective, saved and filesystem uid): allow www-data", "run time 2h0m0s", "keep 3", "built-in deny list on"} {
 		if !strings.Contains(res.stdout, want) {
 			t.Errorf("policy check output lacks %q:\n%s", want, res.stdout)
 		}
@@ -251,6 +251,54 @@ func TestExcludesChildrenOfDenied(t *testing.T) {
 	}
 }
 
+// TestExclusionLiftedFromGrandchild: a deny-listed shell run by nobody
+// forks a child that execs an allowed program, which forks at once, before
+// user space (held up here, as on a busy host, by holding its log) has
+// judged the new image: the kernel passes the child's exclusion on to the
+// grandchild. Once the allowed image is judged, the grandchild is traced
+// again and every one of its allocations is counted; the shell and its
+// child's image before exec are the only processes skipped.
+func TestExclusionLiftedFromGrandchild(t *testing.T) {
+	tracertest.RequireBPF(t)
+	denied := copyForNobody(t, "/bin/sh", "denyme", 0o755)
+	ff := copyForNobody(t, tracertest.BuildC(t, "forkfirst.c"), "forkfirst", 0o755)
+	pol := writeFile(t, "policy.toml", "[scope]\ndeny_executables = [\"denyme\"]\n[limits]\nmax_events_per_second = 100000000\n")
+	cg := makeCgroup(t, filepath.Join(cgroup2Mount(t), "mtrace-test.slice", fmt.Sprintf("mtrace-lift-%d", os.Getpid())))
+	out := filepath.Join(t.TempDir(), "report.json")
+	b := startMtrace(t, "record", "--log-level", "debug", "--policy", pol, "--format", "json", "--output", out, "--cgroup", cg)
+	script := fmt.Sprintf("echo ready; read x; %s; true", ff)
+	attacker := "echo $$ > " + filepath.Join(cg, "cgroup.procs") + " && exec setpriv " + strings.Join(nobodyArgs(t, denied, "-c", fmt.Sprintf("%q", script)), " ")
+	w := startWaiting(t, "sh", "-c", attacker)
+	t.Cleanup(func() { w.stdin.Close() })
+	waitFor(t, &b.stderr, fmt.Sprintf(`msg="skip process" pid=%s `, w.pid()), b.done)
+	grandchild := func() string {
+		// mtrace stops at its next log line, the skip of the shell's child,
+		// until the grandchild has been forked.
+		b.stderr.mu.Lock()
+		defer b.stderr.mu.Unlock()
+		w.stdin.Write([]byte("go\n"))
+		return waitForLine(t, &w.out, "fork pid=")
+	}()
+	waitFor(t, &b.stderr, fmt.Sprintf("msg=\"trace process again\" pid=%s\n", grandchild), b.done)
+	programOut := w.release(t)
+	b.stop(t)
+
+	r := readReport(t, out)
+	checkTallies(t, r, programOut, expect{bin: ff, callees: map[string]string{"child_work": "malloc"}})
+	if !strings.Contains(programOut, "tally pid="+grandchild+" ") {
+		t.Fatalf("the grandchild %s printed no tally:\n%s", grandchild, programOut)
+	}
+	for _, p := range r.Processes {
+		if p.Exe == denied {
+			t.Errorf("pid %d of the denied shell is in the report", p.Pid)
+		}
+	}
+	// The shell, and its child until it exec'd the allowed program.
+	if r.SkippedProcesses != 2 {
+		t.Errorf("skipped_processes %d, want 2", r.SkippedProcesses)
+	}
+}
+
 // waitForLine waits until buf holds a line starting with prefix and returns the rest of it.
 func waitForLine(t *testing.T, buf *syncBuffer, prefix string) string {
 	t.Helper()
@@ -268,31 +316,89 @@ func waitForLine(t *testing.T, buf *syncBuffer, prefix string) string {
 	}
 }
 
-// TestPidOfSetuidProgramJudgedByEffectiveUser: nobody runs a set-user-ID
-// root copy of a program; its effective uid is root's, and so are the
-// secrets it may hold. A policy denying root, or allowing only nobody,
-// refuses --pid of it in one line naming the rule.
-func TestPidOfSetuidProgramJudgedByEffectiveUser(t *testing.T) {
+// TestLostExecEventExcludes: in a traced cgroup, a process run by nobody
+// floods mtrace's smallest ring buffer while a shell of nobody's execs a
+// deny-listed program again and again, so that exec (and fork) events are
+// lost. The kernel excludes each process it could not tell mtrace of: none
+// of the denied program's allocations (1 GiB each, which nothing else in
+// the cgroup adds up to) is credited to the image before its exec, and the
+// report shows both the lost events and the processes excluded for them.
+func TestLostExecEventExcludes(t *testing.T) {
+	tracertest.RequireBPF(t)
+	denied := copyForNobody(t, tracertest.BuildC(t, "bigblocks.c"), "bigblocks-denied", 0o755)
+	spin := copyForNobody(t, tracertest.BuildC(t, "spin.c"), "spin", 0o755)
+	pol := writeFile(t, "policy.toml", "[scope]\ndeny_executables = [\"bigblocks-denied\"]\n"+
+		"[limits]\nring_buffer_bytes = 4096\nmax_events_per_second = 1000000000\nmax_cpu_percent = 1000\n")
+	cg := makeCgroup(t, filepath.Join(cgroup2Mount(t), "mtrace-test.slice", fmt.Sprintf("mtrace-lost-%d", os.Getpid())))
+	out := filepath.Join(t.TempDir(), "report.json")
+	b := startMtrace(t, "record", "--policy", pol, "--format", "json", "--output", out, "--cgroup", cg)
+	flood := inCgroup(t, cg, asNobody(t, spin, "1000000000000"))
+	if err := flood.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { flood.Process.Kill(); flood.Wait() })
+	script := fmt.Sprintf("for i in $(seq 400); do %s 4 || exit 1; done", denied)
+	if out, err := inCgroup(t, cg, asNobody(t, "/bin/sh", "-c", script)).CombinedOutput(); err != nil {
+		t.Fatalf("attacker: %v: %s", err, out)
+	}
+	flood.Process.Kill()
+	flood.Wait()
+	b.stop(t)
+
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(data, []byte("bigblocks-denied")) || bytes.Contains(data, []byte("big_work")) {
+		t.Errorf("the report names the denied program:\n%.2000s", data)
+	}
+	r := readReport(t, out)
+	for _, p := range r.Processes {
+		if p.Pid != flood.Process.Pid && p.Totals.AllocBytes >= 1<<30 {
+			t.Errorf("pid %d (%s) holds %d bytes of the denied program's allocations", p.Pid, p.Exe, p.Totals.AllocBytes)
+		}
+	}
+	t.Logf("%d events lost, %d processes excluded unheard", r.LostEvents, r.Dropped.Unheard)
+	if r.LostEvents == 0 || r.Dropped.Unheard == 0 {
+		t.Errorf("lost events %d, processes excluded for them %d: the flood lost no fork or exec event", r.LostEvents, r.Dropped.Unheard)
+	}
+}
+
+// TestPidOfSetuidProgramJudgedByEveryUID: nobody runs set-user-ID root
+// programs: one runs as root (effective uid 0), one sets its effective uid
+// back to nobody's and keeps root as its saved uid. Either may hold root's
+// secrets: a policy denying root, or allowing only nobody, refuses --pid of
+// it in one line naming the uid and the rule.
+func TestPidOfSetuidProgramJudgedByEveryUID(t *testing.T) {
 	tracertest.RequireBPF(t)
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to make a set-user-ID root program")
 	}
-	setuid := copyForNobody(t, tracertest.BuildC(t, "allocs.c"), "allocs-setuid", 0o755|os.ModeSetuid)
-	running := startWaiting(t, "setpriv", nobodyArgs(t, setuid, "--wait")...)
-	for _, tc := range []struct{ scope, msg string }{
-		{`deny_users = ["root"]`, fmt.Sprintf(`refuse to trace: denied by policy: pid %s (%s) runs as uid 0, which matches scope.deny_users "root"`, running.pid(), setuid)},
-		{`allow_users = ["nobody"]`, fmt.Sprintf(`refuse to trace: denied by policy: pid %s (%s) runs as uid 0, which is not in scope.allow_users`, running.pid(), setuid)},
+	for _, prog := range []struct {
+		src, name, ready string
+		args             []string
+		uid              string // which of its uids is root's first
+	}{
+		{"allocs.c", "allocs-setuid", "ready", []string{"--wait"}, "effective"},
+		{"dropeuid.c", "dropeuid", "ready euid=65534 suid=0\n", nil, "saved"},
 	} {
-		t.Run(tc.scope, func(t *testing.T) {
-			pol := writeFile(t, "policy.toml", "[scope]\n"+tc.scope+"\n")
-			// Should it not be refused, it ends on its own.
-			res := runMtrace(t.Context(), nil, "record", "--policy", pol, "--duration", "5s", "--pid", running.pid())
-			if res.code != exitRuntime || strings.Count(res.stderr, "mtrace: ") != 1 || lastLine(res.stderr) != "mtrace: "+tc.msg {
-				t.Errorf("exit %d, stderr %q; want exit %d and one line %q", res.code, res.stderr, exitRuntime, "mtrace: "+tc.msg)
+		t.Run(prog.name, func(t *testing.T) {
+			setuid := copyForNobody(t, tracertest.BuildC(t, prog.src), prog.name, 0o755|os.ModeSetuid)
+			running := startCommand(t, asNobody(t, setuid, prog.args...), prog.ready)
+			for _, tc := range []struct{ scope, msg string }{
+				{`deny_users = ["root"]`, fmt.Sprintf(`refuse to trace: denied by policy: pid %s (%s) has %s uid 0, which matches scope.deny_users "root"`, running.pid(), setuid, prog.uid)},
+				{`allow_users = ["nobody"]`, fmt.Sprintf(`refuse to trace: denied by policy: pid %s (%s) has %s uid 0, which is not in scope.allow_users`, running.pid(), setuid, prog.uid)},
+			} {
+				pol := writeFile(t, "policy.toml", "[scope]\n"+tc.scope+"\n")
+				// Should it not be refused, it ends on its own.
+				res := runMtrace(t.Context(), nil, "record", "--policy", pol, "--duration", "5s", "--pid", running.pid())
+				if res.code != exitRuntime || strings.Count(res.stderr, "mtrace: ") != 1 || lastLine(res.stderr) != "mtrace: "+tc.msg {
+					t.Errorf("%s: exit %d, stderr %q; want exit %d and one line %q", tc.scope, res.code, res.stderr, exitRuntime, "mtrace: "+tc.msg)
+				}
 			}
+			running.release(t) // the refused process ran on, untouched
 		})
 	}
-	parseTallies(t, running.release(t)) // the refused process ran on, untouched
 }
 
 // TestUnidentifiableProcessSkipped: a process in a traced cgroup hides what

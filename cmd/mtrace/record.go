@@ -273,6 +273,7 @@ func buildReport(res *tracer.Result, sym *symbolize.Symbolizer) *sink.Report {
 			CallsFull:    res.Dropped.CallsFull,
 			Malformed:    res.Dropped.Malformed,
 			TargetsFull:  res.Dropped.TargetsFull,
+			Unheard:      res.Dropped.Unheard,
 		},
 		SkippedProcesses:  res.Skipped,
 		FoldedStacks:      res.FoldedStacks,

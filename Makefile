@@ -5,7 +5,8 @@ BPF2GO_CC ?= clang
 BPF2GO_CFLAGS ?= -O2 -g -Wall -Werror
 export BPF2GO_CC BPF2GO_CFLAGS
 
-GO ?= go
+# sudo's secure PATH leaves out Go's usual home, /usr/local/go/bin.
+GO ?= $(or $(shell command -v go),/usr/local/go/bin/go)
 BIN := bin
 # Targets are built the way mtrace expects: optimized, with frame pointers for stack walks.
 TARGET_CFLAGS := -O2 -g -fno-omit-frame-pointer -Wall

@@ -34,12 +34,7 @@ func compressedCopies(t testing.TB) (plain, legacy, chdr string) {
 // either way compressed, and reads each file's declared sizes alike.
 func TestCompressedDWARF(t *testing.T) {
 	plain, legacy, chdr := compressedCopies(t)
-	ef, err := elf.Open(plain)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ef.Close()
-	off := middleOf(t, ef, ef, "make_small")
+	off := makeSmallAt(t, plain)
 	var sizes []uint64
 	for _, bin := range []string{plain, legacy, chdr} {
 		s, mod, id := learnFile(t, bin)
@@ -109,17 +104,23 @@ func TestInflatingIsCapped(t *testing.T) {
 	}
 }
 
+// makeSmallAt returns a file offset in the middle of make_small in bin.
+func makeSmallAt(t *testing.T, bin string) uint64 {
+	t.Helper()
+	ef, err := elf.Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ef.Close()
+	return middleOf(t, ef, ef, "make_small")
+}
+
 // TestIndexWithinBudget leaves room in the budget for a program's DWARF
 // but hardly any for its index: the index takes no more than what is left,
 // and the frame keeps its function.
 func TestIndexWithinBudget(t *testing.T) {
 	plain, _, _ := compressedCopies(t)
-	ef, err := elf.Open(plain)
-	if err != nil {
-		t.Fatal(err)
-	}
-	off := middleOf(t, ef, ef, "make_small")
-	ef.Close()
+	off := makeSmallAt(t, plain)
 	s, mod, id := learnFile(t, plain)
 	s.dwarf.limit = mod.ownDWARF + 512
 	frames := s.Frames([]Location{{File: id, Offset: off + 1}})
@@ -135,12 +136,7 @@ func TestIndexWithinBudget(t *testing.T) {
 // again, it holds only what its new version reads, never both.
 func TestRereadGivesBackDWARF(t *testing.T) {
 	plain, _, _ := compressedCopies(t)
-	ef, err := elf.Open(plain)
-	if err != nil {
-		t.Fatal(err)
-	}
-	off := middleOf(t, ef, ef, "make_small")
-	ef.Close()
+	off := makeSmallAt(t, plain)
 	s, mod, id := learnFile(t, plain)
 	s.Frames([]Location{{File: id, Offset: off + 1}})
 	once := s.dwarf.used

@@ -1,4 +1,7 @@
-// Package sink writes mtrace's reports: a terminal text report and JSON.
+// Package sink owns every writer of what mtrace outputs: the text, JSON,
+// pprof, folded and HTML reports, report diffs and trimming, Prometheus
+// metrics, and the output directory every file goes through (Dir), with
+// encryption, the size limit and retention.
 //
 // It works on plain aggregates (Report) and never sees raw addresses or
 // anything read from a target beyond its pid and executable path. Files are

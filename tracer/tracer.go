@@ -467,8 +467,12 @@ func (t *Tracer) readmit(pid uint32) error {
 	if err := t.objs.Excluded.Delete(pid); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		return fmt.Errorf("readmit pid %d: %w", pid, err)
 	}
+	if err := t.rejudge(); err != nil {
+		return err
+	}
+	// Said once the kernel traces it again: its threads' cached verdicts are stale by now.
 	t.log.Debug("trace process again", "pid", pid)
-	return t.rejudge()
+	return nil
 }
 
 // retire ends the record of pid's current image, at its exec or exit; an

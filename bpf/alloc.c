@@ -121,6 +121,8 @@ const volatile __u8 may_deny = 0;
 #define MAP_ANONYMOUS 0x20
 #define VM_EXEC 0x4
 #define MAX_ERRNO 4095
+#define EBUSY 16
+/* x86-64 system-call numbers */
 #define NR_MMAP 9
 #define NR_MUNMAP 11
 #define PF_KTHREAD 0x00200000
@@ -244,6 +246,7 @@ struct live {
 
 /* The event-rate budget is spent per tenth of a second. */
 #define RATE_WINDOWS 10
+#define NSEC_PER_SEC 1000000000ULL
 
 struct rate {
 	__u64 window; /* start of the current window */
@@ -401,6 +404,41 @@ const enum counter *unused_counter __attribute__((unused));
 const struct cgroup_filter *unused_cgroup_filter __attribute__((unused));
 const struct frame *unused_frame __attribute__((unused));
 const struct exec_event *unused_exec_event __attribute__((unused));
+
+/* The attach cookie's parts (enum cookie_flag, enum cookie_field in mtrace.h). */
+static __always_inline __u16 cookie_probe(__u64 cookie)
+{
+	return cookie & ((1U << COOKIE_KIND_SHIFT) - 1);
+}
+
+static __always_inline __u8 cookie_kind(__u64 cookie)
+{
+	return cookie >> COOKIE_KIND_SHIFT;
+}
+
+/* cookie_leaf: the function calls no other probed function (COOKIE_LEAF). */
+static __always_inline int cookie_leaf(__u64 cookie)
+{
+	return (cookie & COOKIE_LEAF) != 0;
+}
+
+/* cookie_handoff: the function may throw, and the probed call it makes carries its call (COOKIE_HANDOFF). */
+static __always_inline int cookie_handoff(__u64 cookie)
+{
+	return (cookie & COOKIE_HANDOFF) != 0;
+}
+
+/* cookie_depth: with COOKIE_HANDOFF, how far below the entry's stack pointer the carrying call starts. */
+static __always_inline __u64 cookie_depth(__u64 cookie)
+{
+	return cookie >> COOKIE_DEPTH_SHIFT;
+}
+
+/* current_tgid is the calling thread's process id (its thread group id). */
+static __always_inline __u32 current_tgid(void)
+{
+	return bpf_get_current_pid_tgid() >> 32;
+}
 
 static __always_inline void count(__u32 which)
 {
@@ -598,7 +636,7 @@ static long resolve_step(__u32 i, void *ctx)
 	i &= MAX_STACK_DEPTH - 1;
 	ip = s->ips[i];
 	r.f.ino = ip;
-	if (bpf_find_vma(bpf_get_current_task_btf(), ip, resolve_frame, &r, 0) == -16 /* EBUSY */) {
+	if (bpf_find_vma(bpf_get_current_task_btf(), ip, resolve_frame, &r, 0) == -EBUSY) {
 		*busy = 1;
 		return 1;
 	}
@@ -801,7 +839,7 @@ static __always_inline __u32 admit(__u64 size)
 		goto weigh;
 	budget = rate_budget / RATE_WINDOWS ?: 1;
 	now = bpf_ktime_get_ns();
-	if (now - r->window >= 1000000000ULL / RATE_WINDOWS) {
+	if (now - r->window >= NSEC_PER_SEC / RATE_WINDOWS) {
 		/* Keep about budget of as many as the last window saw. */
 		r->keep = r->count <= budget ? 0 : (budget << 32) / r->count;
 		r->window = now;
@@ -915,8 +953,8 @@ static __always_inline int carrier(struct call *c, __u64 sp, __u8 kind, __u64 co
 {
 	if (sp != c->carrier_sp)
 		return UNRELATED;
-	if (cookie & COOKIE_HANDOFF) {
-		c->carrier_sp = sp - (cookie >> COOKIE_DEPTH_SHIFT);
+	if (cookie_handoff(cookie)) {
+		c->carrier_sp = sp - cookie_depth(cookie);
 		return PASSED;
 	}
 	return kind == KIND_MALLOC || kind == KIND_CALLOC || kind == KIND_MEMALIGN ? CARRIES : UNRELATED;
@@ -939,8 +977,8 @@ static __always_inline int sandboxed(void)
 static __always_inline int enter(struct pt_regs *ctx, int session)
 {
 	__u64 cookie = bpf_get_attach_cookie(ctx);
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	__u8 kind = cookie >> 16;
+	__u32 tgid = current_tgid();
+	__u8 kind = cookie_kind(cookie);
 	__u64 sp = PT_REGS_SP(ctx), size, arg = 0;
 	__u32 weight;
 	struct task_state *ts;
@@ -972,7 +1010,7 @@ static __always_inline int enter(struct pt_regs *ctx, int session)
 	 */
 	if (ts->in_call && sp <= c->sp) {
 		if (!c->handoff) {
-			if (session || (cookie & COOKIE_HANDOFF))
+			if (session || cookie_handoff(cookie))
 				return 1;
 			c->depth++;
 			return 0;
@@ -980,7 +1018,7 @@ static __always_inline int enter(struct pt_regs *ctx, int session)
 		switch (carrier(c, sp, kind, cookie)) {
 		case CARRIES:
 			/* Left out by sampling, like a leaf's own call below. */
-			if (!c->weight && session && (cookie & COOKIE_LEAF)) {
+			if (!c->weight && session && cookie_leaf(cookie)) {
 				ts->in_call = 0;
 				return 1;
 			}
@@ -1024,14 +1062,14 @@ static __always_inline int enter(struct pt_regs *ctx, int session)
 	 * not see a call it leaves out return; any other call is recorded, left
 	 * out or not, so that its nested calls are not sampled again.
 	 */
-	if (!weight && session && (cookie & COOKIE_LEAF))
+	if (!weight && session && cookie_leaf(cookie))
 		return 1;
 	c->size = size;
 	c->weight = weight;
 	c->arg = arg;
 	c->sp = sp;
 	c->depth = 0;
-	c->probe = cookie;
+	c->probe = cookie_probe(cookie);
 	c->kind = kind;
 	/* The old block of a realloc belongs to the call until it returns. */
 	c->has_old = (kind == KIND_REALLOC || kind == KIND_REALLOCARRAY) && arg &&
@@ -1039,10 +1077,10 @@ static __always_inline int enter(struct pt_regs *ctx, int session)
 	c->carried = 0;
 	c->handoff = 0;
 	ts->in_call = 1;
-	if (!(cookie & COOKIE_HANDOFF))
+	if (!cookie_handoff(cookie))
 		return 0;
 	c->handoff = 1;
-	c->carrier_sp = sp - (cookie >> COOKIE_DEPTH_SHIFT);
+	c->carrier_sp = sp - cookie_depth(cookie);
 	c->stack = 0;
 	if (weight) {
 		/*
@@ -1063,7 +1101,7 @@ static __always_inline int enter(struct pt_regs *ctx, int session)
 /* leave sees the return of the call enter recorded. */
 static __always_inline void leave(struct pt_regs *ctx)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u32 tgid = current_tgid();
 	__u64 ret = PT_REGS_RC(ctx);
 	struct task_state *ts = bpf_task_storage_get(&tasks, bpf_get_current_task_btf(), 0, 0);
 	struct call *c;
@@ -1243,7 +1281,7 @@ int BPF_PROG(process_exit, struct task_struct *p)
 SEC("tp_btf/sys_exit")
 int BPF_PROG(mmap_exit, struct pt_regs *regs, long ret)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u32 tgid = current_tgid();
 	struct task_state *ts;
 	__u32 weight;
 
@@ -1261,7 +1299,7 @@ int BPF_PROG(mmap_exit, struct pt_regs *regs, long ret)
 SEC("tp_btf/sys_enter")
 int BPF_PROG(munmap_enter, struct pt_regs *regs, long id)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u32 tgid = current_tgid();
 	struct task_state *ts;
 	struct live a;
 
@@ -1339,7 +1377,7 @@ static __always_inline void new_codegen(__u32 tgid)
  */
 static __always_inline void changing_code(__u64 addr, __u64 len)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u32 tgid = current_tgid();
 	struct range_walk w = { .addr = addr, .end = addr + len };
 	struct task_state *ts;
 
@@ -1365,7 +1403,7 @@ static __always_inline void code_changed(long ret)
 		return;
 	ts->changing_code = 0;
 	if ((unsigned long)ret < (unsigned long)-MAX_ERRNO)
-		new_codegen(bpf_get_current_pid_tgid() >> 32);
+		new_codegen(current_tgid());
 }
 
 /* The arguments of the syscalls tracepoints, as their format files lay them out. */

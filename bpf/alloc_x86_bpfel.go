@@ -23,6 +23,7 @@ type AllocCgroupFilter struct {
 type AllocCookieField uint32
 
 const (
+	AllocCookieFieldCOOKIE_KIND_SHIFT  AllocCookieField = 16
 	AllocCookieFieldCOOKIE_DEPTH_SHIFT AllocCookieField = 32
 )
 

@@ -44,8 +44,9 @@ enum op {
 
 /*
  * How a probed function takes its arguments. The attach cookie of each probe
- * is (kind << 16) | probe id, with the flags of enum cookie_flag; user space
- * knows which function a probe id is.
+ * is (kind << COOKIE_KIND_SHIFT) | probe id, with the flags of enum
+ * cookie_flag and the fields of enum cookie_field; user space knows which
+ * function a probe id is.
  */
 enum kind {
 	KIND_MALLOC = 1,         /* ptr f(size, ...): malloc, valloc, pvalloc, operator new */
@@ -73,8 +74,13 @@ enum cookie_flag {
 	COOKIE_HANDOFF = 1 << 25,
 };
 
-/* Fields of a probe's attach cookie past its flags. */
+/*
+ * Fields of a probe's attach cookie: bits 0-15 the probe id, 16-23 the kind,
+ * 24-31 the flags, 32-63 the depth.
+ */
 enum cookie_field {
+	/* From this bit on, 8 bits: the probe's enum kind. Below it, 16 bits: its probe id. */
+	COOKIE_KIND_SHIFT = 16,
 	/*
 	 * From this bit on, with COOKIE_HANDOFF: how far below the stack pointer
 	 * at the function's entry, which its probe sees unmoved, the call that

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"strings"
 	"unsafe"
 
@@ -60,4 +61,28 @@ func decodeExecPath(b []byte) string {
 		path.Write(name)
 	}
 	return path.String()
+}
+
+// eventFile returns the file an OP_EXEC or OP_FILE record names: its inode
+// in stack, its device (a kernel dev_t, 32 bits) in size. A device that does
+// not fit is a malformed record.
+func eventFile(e *bpf.AllocEvent) (bpf.AllocFrame, bool) {
+	if e.Size > math.MaxUint32 {
+		return bpf.AllocFrame{}, false
+	}
+	return bpf.AllocFrame{Ino: e.Stack, Dev: uint32(e.Size)}, true
+}
+
+// forkParent returns the parent's tgid an OP_FORK record holds in size. A
+// value past 32 bits is a malformed record.
+func forkParent(e *bpf.AllocEvent) (uint32, bool) {
+	if e.Size > math.MaxUint32 {
+		return 0, false
+	}
+	return uint32(e.Size), true
+}
+
+// forkExcluded reports whether the kernel excluded an OP_FORK record's child at its fork.
+func forkExcluded(e *bpf.AllocEvent) bool {
+	return e.Flags&uint8(bpf.AllocEventFlagEVENT_EXCLUDED) != 0
 }

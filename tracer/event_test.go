@@ -63,3 +63,25 @@ func TestDecodeEventAllocatesNothing(t *testing.T) {
 		t.Fatalf("decodeEvent allocates %v times per event", n)
 	}
 }
+
+// TestEventFieldsNarrowed checks that a value too wide for the field it
+// narrows to is refused, not truncated.
+func TestEventFieldsNarrowed(t *testing.T) {
+	e := bpf.AllocEvent{Stack: 42, Size: 1<<20 | 3, Flags: uint8(bpf.AllocEventFlagEVENT_EXCLUDED)}
+	if f, ok := eventFile(&e); !ok || f.Ino != 42 || f.Dev != 1<<20|3 {
+		t.Errorf("eventFile = %+v, %v", f, ok)
+	}
+	if p, ok := forkParent(&e); !ok || p != 1<<20|3 {
+		t.Errorf("forkParent = %d, %v", p, ok)
+	}
+	if !forkExcluded(&e) {
+		t.Error("forkExcluded = false")
+	}
+	e.Size = 1 << 32
+	if _, ok := eventFile(&e); ok {
+		t.Error("eventFile took a device past 32 bits")
+	}
+	if _, ok := forkParent(&e); ok {
+		t.Error("forkParent took a tgid past 32 bits")
+	}
+}

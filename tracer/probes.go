@@ -234,12 +234,9 @@ func (t *Tracer) attachModule(file *os.File, id symbolize.FileID, module string,
 		if len(t.probes) == maxProbes {
 			return nil, fmt.Errorf("attach to %s: more than %d probes", module, maxProbes)
 		}
-		cookie := uint64(p.kind)<<16 | uint64(len(t.probes))
-		if p.leaf {
-			cookie |= uint64(bpf.AllocCookieFlagCOOKIE_LEAF)
-		}
-		if p.handoff {
-			cookie |= uint64(bpf.AllocCookieFlagCOOKIE_HANDOFF) | p.depth<<bpf.AllocCookieFieldCOOKIE_DEPTH_SHIFT
+		cookie, err := probeCookie(p, len(t.probes))
+		if err != nil {
+			return nil, fmt.Errorf("attach to %s: %w", module, err)
 		}
 		sites.add(p, p.addr(), cookie, t.session)
 		t.probes = append(t.probes, probeInfo{function: p.name, module: module})

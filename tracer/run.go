@@ -142,6 +142,11 @@ func (t *Tracer) handle(e *bpf.AllocEvent, raw []byte) {
 			t.allocs++
 		}
 	case uint8(bpf.AllocOpOP_EXEC):
+		file, ok := eventFile(e)
+		if !ok {
+			t.malformed++
+			break
+		}
 		t.retire(e.Pid, false)
 		t.ended = append(t.ended, liveImage{e.Pid, e.Gen})
 		p := newProcess(e.Pid)
@@ -151,7 +156,7 @@ func (t *Tracer) handle(e *bpf.AllocEvent, raw []byte) {
 			// Gone, or exec'd again, before it was looked at: name it, and
 			// learn its symbols, by the file and path the kernel saw; its
 			// user is not known.
-			id := location(bpf.AllocFrame{Ino: e.Stack, Dev: uint32(e.Size)}).File
+			id := location(file).File
 			path := decodeExecPath(raw)
 			p.exe, p.argv0, p.cgroup, p.uids = path, "", "", policy.OneUID(-1)
 			if _, _, err := t.sym.File(path, id); err != nil {
@@ -181,7 +186,12 @@ func (t *Tracer) handle(e *bpf.AllocEvent, raw []byte) {
 		// A file a stack runs through, named by the kernel: learn it by that
 		// path, or if the path is not ours (a container's), through the
 		// process; if it is gone from both, its frames keep its name.
-		id := location(bpf.AllocFrame{Ino: e.Stack, Dev: uint32(e.Size)}).File
+		file, ok := eventFile(e)
+		if !ok {
+			t.malformed++
+			break
+		}
+		id := location(file).File
 		path := decodeExecPath(raw)
 		if _, _, err := t.sym.File(path, id); err != nil {
 			t.sym.Learn(int(e.Pid))
@@ -200,9 +210,14 @@ func (t *Tracer) handle(e *bpf.AllocEvent, raw []byte) {
 		// event, which follows, judges the new image before any of that
 		// image's events; if that event was lost, the kernel keeps the
 		// child out as unheard, whatever user space lifts.
+		ppid, ok := forkParent(e)
+		if !ok {
+			t.malformed++
+			break
+		}
 		t.retire(e.Pid, false)
-		excluded := e.Flags&uint8(bpf.AllocEventFlagEVENT_EXCLUDED) != 0
-		parent := t.live[uint32(e.Size)]
+		excluded := forkExcluded(e)
+		parent := t.live[ppid]
 		if parent == nil || (excluded && !parent.denied) {
 			if p := t.learn(e.Pid); !p.denied && excluded {
 				if err := t.readmit(e.Pid); err != nil {

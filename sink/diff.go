@@ -71,19 +71,3 @@ func Diff(r, base *Report) *Report {
 	sort.Slice(out.Processes, func(i, j int) bool { return out.Processes[i].Exe < out.Processes[j].Exe })
 	return &out
 }
-
-// minus is c less o, field by field, never below zero.
-func (c Counts) minus(o Counts) Counts {
-	sub := func(a, b uint64) uint64 {
-		if b > a {
-			return 0
-		}
-		return a - b
-	}
-	return Counts{
-		Allocs: sub(c.Allocs, o.Allocs), AllocBytes: sub(c.AllocBytes, o.AllocBytes),
-		Frees: sub(c.Frees, o.Frees), FreeBytes: sub(c.FreeBytes, o.FreeBytes),
-		LiveObjects: sub(c.LiveObjects, o.LiveObjects), LiveBytes: sub(c.LiveBytes, o.LiveBytes),
-		LeakedObjects: sub(c.LeakedObjects, o.LeakedObjects), LeakedBytes: sub(c.LeakedBytes, o.LeakedBytes),
-	}
-}

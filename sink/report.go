@@ -83,6 +83,22 @@ func (c *Counts) Add(o Counts) {
 	c.LeakedBytes += o.LeakedBytes
 }
 
+// minus is c less o, field by field, never below zero.
+func (c Counts) minus(o Counts) Counts {
+	sub := func(a, b uint64) uint64 {
+		if b > a {
+			return 0
+		}
+		return a - b
+	}
+	return Counts{
+		Allocs: sub(c.Allocs, o.Allocs), AllocBytes: sub(c.AllocBytes, o.AllocBytes),
+		Frees: sub(c.Frees, o.Frees), FreeBytes: sub(c.FreeBytes, o.FreeBytes),
+		LiveObjects: sub(c.LiveObjects, o.LiveObjects), LiveBytes: sub(c.LiveBytes, o.LiveBytes),
+		LeakedObjects: sub(c.LeakedObjects, o.LeakedObjects), LeakedBytes: sub(c.LeakedBytes, o.LeakedBytes),
+	}
+}
+
 // Process is one traced process image with its totals and stacks. A
 // process that execs appears once per image. It is named by its pid,
 // executable and argv[0] only, never by its other arguments.

@@ -210,8 +210,6 @@ func (f *process) merge(p *process, canon func(uint64) uint64) {
 			f.stacks[k] = fc
 		}
 		fc.add(*c)
-		fc.LeakedObjects += c.LeakedObjects
-		fc.LeakedBytes += c.LeakedBytes
 	}
 	f.own.add(p.own)
 	for i := range f.sizes {

@@ -47,6 +47,17 @@ func sub(a, b uint64) uint64 {
 	return a - b
 }
 
+// add adds d to c, every field. It is the one place counts are summed:
+// events, folded images and executables' totals all go through it.
+func (c *Counts) add(d Counts) {
+	c.Allocs += d.Allocs
+	c.AllocBytes += d.AllocBytes
+	c.Frees += d.Frees
+	c.FreeBytes += d.FreeBytes
+	c.LeakedObjects += d.LeakedObjects
+	c.LeakedBytes += d.LeakedBytes
+}
+
 // process is one image of a traced process, from its first event or exec
 // to its exec or exit, with its aggregates. Frees arrive with the stack and
 // size of the allocation they free (matched in the kernel), so the order in
@@ -122,13 +133,6 @@ func (p *process) add(e *bpf.AllocEvent) bool {
 		p.lifetimes[bits.Len64(e.Age)] += w
 	}
 	return true
-}
-
-func (c *Counts) add(d Counts) {
-	c.Allocs += d.Allocs
-	c.AllocBytes += d.AllocBytes
-	c.Frees += d.Frees
-	c.FreeBytes += d.FreeBytes
 }
 
 // sameImage copies the names of another record of the same image: a forked child's parent.

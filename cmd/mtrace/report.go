@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"unsafe"
 
-	"filippo.io/age"
 	"github.com/urfave/cli/v2"
 
 	"github.com/mtrace/mtrace/policy"
@@ -85,12 +83,15 @@ func renderReport(c *cli.Context) error {
 // loadReport reads a saved report of at most limit bytes (decrypted and
 // inflated), decrypting it if it is encrypted.
 func loadReport(path, identity string, limit int64) (*sink.Report, error) {
-	data, err := readLimited(path, encryptedSize(limit))
+	data, err := readLimited(path, sink.EncryptedSize(limit))
 	if err != nil {
 		return nil, err
 	}
-	if bytes.HasPrefix(data, []byte("age-encryption.org/")) {
-		if data, err = decrypt(data, identity, path, limit); err != nil {
+	if sink.IsEncrypted(data) {
+		if identity == "" {
+			return nil, usagef("report %s is encrypted: give --identity FILE", path)
+		}
+		if data, err = sink.Decrypt(data, identity, path, limit); err != nil {
 			return nil, err
 		}
 	}
@@ -180,12 +181,6 @@ func decodedSize(data []byte) int64 {
 	}
 }
 
-// encryptedSize bounds the size of an age file holding limit bytes: a
-// header, and 16 bytes per 64 KiB chunk.
-func encryptedSize(limit int64) int64 {
-	return limit + limit/4096 + 1<<20
-}
-
 func readLimited(path string, limit int64) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -196,40 +191,5 @@ func readLimited(path string, limit int64) ([]byte, error) {
 	if fi, err := f.Stat(); err == nil {
 		size = fi.Size()
 	}
-	return readAtMost(f, limit, size, "read report "+path)
-}
-
-// readAtMost reads all of r, refusing more than limit bytes, into a buffer
-// made for size bytes (it grows past them only if r holds more); what names
-// the read in errors.
-func readAtMost(r io.Reader, limit, size int64, what string) ([]byte, error) {
-	var b bytes.Buffer
-	b.Grow(int(min(max(size, 0), limit)) + bytes.MinRead)
-	if _, err := b.ReadFrom(io.LimitReader(r, limit+1)); err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	if int64(b.Len()) > limit {
-		return nil, fmt.Errorf("%s: larger than %d bytes (max_output_bytes)", what, limit)
-	}
-	return b.Bytes(), nil
-}
-
-func decrypt(data []byte, identityFile, path string, limit int64) ([]byte, error) {
-	if identityFile == "" {
-		return nil, usagef("report %s is encrypted: give --identity FILE", path)
-	}
-	keys, err := os.Open(identityFile)
-	if err != nil {
-		return nil, fmt.Errorf("read identity: %w", err)
-	}
-	defer keys.Close()
-	ids, err := age.ParseIdentities(keys)
-	if err != nil {
-		return nil, fmt.Errorf("read identity %s: %w", identityFile, err)
-	}
-	r, err := age.Decrypt(bytes.NewReader(data), ids...)
-	if err != nil {
-		return nil, fmt.Errorf("decrypt report %s: %w", path, err)
-	}
-	return readAtMost(r, limit, int64(len(data)), "decrypt report "+path)
+	return sink.ReadAtMost(f, limit, size, "read report "+path)
 }

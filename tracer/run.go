@@ -176,9 +176,7 @@ func (t *Tracer) handle(e *bpf.AllocEvent, raw []byte) {
 		// exec'd again, and the exec event that follows judges that image
 		// (if that event was lost, the kernel keeps it out as unheard).
 		if current {
-			if err := t.readmit(e.Pid); err != nil {
-				t.log.Warn("trace process again", "pid", e.Pid, "err", err)
-			}
+			t.readmit(e.Pid)
 		}
 		t.pending[e.Pid] = discoveryTries
 		t.discover(int(e.Pid))
@@ -220,9 +218,7 @@ func (t *Tracer) handle(e *bpf.AllocEvent, raw []byte) {
 		parent := t.live[ppid]
 		if parent == nil || (excluded && !parent.denied) {
 			if p := t.learn(e.Pid); !p.denied && excluded {
-				if err := t.readmit(e.Pid); err != nil {
-					t.log.Warn("trace process again", "pid", e.Pid, "err", err)
-				}
+				t.readmit(e.Pid)
 			}
 			break
 		}

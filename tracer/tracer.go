@@ -453,26 +453,35 @@ func (t *Tracer) exclude(pid uint32) error {
 	if err := t.objs.Excluded.Put(pid, uint8(1)); err != nil {
 		return fmt.Errorf("exclude pid %d: %w", pid, err)
 	}
-	t.log.Debug("exclude process in the kernel", "pid", pid)
-	return t.rejudge()
-}
-
-// readmit lifts pid's exclusion, if the kernel holds one, once the policy
-// has allowed the image it now runs: one exec'd by a denied process.
-func (t *Tracer) readmit(pid uint32) error {
-	var excluded uint8
-	if t.objs.Excluded.Lookup(pid, &excluded) != nil {
-		return nil
-	}
-	if err := t.objs.Excluded.Delete(pid); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-		return fmt.Errorf("readmit pid %d: %w", pid, err)
-	}
 	if err := t.rejudge(); err != nil {
 		return err
 	}
+	t.log.Debug("exclude process in the kernel", "pid", pid)
+	return nil
+}
+
+// readmit lifts pid's exclusion, if the kernel holds one, once the policy
+// has allowed the image it now runs: one exec'd by a denied process, or the
+// child of one forked before that image was judged. A failure is logged:
+// the process then stays excluded, which loses its counts, never a secret.
+func (t *Tracer) readmit(pid uint32) {
+	var excluded uint8
+	if t.objs.Excluded.Lookup(pid, &excluded) != nil {
+		return
+	}
+	err := t.objs.Excluded.Delete(pid)
+	if errors.Is(err, ebpf.ErrKeyNotExist) {
+		err = nil
+	}
+	if err == nil {
+		err = t.rejudge()
+	}
+	if err != nil {
+		t.log.Warn("trace process again", "pid", pid, "err", err)
+		return
+	}
 	// Said once the kernel traces it again: its threads' cached verdicts are stale by now.
 	t.log.Debug("trace process again", "pid", pid)
-	return nil
 }
 
 // retire ends the record of pid's current image, at its exec or exit; an

@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/mtrace/mtrace/tracer/tracertest"
 )
@@ -40,14 +39,7 @@ func TestRewrittenTitleKeepsArgv0Only(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "report")
 			b := startMtrace(t, "record", "--log-level", "debug", "--pid", target.pid(), "--format", format, "--output", out)
 			target.release(t)
-			select {
-			case code := <-b.done:
-				if code != 0 {
-					t.Fatalf("exit %d: %s", code, b.stderr.String())
-				}
-			case <-time.After(30 * time.Second):
-				t.Fatal("mtrace did not stop after its target exited")
-			}
+			b.wait(t)
 			data, err := os.ReadFile(out)
 			if err != nil {
 				t.Fatal(err)

@@ -243,6 +243,12 @@ func startMtrace(t *testing.T, args ...string) *background {
 func (b *background) stop(t *testing.T) {
 	t.Helper()
 	b.cancel()
+	b.wait(t)
+}
+
+// wait waits for mtrace to end by itself (its targets exited), with exit code 0.
+func (b *background) wait(t *testing.T) {
+	t.Helper()
 	select {
 	case code := <-b.done:
 		if code != 0 {

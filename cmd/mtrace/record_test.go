@@ -65,14 +65,7 @@ func TestRecordPid(t *testing.T) {
 		t.Fatal(err)
 	}
 	targetOut := target.release(t)
-	select {
-	case code := <-b.done:
-		if code != 0 {
-			t.Fatalf("exit %d: %s", code, b.stderr.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("mtrace did not stop after its target exited")
-	}
+	b.wait(t)
 	checkTallies(t, readReport(t, out), targetOut, expect{bin: bin, callees: allocsProgram})
 	// The target's few dozen allocations may fall outside every sampled
 	// tenth, and then no allocation program is logged: that counts as none.

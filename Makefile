@@ -52,7 +52,7 @@ fuzz: ## run each fuzz target for FUZZTIME (ELF/DWARF, /proc files, ring-buffer 
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeRecord$$' -fuzztime=$(FUZZTIME) ./tracer
 	$(GO) test -run='^$$' -fuzz='^FuzzProcFiles$$' -fuzztime=$(FUZZTIME) ./tracer
 	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./policy
-	$(GO) test -run='^$$' -fuzz='^FuzzParseReport$$' -fuzztime=$(FUZZTIME) ./cmd/mtrace
+	$(GO) test -run='^$$' -fuzz='^FuzzParseReport$$' -fuzztime=$(FUZZTIME) ./sink
 
 demo: build ## trace the bundled demo workload (testdata/allocs.c) and print the report (needs root, gcc)
 	cc $(TARGET_CFLAGS) -o $(BIN)/allocs testdata/allocs.c

@@ -147,7 +147,7 @@ func record(c *cli.Context) error {
 		if final {
 			logSummary(log, report, res.Programs)
 		}
-		write := sink.Limited(pol.Limits.MaxOutputBytes, reportWriter(report, format, c.Int("top")))
+		write := sink.Limited(pol.Limits.MaxOutputBytes, sink.WriterFor(report, format, c.Int("top")))
 		trim := func() bool {
 			if !fitReport(report, write) {
 				return false

@@ -1,11 +1,7 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
-	"fmt"
-	"os"
-	"unsafe"
+	"errors"
 
 	"github.com/urfave/cli/v2"
 
@@ -73,123 +69,18 @@ func renderReport(c *cli.Context) error {
 		}
 		r = sink.Diff(r, old)
 	}
-	write := reportWriter(r, format, c.Int("top"))
+	write := sink.WriterFor(r, format, c.Int("top"))
 	if out := c.String("output"); out != "" {
 		return sink.WriteFile(out, invokingUser(), write)
 	}
 	return write(c.App.Writer)
 }
 
-// loadReport reads a saved report of at most limit bytes (decrypted and
-// inflated), decrypting it if it is encrypted.
+// loadReport reads a saved report; without --identity an encrypted one is a usage mistake.
 func loadReport(path, identity string, limit int64) (*sink.Report, error) {
-	data, err := readLimited(path, sink.EncryptedSize(limit))
-	if err != nil {
-		return nil, err
+	r, err := sink.LoadReport(path, identity, limit)
+	if errors.Is(err, sink.ErrNeedIdentity) {
+		return nil, usageError{err}
 	}
-	if sink.IsEncrypted(data) {
-		if identity == "" {
-			return nil, usagef("report %s is encrypted: give --identity FILE", path)
-		}
-		if data, err = sink.Decrypt(data, identity, path, limit); err != nil {
-			return nil, err
-		}
-	}
-	r, err := parseReport(data, limit)
-	if err != nil {
-		return nil, fmt.Errorf("read report %s: %w", path, err)
-	}
-	if r.Schema != sink.Schema {
-		return nil, fmt.Errorf("read report %s: schema %d, this mtrace reads %d", path, r.Schema, sink.Schema)
-	}
-	return r, nil
-}
-
-// parseReport reads a JSON report or a pprof profile mtrace wrote, which
-// inflates to at most limit bytes.
-func parseReport(data []byte, limit int64) (*sink.Report, error) {
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("larger than %d bytes (max_output_bytes)", limit)
-	}
-	if trimmed := bytes.TrimSpace(data); len(trimmed) > 0 && trimmed[0] == '{' {
-		if n := decodedSize(data); n > decodedLimit*limit {
-			return nil, fmt.Errorf("would take %d bytes decoded, more than %d times max_output_bytes", n, decodedLimit)
-		}
-		var r sink.Report
-		if err := json.Unmarshal(data, &r); err != nil {
-			return nil, err
-		}
-		return &r, nil
-	}
-	return sink.ReadPprof(data, limit)
-}
-
-// decodedLimit bounds the memory a decoded JSON report may take, in times
-// max_output_bytes: a report mtrace writes takes about twice its size.
-const decodedLimit = 4
-
-// elementSize is what one element of each array of a JSON report takes
-// once decoded, twice over for the slack of a growing slice.
-var elementSize = map[string]int64{
-	"processes": 2 * int64(unsafe.Sizeof(sink.Process{})), "stacks": 2 * int64(unsafe.Sizeof(sink.Stack{})),
-	"frames": 2 * int64(unsafe.Sizeof(sink.Frame{})), "allocators": 2 * int64(unsafe.Sizeof("")),
-	"size_histogram": 2 * int64(unsafe.Sizeof(sink.Bucket{})), "lifetime_histogram": 2 * int64(unsafe.Sizeof(sink.Bucket{})),
-	"timeline": 2 * int64(unsafe.Sizeof(sink.Point{})),
-}
-
-// decodedSize estimates the memory a JSON report takes once decoded,
-// without decoding it: its text (strings are copied), and the elements of
-// its arrays by what they hold. An array under a name the report does not
-// have is not decoded, but counted too: the estimate only errs high. It
-// stops at malformed JSON, which json.Unmarshal then refuses.
-func decodedSize(data []byte) int64 {
-	type level struct {
-		array     bool
-		name      string // the array's
-		expectKey bool   // the object's
-	}
-	var levels []level
-	size, name := int64(len(data)), ""
-	dec := json.NewDecoder(bytes.NewReader(data))
-	for {
-		tok, err := dec.Token()
-		if err != nil {
-			return size
-		}
-		if d, ok := tok.(json.Delim); ok && (d == '}' || d == ']') {
-			levels = levels[:len(levels)-1]
-			continue
-		}
-		if n := len(levels); n > 0 {
-			switch top := &levels[n-1]; {
-			case top.array:
-				size += elementSize[top.name]
-			case top.expectKey:
-				name, _ = tok.(string)
-				top.expectKey = false
-				continue
-			default:
-				top.expectKey = true
-			}
-		}
-		switch tok {
-		case json.Delim('{'):
-			levels = append(levels, level{expectKey: true})
-		case json.Delim('['):
-			levels = append(levels, level{array: true, name: name})
-		}
-	}
-}
-
-func readLimited(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("read report: %w", err)
-	}
-	defer f.Close()
-	var size int64
-	if fi, err := f.Stat(); err == nil {
-		size = fi.Size()
-	}
-	return sink.ReadAtMost(f, limit, size, "read report "+path)
+	return r, err
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/mtrace/mtrace/policy"
 	"github.com/mtrace/mtrace/sink"
 	"github.com/mtrace/mtrace/tracer"
 )
@@ -29,19 +28,6 @@ func metricsOf(t *tracer.Tracer) func() sink.Metrics {
 		}
 		return m
 	}
-}
-
-// checkMetricsAddress refuses a listening address that is not loopback,
-// unless the policy allows public metrics.
-func checkMetricsAddress(addr string, pol *policy.Policy) error {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return usagef("record: --metrics-listen %q: %v", addr, err)
-	}
-	if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) || pol.Output.PublicMetrics {
-		return nil
-	}
-	return usagef("record: refuse to listen on %s: not a loopback address (a policy may allow it with output.public_metrics)", addr)
 }
 
 // maxMetricsConns bounds the connections the metrics listener keeps open,

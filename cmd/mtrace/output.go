@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -17,26 +16,18 @@ type output struct {
 	name string
 }
 
-// openOutput opens the directory of the file path and checks the file,
-// under the policy's rule: with an output directory in the policy, the file
-// must be in that very directory. Every output of a run goes through it.
-func openOutput(path string, pol *policy.Policy) (*output, error) {
-	dir := filepath.Dir(path)
-	if pd := pol.Output.Directory; pd != "" {
-		abs, err := filepath.Abs(path)
-		if err != nil {
-			return nil, fmt.Errorf("resolve %s: %w", path, err)
-		}
-		if filepath.Dir(abs) != filepath.Clean(pd) {
-			return nil, fmt.Errorf("refuse to write %s: the policy allows outputs in %s only", path, pd)
-		}
-		dir = pd
+// openOutput opens the directory of the file f and checks the file, under
+// the policy's rule (policy.File.Place). Every output of a run goes through it.
+func openOutput(f policy.File) (*output, error) {
+	dir, name, err := f.Place()
+	if err != nil {
+		return nil, err
 	}
 	d, err := sink.OpenDir(dir, invokingUser())
 	if err != nil {
 		return nil, err
 	}
-	o := &output{dir: d, name: filepath.Base(path)}
+	o := &output{dir: d, name: name}
 	if err := d.Check(o.name); err != nil {
 		d.Close()
 		return nil, err

@@ -9,14 +9,12 @@ import (
 	"math"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/mtrace/mtrace/policy"
 	"github.com/mtrace/mtrace/sink"
 	"github.com/mtrace/mtrace/symbolize"
 	"github.com/mtrace/mtrace/tracer"
@@ -74,38 +72,29 @@ func record(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	log, pol, sym := tr.log, tr.pol, tr.cfg.Symbolizer
-	out, inDir := reportPath(c.String("output"), c.String("output-dir"), format, pol)
-	if format == "pprof" && out == "" {
+	o := tr.over
+	o.Report, o.Output, o.OutputDir, o.ReportName = true, c.String("output"), c.String("output-dir"), sink.ReportName(time.Now(), format)
+	o.Keep, o.EncryptTo = c.Int("keep"), c.StringSlice("encrypt-to")
+	o.MetricsListen, o.MetricsTextfile = c.String("metrics-listen"), c.String("metrics-textfile")
+	if err := tr.resolve(o); err != nil {
+		return err
+	}
+	log, eff, sym := tr.log, tr.cfg.Policy, tr.cfg.Symbolizer
+	if format == "pprof" && eff.Report.Path == "" {
 		return usagef("record: a pprof profile needs --output FILE")
-	}
-	recipients, err := pol.Recipients(c.StringSlice("encrypt-to"))
-	if err != nil {
-		return usageError{err}
-	}
-	if len(recipients) > 0 && out == "" {
-		return usagef("record: an encrypted report needs --output FILE")
-	}
-	if addr := c.String("metrics-listen"); addr != "" {
-		if err := checkMetricsAddress(addr, pol); err != nil {
-			return err
-		}
-	}
-	if c.String("metrics-textfile") != "" && len(pol.Output.EncryptTo) > 0 {
-		return usagef("record: refuse --metrics-textfile: the policy encrypts every output (output.encrypt_to), and node_exporter cannot read an encrypted file; use --metrics-listen")
 	}
 	// The output directories are opened now, and only now: a directory of
 	// their paths renamed or swapped for a symlink while tracing changes
 	// nothing.
 	var rep, prom *output
-	if out != "" {
-		if rep, err = openOutput(out, pol); err != nil {
+	if eff.Report.Path != "" {
+		if rep, err = openOutput(eff.Report); err != nil {
 			return err
 		}
 		defer rep.dir.Close()
 	}
-	if file := c.String("metrics-textfile"); file != "" {
-		if prom, err = openOutput(file, pol); err != nil {
+	if eff.MetricsTextfile.Path != "" {
+		if prom, err = openOutput(eff.MetricsTextfile); err != nil {
 			return err
 		}
 		defer prom.dir.Close()
@@ -119,8 +108,8 @@ func record(c *cli.Context) error {
 	}
 	defer done()
 	metrics := sink.NewRegistry(metricsOf(t))
-	if addr := c.String("metrics-listen"); addr != "" {
-		stopMetrics, err := serveMetrics(addr, metrics, log)
+	if eff.MetricsListen != "" {
+		stopMetrics, err := serveMetrics(eff.MetricsListen, metrics, log)
 		if err != nil {
 			return err
 		}
@@ -147,13 +136,13 @@ func record(c *cli.Context) error {
 		if final {
 			logSummary(log, report, res.Programs)
 		}
-		write := sink.Limited(pol.Limits.MaxOutputBytes, reportWriter(report, format, c.Int("top")))
+		write := sink.Limited(eff.Report.MaxBytes, reportWriter(report, format, c.Int("top")))
 		trim := func() bool {
 			if !fitReport(report, write) {
 				return false
 			}
 			log.Warn("report over max_output_bytes: smaller stacks summed into "+sink.OtherStacks,
-				"trimmed_stacks", report.TrimmedStacks, "max_output_bytes", pol.Limits.MaxOutputBytes)
+				"trimmed_stacks", report.TrimmedStacks, "max_output_bytes", eff.Report.MaxBytes)
 			return true
 		}
 		if rep == nil {
@@ -163,14 +152,14 @@ func record(c *cli.Context) error {
 			}
 			return write(c.App.Writer)
 		}
-		err := rep.dir.WriteFile(rep.name, sink.Encrypted(recipients, write))
+		err := rep.dir.WriteFile(rep.name, sink.Encrypted(eff.Report.Recipients, write))
 		if errors.Is(err, sink.ErrTooLarge) && trim() {
-			err = rep.dir.WriteFile(rep.name, sink.Encrypted(recipients, write))
+			err = rep.dir.WriteFile(rep.name, sink.Encrypted(eff.Report.Recipients, write))
 		}
 		if err != nil {
 			return err
 		}
-		log.Info("report written", "path", rep.path(), "encrypted", len(recipients) > 0, "final", final)
+		log.Info("report written", "path", rep.path(), "encrypted", len(eff.Report.Recipients) > 0, "final", final)
 		return nil
 	}
 	hup := make(chan os.Signal, 1)
@@ -204,11 +193,7 @@ func record(c *cli.Context) error {
 	if err := emit(res, true); err != nil {
 		return errors.Join(runErr, err)
 	}
-	keep := c.Int("keep")
-	if pol.Output.Retention > 0 && (keep == 0 || pol.Output.Retention < keep) {
-		keep = pol.Output.Retention
-	}
-	if inDir && keep > 0 {
+	if keep := eff.Report.Keep; keep > 0 {
 		if err := rep.dir.Prune(keep, rep.name); err != nil {
 			log.Warn("remove old reports", "err", err)
 		}
@@ -244,19 +229,6 @@ func logSummary(log *slog.Logger, report *sink.Report, programs []tracer.Program
 	if report.SkippedProcesses > 0 {
 		log.Info("skipped processes the policy does not allow tracing", "count", report.SkippedProcesses)
 	}
-}
-
-// reportPath returns where the report goes: --output, or a new name in
-// --output-dir or else the policy's directory, whose old reports are then
-// pruned (inDir); "" for stdout.
-func reportPath(out, dir, format string, pol *policy.Policy) (path string, inDir bool) {
-	if dir == "" {
-		dir = pol.Output.Directory
-	}
-	if out == "" && dir != "" {
-		out = filepath.Join(dir, sink.ReportName(time.Now(), format))
-	}
-	return out, dir != ""
 }
 
 // buildReport symbolizes the tracer's result into the report sinks write.

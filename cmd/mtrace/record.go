@@ -86,18 +86,19 @@ func record(c *cli.Context) error {
 	// The output directories are opened now, and only now: a directory of
 	// their paths renamed or swapped for a symlink while tracing changes
 	// nothing.
-	var rep, prom *output
+	rep := sink.StreamOutput(c.App.Writer, eff.Report)
 	if eff.Report.Path != "" {
-		if rep, err = openOutput(eff.Report); err != nil {
+		if rep, err = sink.OpenOutput(eff.Report, invokingUser()); err != nil {
 			return err
 		}
-		defer rep.dir.Close()
+		defer rep.Close()
 	}
+	var prom *sink.Output
 	if eff.MetricsTextfile.Path != "" {
-		if prom, err = openOutput(eff.MetricsTextfile); err != nil {
+		if prom, err = sink.OpenOutput(eff.MetricsTextfile, invokingUser()); err != nil {
 			return err
 		}
-		defer prom.dir.Close()
+		defer prom.Close()
 	}
 	tr.cfg.Leaks, tr.cfg.LeakAge = c.Bool("leaks"), c.Duration("min-age")
 
@@ -115,7 +116,7 @@ func record(c *cli.Context) error {
 		}
 		defer stopMetrics()
 	}
-	if err := dropCapabilities(c, log, rep.switchesUser() || prom.switchesUser()); err != nil {
+	if err := dropCapabilities(c, log, rep.SwitchesUser() || prom.SwitchesUser()); err != nil {
 		return err
 	}
 	log.Info("attached", "ms", time.Since(start).Milliseconds())
@@ -136,30 +137,23 @@ func record(c *cli.Context) error {
 		if final {
 			logSummary(log, report, res.Programs)
 		}
-		write := sink.Limited(eff.Report.MaxBytes, reportWriter(report, format, c.Int("top")))
+		write := reportWriter(report, format, c.Int("top"))
 		trim := func() bool {
-			if !fitReport(report, write) {
+			if !fitReport(report, func() error { return rep.Fits(write) }) {
 				return false
 			}
 			log.Warn("report over max_output_bytes: smaller stacks summed into "+sink.OtherStacks,
 				"trimmed_stacks", report.TrimmedStacks, "max_output_bytes", eff.Report.MaxBytes)
 			return true
 		}
-		if rep == nil {
-			// What reaches stdout cannot be taken back: make sure it fits first.
-			if err := write(io.Discard); errors.Is(err, sink.ErrTooLarge) && !trim() {
-				return err
-			}
-			return write(c.App.Writer)
-		}
-		err := rep.dir.WriteFile(rep.name, sink.Encrypted(eff.Report.Recipients, write))
+		err := rep.Write(write)
 		if errors.Is(err, sink.ErrTooLarge) && trim() {
-			err = rep.dir.WriteFile(rep.name, sink.Encrypted(eff.Report.Recipients, write))
+			err = rep.Write(write)
 		}
-		if err != nil {
+		if err != nil || rep.Path() == "" {
 			return err
 		}
-		log.Info("report written", "path", rep.path(), "encrypted", len(eff.Report.Recipients) > 0, "final", final)
+		log.Info("report written", "path", rep.Path(), "encrypted", rep.Encrypted(), "final", final)
 		return nil
 	}
 	hup := make(chan os.Signal, 1)
@@ -183,7 +177,7 @@ func record(c *cli.Context) error {
 	res, runErr := t.Run(ctx)
 	stopProgress()
 	if prom != nil {
-		if err := prom.dir.WriteFile(prom.name, func(w io.Writer) error { return sink.WriteMetrics(w, metrics) }); err != nil {
+		if err := prom.Write(func(w io.Writer) error { return sink.WriteMetrics(w, metrics) }); err != nil {
 			log.Warn("write metrics", "err", err)
 		}
 	}
@@ -193,21 +187,20 @@ func record(c *cli.Context) error {
 	if err := emit(res, true); err != nil {
 		return errors.Join(runErr, err)
 	}
-	if keep := eff.Report.Keep; keep > 0 {
-		if err := rep.dir.Prune(keep, rep.name); err != nil {
-			log.Warn("remove old reports", "err", err)
-		}
+	if err := rep.Prune(); err != nil {
+		log.Warn("remove old reports", "err", err)
 	}
 	return errors.Join(runErr, t.Close())
 }
 
-// fitReport trims report until write, which writes it within the output
-// limit, succeeds: each process keeps its largest stacks, half as many at
-// each try, and the rest are summed into one. It reports whether it fits.
-func fitReport(report *sink.Report, write func(io.Writer) error) bool {
+// fitReport trims report until fits, which tells whether it fits the
+// output limit, succeeds: each process keeps its largest stacks, half as
+// many at each try, and the rest are summed into one. It reports whether
+// it fits.
+func fitReport(report *sink.Report, fits func() error) bool {
 	for keep := report.MostStacks() / 2; keep > 0; keep /= 2 {
 		report.Trim(keep)
-		if err := write(io.Discard); !errors.Is(err, sink.ErrTooLarge) {
+		if err := fits(); !errors.Is(err, sink.ErrTooLarge) {
 			return err == nil
 		}
 	}

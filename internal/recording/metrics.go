@@ -1,4 +1,4 @@
-package main
+package recording
 
 import (
 	"context"
@@ -30,14 +30,14 @@ func metricsOf(t *tracer.Tracer) func() sink.Metrics {
 	}
 }
 
-// maxMetricsConns bounds the connections the metrics listener keeps open,
+// MaxMetricsConns bounds the connections the metrics listener keeps open,
 // far below the descriptors mtrace may open (the Go runtime raises its soft
 // RLIMIT_NOFILE to the hard limit), so that a flood of connections never
 // takes those the report, the BPF statistics and new probes need.
-const maxMetricsConns = 16
+const MaxMetricsConns = 16
 
 // serveMetrics serves the registry on addr until the returned stop is
-// called: at most maxMetricsConns connections at a time, each given a few
+// called: at most MaxMetricsConns connections at a time, each given a few
 // seconds to send its request, to take its answer and to stay idle.
 func serveMetrics(addr string, reg *prometheus.Registry, log *slog.Logger) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
@@ -54,7 +54,7 @@ func serveMetrics(addr string, reg *prometheus.Registry, log *slog.Logger) (stop
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
-	(&connLimit{max: maxMetricsConns}).limit(srv, mux)
+	(&connLimit{max: MaxMetricsConns}).limit(srv, mux)
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Warn("serve metrics", "err", err)

@@ -43,7 +43,8 @@ type Config struct {
 	Stdout io.Writer
 	// Progress, if not nil, is a terminal that shows a line of progress.
 	Progress io.Writer
-	Logger   *slog.Logger
+	// Logger says what the recording does.
+	Logger *slog.Logger
 }
 
 // recording is a run of Run.

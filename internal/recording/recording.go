@@ -64,25 +64,11 @@ type recording struct {
 // returned with the report's.
 func Run(cfg Config) error {
 	r := &recording{cfg: cfg, log: cfg.Logger}
-	// The output directories are opened now, and only now: a directory of
-	// their paths renamed or swapped for a symlink while tracing changes
-	// nothing.
-	eff := cfg.Policy
-	r.rep = sink.StreamOutput(cfg.Stdout, eff.Report)
-	if eff.Report.Path != "" {
-		var err error
-		if r.rep, err = sink.OpenOutput(eff.Report, cfg.User); err != nil {
-			return err
-		}
-		defer r.rep.Close()
+	if err := r.openOutputs(); err != nil {
+		return err
 	}
-	if eff.MetricsTextfile.Path != "" {
-		var err error
-		if r.prom, err = sink.OpenOutput(eff.MetricsTextfile, cfg.User); err != nil {
-			return err
-		}
-		defer r.prom.Close()
-	}
+	defer r.rep.Close()
+	defer r.prom.Close()
 
 	start := time.Now()
 	ctx, t, done, err := cfg.Start()
@@ -92,8 +78,8 @@ func Run(cfg Config) error {
 	defer done()
 	r.t = t
 	metrics := sink.NewRegistry(metricsOf(t))
-	if eff.MetricsListen != "" {
-		stopMetrics, err := serveMetrics(eff.MetricsListen, metrics, r.log)
+	if addr := cfg.Policy.MetricsListen; addr != "" {
+		stopMetrics, err := serveMetrics(addr, metrics, r.log)
 		if err != nil {
 			return err
 		}
@@ -130,6 +116,27 @@ func Run(cfg Config) error {
 		r.log.Warn("remove old reports", "err", err)
 	}
 	return errors.Join(runErr, t.Close())
+}
+
+// openOutputs opens the report's file, or else takes Stdout, and the
+// metrics textfile, if any. They are opened now, before tracing, and only
+// now: a directory of their paths renamed or swapped for a symlink while
+// tracing changes nothing.
+func (r *recording) openOutputs() (err error) {
+	eff := r.cfg.Policy
+	r.rep = sink.StreamOutput(r.cfg.Stdout, eff.Report)
+	if eff.Report.Path != "" {
+		if r.rep, err = sink.OpenOutput(eff.Report, r.cfg.User); err != nil {
+			return err
+		}
+	}
+	if eff.MetricsTextfile.Path != "" {
+		if r.prom, err = sink.OpenOutput(eff.MetricsTextfile, r.cfg.User); err != nil {
+			r.rep.Close()
+			return err
+		}
+	}
+	return nil
 }
 
 // onHangup writes, on each SIGHUP until ctx ends, an intermediate report

@@ -50,7 +50,7 @@ type budget struct {
 
 // startBudget takes the first readings and starts the first sample.
 func (t *Tracer) startBudget() error {
-	b := &budget{percent: t.cfg.Limits.MaxCPUPercent, rate: rateBudget(t.cfg.Limits.MaxEventsPerSecond)}
+	b := &budget{percent: t.cfg.Policy.Limits.MaxCPUPercent, rate: rateBudget(t.cfg.Policy.Limits.MaxEventsPerSecond)}
 	b.always = statsOn()
 	t.budget = b
 	t.startWindow(time.Now())

@@ -44,9 +44,9 @@ type Config struct {
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
 
-	Limits policy.Limits
-	// Policy decides which processes may be traced; nil means policy.Default().
-	Policy     *policy.Policy
+	// Policy is the effective policy: the limits of the run and which
+	// processes may be traced; nil means policy.Default() as it is.
+	Policy     *policy.Effective
 	Symbolizer *symbolize.Symbolizer
 	Logger     *slog.Logger
 	// ProcRoot is where /proc is mounted; tests may point it elsewhere.

@@ -19,7 +19,7 @@ const stacksPerExited = 4
 // in the live map for a leak count are kept apart until the sweep is done
 // with them.
 func (t *Tracer) fold() {
-	images := int(t.cfg.Limits.MaxExitedProcesses)
+	images := int(t.cfg.Policy.Limits.MaxExitedProcesses)
 	stacks := stacksPerExited * images
 	held := 0
 	for _, p := range t.done {
@@ -61,7 +61,7 @@ func (t *Tracer) foldInto(p *process) {
 		t.folded = make(map[string]*process)
 	}
 	exe := p.exe
-	if t.folded[exe] == nil && len(t.folded) >= int(t.cfg.Limits.MaxExitedProcesses) {
+	if t.folded[exe] == nil && len(t.folded) >= int(t.cfg.Policy.Limits.MaxExitedProcesses) {
 		exe = otherExecutables
 	}
 	f := t.folded[exe]
@@ -81,7 +81,7 @@ func (t *Tracer) foldInto(p *process) {
 			delete(t.retired.byHash, hash)
 		}
 		if !t.retired.folded[first] {
-			if len(t.retired.folded) >= int(t.cfg.Limits.MaxStacks) {
+			if len(t.retired.folded) >= int(t.cfg.Policy.Limits.MaxStacks) {
 				t.spilled++
 				return otherStack
 			}
@@ -137,7 +137,7 @@ func (t *Tracer) foldLive(cache map[uint64][]symbolize.Location) (apart []*proce
 			apart = append(apart, p)
 		}
 	}
-	limit := int(t.cfg.Limits.MaxTargets)
+	limit := int(t.cfg.Policy.Limits.MaxTargets)
 	if len(apart) <= limit {
 		return apart, folded
 	}

@@ -19,7 +19,7 @@ func TestRunKeepsWhatItReadWhenTheRingFails(t *testing.T) {
 	const n = 1000
 	tr, err := New(t.Context(), Config{
 		Command: []string{hold, "1000", "30"},
-		Limits:  policy.Default().Limits,
+		Policy:  resolve(t, policy.Default()),
 		Stdout:  io.Discard,
 		Stderr:  io.Discard,
 	})
@@ -73,9 +73,9 @@ func TestLossAccounting(t *testing.T) {
 	tracertest.RequireBPF(t)
 	hold := tracertest.BuildC(t, "hold.c")
 	const made = 5000 + 1 // the blocks and the array holding them
-	limits := policy.Default().Limits
-	limits.RingBufferBytes = 4096
-	tr, err := New(t.Context(), Config{Command: []string{hold, "5000", "0"}, Limits: limits, Stdout: io.Discard, Stderr: io.Discard})
+	pol := policy.Default()
+	pol.Limits.RingBufferBytes = 4096
+	tr, err := New(t.Context(), Config{Command: []string{hold, "5000", "0"}, Policy: resolve(t, pol), Stdout: io.Discard, Stderr: io.Discard})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,4 +95,14 @@ func TestLossAccounting(t *testing.T) {
 		t.Errorf("events %d + lost %d + sampled out %d + unsampled %d = %d, want the %d allocations made",
 			r.Allocs, d.LostAllocs, d.SampledOut, d.Unsampled, got, made)
 	}
+}
+
+// resolve is p without overrides.
+func resolve(t *testing.T, p *policy.Policy) *policy.Effective {
+	t.Helper()
+	e, err := policy.Resolve(p, policy.Overrides{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
 }

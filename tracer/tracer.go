@@ -78,8 +78,10 @@ func New(ctx context.Context, cfg Config) (t *Tracer, err error) {
 	if len(cfg.Pids) == 0 && len(cfg.Command) == 0 && len(cfg.Cgroups) == 0 && !cfg.All {
 		return nil, errors.New("no target: give a pid, a command, a cgroup or all")
 	}
-	if err := cfg.Limits.Validate(); err != nil {
-		return nil, err
+	if cfg.Policy == nil {
+		if cfg.Policy, err = policy.Resolve(policy.Default(), policy.Overrides{}); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.SampleBytes > MaxSampleBytes {
 		return nil, fmt.Errorf("sample every %d bytes: at most %d", cfg.SampleBytes, MaxSampleBytes)
@@ -99,9 +101,6 @@ func New(ctx context.Context, cfg Config) (t *Tracer, err error) {
 			cfg.Logger.Warn("processes under seccomp are not traced", "why", err)
 			spare = true
 		}
-	}
-	if cfg.Policy == nil {
-		cfg.Policy = policy.Default()
 	}
 	fs, err := procfs.NewFS(cfg.ProcRoot)
 	if err != nil {
@@ -195,7 +194,7 @@ func (t *Tracer) load(cgroups []cgroupTarget) error {
 	if err != nil {
 		return err
 	}
-	l := t.cfg.Limits
+	l := t.cfg.Policy.Limits
 	spec.Maps[bpf.AllocMapEvents].MaxEntries = l.RingBufferBytes
 	spec.Maps[bpf.AllocMapLive].MaxEntries = l.MaxLive
 	spec.Maps[bpf.AllocMapStacks].MaxEntries = l.MaxStacks

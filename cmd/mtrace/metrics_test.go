@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/mtrace/mtrace/internal/recording"
 	"github.com/mtrace/mtrace/tracer/tracertest"
 )
 
@@ -178,8 +179,8 @@ func TestMetricsFlood(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	// The cap, and a few for what tracing opens meanwhile (a /proc file).
-	if most > before+maxMetricsConns+8 {
-		t.Errorf("mtrace held %d descriptors under the flood, %d before it: the connection cap is %d", most, before, maxMetricsConns)
+	if most > before+recording.MaxMetricsConns+8 {
+		t.Errorf("mtrace held %d descriptors under the flood, %d before it: the connection cap is %d", most, before, recording.MaxMetricsConns)
 	}
 	stdin.Close()
 	if err := attack.Wait(); err != nil {
@@ -189,8 +190,8 @@ func TestMetricsFlood(t *testing.T) {
 	if _, err := fmt.Sscanf(attackOut.String()[strings.Index(attackOut.String(), "closed"):], "closed %d of %d", &closed, &total); err != nil || total != idle+slow {
 		t.Fatalf("connflood said %q", attackOut.String())
 	}
-	if closed < total-maxMetricsConns {
-		t.Errorf("the listener closed %d of the flood's %d connections, want all but at most %d", closed, total, maxMetricsConns)
+	if closed < total-recording.MaxMetricsConns {
+		t.Errorf("the listener closed %d of the flood's %d connections, want all but at most %d", closed, total, recording.MaxMetricsConns)
 	}
 	cmd.Process.Signal(syscall.SIGTERM)
 	if err := cmd.Wait(); err != nil {

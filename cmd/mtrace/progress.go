@@ -1,15 +1,10 @@
 package main
 
 import (
-	"context"
-	"fmt"
 	"io"
 	"os"
-	"time"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/mtrace/mtrace/tracer"
 )
 
 // isTerminal reports whether w is a terminal.
@@ -20,31 +15,4 @@ func isTerminal(w io.Writer) bool {
 	}
 	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
 	return err == nil
-}
-
-// showProgress keeps a one-line status of the run on w, a terminal, until
-// ctx is done: elapsed time, events per second, processes, lost events.
-// It returns a function that waits for the line to be finished.
-func showProgress(ctx context.Context, w io.Writer, t *tracer.Tracer) (wait func()) {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		start := time.Now()
-		tick := time.NewTicker(time.Second)
-		defer tick.Stop()
-		var last uint64
-		for {
-			select {
-			case <-ctx.Done():
-				fmt.Fprint(w, "\r\033[K")
-				return
-			case <-tick.C:
-			}
-			s := t.Stats()
-			fmt.Fprintf(w, "\r\033[Kmtrace: %s, %d events/s, %d processes, %d lost events",
-				time.Since(start).Round(time.Second), s.Events-last, s.Processes, s.Lost)
-			last = s.Events
-		}
-	}()
-	return func() { <-done }
 }

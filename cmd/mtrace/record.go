@@ -2,23 +2,13 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
-	"log/slog"
-	"math"
-	"os"
-	"os/signal"
-	"path/filepath"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/mtrace/mtrace/policy"
+	"github.com/mtrace/mtrace/internal/recording"
 	"github.com/mtrace/mtrace/sink"
-	"github.com/mtrace/mtrace/symbolize"
 	"github.com/mtrace/mtrace/tracer"
 )
 
@@ -74,286 +64,30 @@ func record(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	log, pol, sym := tr.log, tr.pol, tr.cfg.Symbolizer
-	out, inDir := reportPath(c.String("output"), c.String("output-dir"), format, pol)
-	if format == "pprof" && out == "" {
+	o := tr.over
+	o.Report, o.Output, o.OutputDir, o.ReportName = true, c.String("output"), c.String("output-dir"), sink.ReportName(time.Now(), format)
+	o.Keep, o.EncryptTo = c.Int("keep"), c.StringSlice("encrypt-to")
+	o.MetricsListen, o.MetricsTextfile = c.String("metrics-listen"), c.String("metrics-textfile")
+	if err := tr.resolve(o); err != nil {
+		return err
+	}
+	if format == "pprof" && tr.cfg.Policy.Report.Path == "" {
 		return usagef("record: a pprof profile needs --output FILE")
 	}
-	recipients, err := pol.Recipients(c.StringSlice("encrypt-to"))
-	if err != nil {
-		return usageError{err}
-	}
-	if len(recipients) > 0 && out == "" {
-		return usagef("record: an encrypted report needs --output FILE")
-	}
-	if addr := c.String("metrics-listen"); addr != "" {
-		if err := checkMetricsAddress(addr, pol); err != nil {
-			return err
-		}
-	}
-	if c.String("metrics-textfile") != "" && len(pol.Output.EncryptTo) > 0 {
-		return usagef("record: refuse --metrics-textfile: the policy encrypts every output (output.encrypt_to), and node_exporter cannot read an encrypted file; use --metrics-listen")
-	}
-	// The output directories are opened now, and only now: a directory of
-	// their paths renamed or swapped for a symlink while tracing changes
-	// nothing.
-	var rep, prom *output
-	if out != "" {
-		if rep, err = openOutput(out, pol); err != nil {
-			return err
-		}
-		defer rep.dir.Close()
-	}
-	if file := c.String("metrics-textfile"); file != "" {
-		if prom, err = openOutput(file, pol); err != nil {
-			return err
-		}
-		defer prom.dir.Close()
-	}
 	tr.cfg.Leaks, tr.cfg.LeakAge = c.Bool("leaks"), c.Duration("min-age")
-
-	start := time.Now()
-	ctx, t, done, err := tr.start(c)
-	if err != nil {
-		return err
-	}
-	defer done()
-	metrics := sink.NewRegistry(metricsOf(t))
-	if addr := c.String("metrics-listen"); addr != "" {
-		stopMetrics, err := serveMetrics(addr, metrics, log)
-		if err != nil {
-			return err
-		}
-		defer stopMetrics()
-	}
-	if err := dropCapabilities(c, log, rep.switchesUser() || prom.switchesUser()); err != nil {
-		return err
-	}
-	log.Info("attached", "ms", time.Since(start).Milliseconds())
-
-	stopProgress := func() {}
+	var progress io.Writer
 	if isTerminal(c.App.ErrWriter) {
-		progressCtx, cancel := context.WithCancel(ctx)
-		wait := showProgress(progressCtx, c.App.ErrWriter, t)
-		stopProgress = func() { cancel(); wait() }
+		progress = c.App.ErrWriter
 	}
-	// emit writes a report of res: the final one, or on SIGHUP an
-	// intermediate one (for long runs under systemd) in the same place.
-	var emitting sync.Mutex
-	emit := func(res *tracer.Result, final bool) error {
-		emitting.Lock()
-		defer emitting.Unlock()
-		report := buildReport(res, sym)
-		if final {
-			logSummary(log, report, res.Programs)
-		}
-		write := sink.Limited(pol.Limits.MaxOutputBytes, sink.WriterFor(report, format, c.Int("top")))
-		trim := func() bool {
-			if !fitReport(report, write) {
-				return false
-			}
-			log.Warn("report over max_output_bytes: smaller stacks summed into "+sink.OtherStacks,
-				"trimmed_stacks", report.TrimmedStacks, "max_output_bytes", pol.Limits.MaxOutputBytes)
-			return true
-		}
-		if rep == nil {
-			// What reaches stdout cannot be taken back: make sure it fits first.
-			if err := write(io.Discard); errors.Is(err, sink.ErrTooLarge) && !trim() {
-				return err
-			}
-			return write(c.App.Writer)
-		}
-		err := rep.dir.WriteFile(rep.name, sink.Encrypted(recipients, write))
-		if errors.Is(err, sink.ErrTooLarge) && trim() {
-			err = rep.dir.WriteFile(rep.name, sink.Encrypted(recipients, write))
-		}
-		if err != nil {
-			return err
-		}
-		log.Info("report written", "path", rep.path(), "encrypted", len(recipients) > 0, "final", final)
-		return nil
-	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	go func() {
-		for {
-			select {
-			case <-hup:
-				if res := t.Snapshot(ctx); res != nil {
-					if err := emit(res, false); err != nil {
-						log.Warn("write intermediate report", "err", err)
-					}
-				}
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-
-	res, runErr := t.Run(ctx)
-	stopProgress()
-	if prom != nil {
-		if err := prom.dir.WriteFile(prom.name, func(w io.Writer) error { return sink.WriteMetrics(w, metrics) }); err != nil {
-			log.Warn("write metrics", "err", err)
-		}
-	}
-	if res == nil {
-		return runErr
-	}
-	if err := emit(res, true); err != nil {
-		return errors.Join(runErr, err)
-	}
-	keep := c.Int("keep")
-	if pol.Output.Retention > 0 && (keep == 0 || pol.Output.Retention < keep) {
-		keep = pol.Output.Retention
-	}
-	if inDir && keep > 0 {
-		if err := rep.dir.Prune(keep, rep.name); err != nil {
-			log.Warn("remove old reports", "err", err)
-		}
-	}
-	return errors.Join(runErr, t.Close())
-}
-
-// fitReport trims report until write, which writes it within the output
-// limit, succeeds: each process keeps its largest stacks, half as many at
-// each try, and the rest are summed into one. It reports whether it fits.
-func fitReport(report *sink.Report, write func(io.Writer) error) bool {
-	for keep := report.MostStacks() / 2; keep > 0; keep /= 2 {
-		report.Trim(keep)
-		if err := write(io.Discard); !errors.Is(err, sink.ErrTooLarge) {
-			return err == nil
-		}
-	}
-	return false
-}
-
-// logSummary logs, at the end of a run, what the report holds that an
-// admin must not miss, and what the BPF programs cost.
-func logSummary(log *slog.Logger, report *sink.Report, programs []tracer.ProgramStats) {
-	if report.LostEvents > 0 {
-		log.Warn("events lost: the ring buffer was full", "lost", report.LostEvents, "allocations", report.LostAllocations)
-	}
-	if report.SampledOut > 0 {
-		log.Warn("the event-rate limit was reached: counts are sampled estimates", "sampled_out", report.SampledOut)
-	}
-	for _, p := range programs {
-		log.Info("BPF program run time", "program", p.Name, "sampled_runs", p.Runs, "ns_per_run", uint64(p.Runtime)/p.Runs)
-	}
-	if report.SkippedProcesses > 0 {
-		log.Info("skipped processes the policy does not allow tracing", "count", report.SkippedProcesses)
-	}
-}
-
-// reportPath returns where the report goes: --output, or a new name in
-// --output-dir or else the policy's directory, whose old reports are then
-// pruned (inDir); "" for stdout.
-func reportPath(out, dir, format string, pol *policy.Policy) (path string, inDir bool) {
-	if dir == "" {
-		dir = pol.Output.Directory
-	}
-	if out == "" && dir != "" {
-		out = filepath.Join(dir, sink.ReportName(time.Now(), format))
-	}
-	return out, dir != ""
-}
-
-// buildReport symbolizes the tracer's result into the report sinks write.
-func buildReport(res *tracer.Result, sym *symbolize.Symbolizer) *sink.Report {
-	r := &sink.Report{
-		Schema:          sink.Schema,
-		DurationSeconds: res.Duration.Seconds(),
-		LostEvents:      res.Dropped.LostEvents,
-		LostAllocations: res.Dropped.LostAllocs,
-		Dropped: sink.Dropped{
-			LiveMapFull:  res.Dropped.LiveFull,
-			StackMapFull: res.Dropped.StacksFull,
-			StackErrors:  res.Dropped.StackErrors,
-			CallsFull:    res.Dropped.CallsFull,
-			Malformed:    res.Dropped.Malformed,
-			TargetsFull:  res.Dropped.TargetsFull,
-			Unheard:      res.Dropped.Unheard,
-		},
-		SkippedProcesses:  res.Skipped,
-		FoldedStacks:      res.FoldedStacks,
-		SampledOut:        res.Dropped.SampledOut,
-		SampleBytes:       res.SampleBytes,
-		Unsampled:         res.Dropped.Unsampled,
-		LeakMinAgeSeconds: res.LeakAge.Seconds(),
-		AllocationEvents:  res.Allocs,
-		Processes:         []sink.Process{},
-	}
-	frames := frameCache{sym: sym, byStack: make(map[string][]sink.Frame)}
-	for _, p := range res.Processes {
-		sp := sink.Process{Pid: p.Pid, Exe: p.Exe, Argv0: p.Argv0, Cgroup: p.Cgroup, Exited: p.Exited, FoldedProcesses: p.Folded,
-			Allocators: p.Allocators, Stacks: []sink.Stack{}}
-		if len(p.Allocators) > 0 {
-			sp.Allocator = p.Allocators[0]
-		}
-		sp.SizeHistogram, sp.LifetimeHistogram = buckets(p.SizeHistogram), buckets(p.LifetimeHistogram)
-		for _, pt := range p.Timeline {
-			sp.Timeline = append(sp.Timeline, sink.Point{Seconds: pt.Seconds, LiveBytes: pt.LiveBytes})
-		}
-		for _, s := range p.Stacks {
-			st := sink.Stack{
-				Frames: frames.of(s),
-				Counts: sink.Counts{
-					Allocs: s.Allocs, AllocBytes: s.AllocBytes,
-					Frees: s.Frees, FreeBytes: s.FreeBytes,
-					LiveObjects: s.LiveObjects(), LiveBytes: s.LiveBytes(),
-					LeakedObjects: s.LeakedObjects, LeakedBytes: s.LeakedBytes,
-				},
-			}
-			sp.Totals.Add(st.Counts)
-			sp.Stacks = append(sp.Stacks, st)
-		}
-		r.FoldedProcesses += p.Folded
-		r.Processes = append(r.Processes, sp)
-	}
-	return r
-}
-
-// frameCache symbolizes each distinct stack once: the same stack in many
-// processes shares one slice of frames, which no writer changes, so that a
-// report's memory does not grow with its processes times their frames.
-type frameCache struct {
-	sym     *symbolize.Symbolizer
-	byStack map[string][]sink.Frame
-}
-
-// of returns the frames of s: the allocation function, then its callers.
-func (c frameCache) of(s tracer.Stack) []sink.Frame {
-	if s.Other {
-		return []sink.Frame{{Function: sink.OtherStacks}}
-	}
-	key := fmt.Appendf(nil, "%s\x00%s", s.Function, s.Module)
-	for _, l := range s.Locations {
-		key = fmt.Appendf(key, "\x00%v", l)
-	}
-	if frames, ok := c.byStack[string(key)]; ok {
-		return frames
-	}
-	frames := []sink.Frame{{Function: s.Function, Module: s.Module}}
-	for _, f := range c.sym.Frames(s.Locations) {
-		frames = append(frames, sink.Frame(f))
-	}
-	c.byStack[string(key)] = frames
-	return frames
-}
-
-// buckets keeps the non-empty buckets of a log2 histogram: bucket i holds
-// values below 2^i.
-func buckets(h [65]uint64) []sink.Bucket {
-	var out []sink.Bucket
-	for i, n := range h {
-		if n > 0 {
-			below := uint64(math.MaxUint64)
-			if i < 64 {
-				below = 1 << i
-			}
-			out = append(out, sink.Bucket{Below: below, Count: n})
-		}
-	}
-	return out
+	return recording.Run(recording.Config{
+		Policy:     tr.cfg.Policy,
+		Start:      func() (context.Context, *tracer.Tracer, func(), error) { return tr.start(c) },
+		Attached:   func(asUser bool) error { return dropCapabilities(c, tr.log, asUser) },
+		Format:     func(r *sink.Report) func(io.Writer) error { return sink.WriterFor(r, format, c.Int("top")) },
+		Symbolizer: tr.cfg.Symbolizer,
+		User:       invokingUser(),
+		Stdout:     c.App.Writer,
+		Progress:   progress,
+		Logger:     tr.log,
+	})
 }

@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -37,12 +36,13 @@ func traceFlags() []cli.Flag {
 }
 
 // trace is a checked request to trace: the tracer's configuration, the
-// policy it runs under, and how long it may run.
+// policy it runs under and the trace flags' overrides of it, which resolve
+// makes the tracer's effective policy.
 type trace struct {
-	log      *slog.Logger
-	pol      *policy.Policy
-	duration time.Duration
-	cfg      tracer.Config
+	log  *slog.Logger
+	pol  *policy.Policy
+	over policy.Overrides
+	cfg  tracer.Config
 }
 
 // newTrace checks the trace flags of the command named cmd.
@@ -77,27 +77,17 @@ func newTrace(c *cli.Context, cmd string) (*trace, error) {
 			return nil, err
 		}
 	}
-	if n := c.Uint64("max-events-per-second"); c.IsSet("max-events-per-second") {
-		if n == 0 || n > pol.Limits.MaxEventsPerSecond {
-			return nil, usagef("%s: --max-events-per-second %d: want 1 to %d (the policy's limit)", cmd, n, pol.Limits.MaxEventsPerSecond)
-		}
-		pol.Limits.MaxEventsPerSecond = n
+	over := policy.Overrides{Command: cmd, Duration: c.Duration("duration")}
+	if c.IsSet("max-events-per-second") {
+		n := c.Uint64("max-events-per-second")
+		over.MaxEventsPerSecond = &n
 	}
-	if p := c.Float64("max-cpu-percent"); c.IsSet("max-cpu-percent") {
-		if p <= 0 || p > pol.Limits.MaxCPUPercent {
-			return nil, usagef("%s: --max-cpu-percent %v: want more than 0 and at most %v (the policy's limit)", cmd, p, pol.Limits.MaxCPUPercent)
-		}
-		pol.Limits.MaxCPUPercent = p
+	if c.IsSet("max-cpu-percent") {
+		p := c.Float64("max-cpu-percent")
+		over.MaxCPUPercent = &p
 	}
 	if n := c.Uint64("sample-bytes"); c.IsSet("sample-bytes") && (n == 0 || n > tracer.MaxSampleBytes) {
 		return nil, usagef("%s: --sample-bytes %d: want 1 to %d", cmd, n, tracer.MaxSampleBytes)
-	}
-	duration := c.Duration("duration")
-	if duration > pol.Limits.MaxDuration {
-		return nil, usagef("%s: --duration %v is longer than the policy allows (%v)", cmd, duration, pol.Limits.MaxDuration)
-	}
-	if duration == 0 {
-		duration = pol.Limits.MaxDuration
 	}
 	for _, unit := range c.StringSlice("unit") {
 		path, err := tracer.ResolveUnit(unit)
@@ -114,7 +104,7 @@ func newTrace(c *cli.Context, cmd string) (*trace, error) {
 	if c.IsSet("follow-forks") {
 		follow = c.Bool("follow-forks")
 	}
-	return &trace{log: log, pol: pol, duration: duration, cfg: tracer.Config{
+	return &trace{log: log, pol: pol, over: over, cfg: tracer.Config{
 		Pids:        pids,
 		Command:     command,
 		Cgroups:     cgroups,
@@ -126,12 +116,21 @@ func newTrace(c *cli.Context, cmd string) (*trace, error) {
 		Stdin:       c.App.Reader,
 		Stdout:      c.App.Writer,
 		Stderr:      c.App.ErrWriter,
-		Limits:      pol.Limits,
-		Policy:      pol,
 		Symbolizer:  sym,
 		Logger:      log,
 		SandboxRisk: sandboxRisk,
 	}}, nil
+}
+
+// resolve makes the policy, with the overrides o (the trace flags' and the
+// command's own), the tracer's effective policy; a mistake is a usage error.
+func (tr *trace) resolve(o policy.Overrides) error {
+	eff, err := policy.Resolve(tr.pol, o)
+	if err != nil {
+		return usageError{err}
+	}
+	tr.cfg.Policy = eff
+	return nil
 }
 
 // start attaches the tracer. Its context ends at the duration or the first
@@ -139,7 +138,7 @@ func newTrace(c *cli.Context, cmd string) (*trace, error) {
 func (tr *trace) start(c *cli.Context) (ctx context.Context, t *tracer.Tracer, done func(), err error) {
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	context.AfterFunc(ctx, stop)
-	ctx, cancel := context.WithTimeout(ctx, tr.duration)
+	ctx, cancel := context.WithTimeout(ctx, tr.cfg.Policy.Duration)
 	t, err = tracer.New(ctx, tr.cfg)
 	if err != nil {
 		cancel()

@@ -85,3 +85,18 @@ func credential(u *user.User, gid string) (*syscall.Credential, error) {
 	}
 	return cred, nil
 }
+
+// invokingUser is the user who ran mtrace through sudo, with the group a
+// command of theirs gets, whose directories mtrace may write into as them;
+// or nil.
+func invokingUser() *syscall.Credential {
+	u, err := sudoUser()
+	if err != nil || u == nil {
+		return nil
+	}
+	cred, err := credential(u, os.Getenv("SUDO_GID"))
+	if err != nil {
+		return nil
+	}
+	return cred
+}

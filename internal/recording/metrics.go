@@ -1,4 +1,4 @@
-package main
+package recording
 
 import (
 	"context"
@@ -12,7 +12,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/mtrace/mtrace/policy"
 	"github.com/mtrace/mtrace/sink"
 	"github.com/mtrace/mtrace/tracer"
 )
@@ -31,27 +30,14 @@ func metricsOf(t *tracer.Tracer) func() sink.Metrics {
 	}
 }
 
-// checkMetricsAddress refuses a listening address that is not loopback,
-// unless the policy allows public metrics.
-func checkMetricsAddress(addr string, pol *policy.Policy) error {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return usagef("record: --metrics-listen %q: %v", addr, err)
-	}
-	if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) || pol.Output.PublicMetrics {
-		return nil
-	}
-	return usagef("record: refuse to listen on %s: not a loopback address (a policy may allow it with output.public_metrics)", addr)
-}
-
-// maxMetricsConns bounds the connections the metrics listener keeps open,
+// MaxMetricsConns bounds the connections the metrics listener keeps open,
 // far below the descriptors mtrace may open (the Go runtime raises its soft
 // RLIMIT_NOFILE to the hard limit), so that a flood of connections never
 // takes those the report, the BPF statistics and new probes need.
-const maxMetricsConns = 16
+const MaxMetricsConns = 16
 
 // serveMetrics serves the registry on addr until the returned stop is
-// called: at most maxMetricsConns connections at a time, each given a few
+// called: at most MaxMetricsConns connections at a time, each given a few
 // seconds to send its request, to take its answer and to stay idle.
 func serveMetrics(addr string, reg *prometheus.Registry, log *slog.Logger) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
@@ -68,7 +54,7 @@ func serveMetrics(addr string, reg *prometheus.Registry, log *slog.Logger) (stop
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
-	(&connLimit{max: maxMetricsConns}).limit(srv, mux)
+	(&connLimit{max: MaxMetricsConns}).limit(srv, mux)
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Warn("serve metrics", "err", err)

@@ -128,19 +128,22 @@ static __always_inline void record_alloc(__u32 tgid, __u32 gen, __u64 addr, __u6
 {
 	struct live v = { .size = size, .probe = probe, .weight = weight };
 	struct live_key k = { .tgid = tgid, .gen = gen, .addr = addr };
-	struct event *e;
+	struct alloc_event *e = reserve(sizeof(*e), OP_ALLOC, tgid);
 
-	e = reserve(tgid, OP_ALLOC);
 	if (!e) {
 		count(COUNTER_LOST_ALLOCS);
 		return;
 	}
-	e->weight = v.weight;
-	v.ts = e->ts;
-	v.stack = stack;
+	e->ts = bpf_ktime_get_ns();
 	e->stack = stack;
 	e->size = size;
+	e->age = 0;
+	e->weight = weight;
 	e->probe = probe;
+	e->flags = 0;
+	e->pad = 0;
+	v.ts = e->ts;
+	v.stack = stack;
 	if (bpf_map_update_elem(&live, &k, &v, BPF_ANY)) {
 		count(COUNTER_LIVE_FULL);
 		e->flags = EVENT_UNTRACKED;
@@ -151,15 +154,18 @@ static __always_inline void record_alloc(__u32 tgid, __u32 gen, __u64 addr, __u6
 /* emit_free reports the end of allocation a, already taken out of the live map. */
 static __always_inline void emit_free(__u32 tgid, struct live *a)
 {
-	struct event *e = reserve(tgid, OP_FREE);
+	struct alloc_event *e = reserve(sizeof(*e), OP_FREE, tgid);
 
 	if (!e)
 		return;
+	e->ts = bpf_ktime_get_ns();
 	e->stack = a->stack;
 	e->size = a->size;
 	e->age = e->ts - a->ts;
-	e->probe = a->probe;
 	e->weight = a->weight;
+	e->probe = a->probe;
+	e->flags = 0;
+	e->pad = 0;
 	submit(e);
 }
 

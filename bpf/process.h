@@ -133,10 +133,18 @@ static __always_inline __u32 generation(__u32 tgid)
 	return g ? *g : 0;
 }
 
+/*
+ * A generation is the clock when the image started, in units of 2^GEN_SHIFT
+ * ns (about a microsecond), cut to 32 bits: two images of one tgid share
+ * one only if they start within that unit, or 2^42 ns (73 minutes) apart
+ * to the unit.
+ */
+#define GEN_SHIFT 10
+
 /* new_generation starts a new image of tgid: its allocations are keyed apart. */
 static __always_inline void new_generation(__u32 tgid)
 {
-	__u32 g = bpf_ktime_get_ns() >> 10;
+	__u32 g = bpf_ktime_get_ns() >> GEN_SHIFT;
 
 	bpf_map_update_elem(&gens, &tgid, &g, BPF_ANY);
 }

@@ -9,7 +9,7 @@
  * decline to see its call return, which saves the return probe's trap.
  * Three BTF tracepoints follow process lifecycles: fork (to trace children
  * of traced processes, and exclude those of excluded ones), exec and exit
- * (to tell user space, which judges each new image); the munmap and
+ * (to tell user space, which checks each new image against the policy); the munmap and
  * mmap system calls' tracepoints see a traced process unmap a file's code. Optionally
  * (--mmap) the raw system-call tracepoints count anonymous mmap and munmap
  * as a separate kind of allocation (x86-64 system-call numbers).

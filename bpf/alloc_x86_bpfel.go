@@ -203,9 +203,9 @@ type AllocTaskState struct {
 		Kind      uint8
 		HasOld    uint8
 		Handoff   uint8
-		Carried   uint8
+		TakenOver uint8
 		Pad2      [6]uint8
-		CarrierSp uint64
+		HandoffSp uint64
 		Stack     uint64
 	}
 }
@@ -241,6 +241,7 @@ const (
 	AllocProgProcessExec       = "process_exec"
 	AllocProgProcessExit       = "process_exit"
 	AllocProgProcessFork       = "process_fork"
+	AllocVarAvoidSandboxed     = "avoid_sandboxed"
 	AllocVarCgroupCount        = "cgroup_count"
 	AllocVarCodeEpoch          = "code_epoch"
 	AllocVarEpoch              = "epoch"
@@ -250,7 +251,6 @@ const (
 	AllocVarSampleBytes        = "sample_bytes"
 	AllocVarSampleG            = "sample_g"
 	AllocVarSelfTgid           = "self_tgid"
-	AllocVarSpareSandboxed     = "spare_sandboxed"
 	AllocVarTraceAll           = "trace_all"
 	AllocVarUnusedAllocEvent   = "unused_alloc_event"
 	AllocVarUnusedCgroupFilter = "unused_cgroup_filter"
@@ -349,6 +349,7 @@ type AllocMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type AllocVariableSpecs struct {
+	AvoidSandboxed     *ebpf.VariableSpec `ebpf:"avoid_sandboxed"`
 	CgroupCount        *ebpf.VariableSpec `ebpf:"cgroup_count"`
 	CodeEpoch          *ebpf.VariableSpec `ebpf:"code_epoch"`
 	Epoch              *ebpf.VariableSpec `ebpf:"epoch"`
@@ -358,7 +359,6 @@ type AllocVariableSpecs struct {
 	SampleBytes        *ebpf.VariableSpec `ebpf:"sample_bytes"`
 	SampleG            *ebpf.VariableSpec `ebpf:"sample_g"`
 	SelfTgid           *ebpf.VariableSpec `ebpf:"self_tgid"`
-	SpareSandboxed     *ebpf.VariableSpec `ebpf:"spare_sandboxed"`
 	TraceAll           *ebpf.VariableSpec `ebpf:"trace_all"`
 	UnusedAllocEvent   *ebpf.VariableSpec `ebpf:"unused_alloc_event"`
 	UnusedCgroupFilter *ebpf.VariableSpec `ebpf:"unused_cgroup_filter"`
@@ -437,6 +437,7 @@ func (m *AllocMaps) Close() error {
 //
 // It can be passed to LoadAllocObjects or ebpf.CollectionSpec.LoadAndAssign.
 type AllocVariables struct {
+	AvoidSandboxed     *ebpf.Variable `ebpf:"avoid_sandboxed"`
 	CgroupCount        *ebpf.Variable `ebpf:"cgroup_count"`
 	CodeEpoch          *ebpf.Variable `ebpf:"code_epoch"`
 	Epoch              *ebpf.Variable `ebpf:"epoch"`
@@ -446,7 +447,6 @@ type AllocVariables struct {
 	SampleBytes        *ebpf.Variable `ebpf:"sample_bytes"`
 	SampleG            *ebpf.Variable `ebpf:"sample_g"`
 	SelfTgid           *ebpf.Variable `ebpf:"self_tgid"`
-	SpareSandboxed     *ebpf.Variable `ebpf:"spare_sandboxed"`
 	TraceAll           *ebpf.Variable `ebpf:"trace_all"`
 	UnusedAllocEvent   *ebpf.Variable `ebpf:"unused_alloc_event"`
 	UnusedCgroupFilter *ebpf.Variable `ebpf:"unused_cgroup_filter"`

@@ -68,8 +68,8 @@ enum cookie_flag {
 	/*
 	 * The function may throw (operator new): its return is never probed,
 	 * since a hijacked return address stops the unwinder, and a caught
-	 * std::bad_alloc would end the program. The probed function it calls
-	 * (malloc) carries its call to a return.
+	 * std::bad_alloc would end the program. Its call is handed off to the
+	 * probed function it calls (malloc), whose return reports it.
 	 */
 	COOKIE_HANDOFF = 1 << 25,
 };
@@ -83,8 +83,8 @@ enum cookie_field {
 	COOKIE_KIND_SHIFT = 16,
 	/*
 	 * From this bit on, with COOKIE_HANDOFF: how far below the stack pointer
-	 * at the function's entry, which its probe sees unmoved, the call that
-	 * carries it starts (0: a tail call).
+	 * at the function's entry, which its probe sees unmoved, the call it
+	 * hands off to starts (0: a tail call).
 	 */
 	COOKIE_DEPTH_SHIFT = 32,
 };

@@ -4,6 +4,11 @@
  * excluded and unheard maps and the cgroup filters; the verdicts selected,
  * watched and traced; the generation of each process image (gens) and of
  * its code (codegens), and the epochs that tell threads to look again.
+ *
+ * A process image (the Unix term) is the program a process runs, from its
+ * fork or exec to its next exec or its exit: allocations, stacks and the
+ * policy's verdict belong to an image, and a new generation tells one
+ * image of a tgid from the next.
  */
 #ifndef PROCESS_H
 #define PROCESS_H

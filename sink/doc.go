@@ -1,7 +1,8 @@
 // Package sink owns every writer of what mtrace outputs: the text, JSON,
 // pprof, folded and HTML reports, report diffs and trimming, Prometheus
 // metrics, and the output directory every file goes through (Dir), with
-// encryption, the size limit and retention.
+// encryption, the size limit and retention. It also reads back what it
+// wrote: Decrypt opens an encrypted report, ReadPprof a pprof one.
 //
 // It works on plain aggregates (Report) and never sees raw addresses or
 // anything read from a target beyond its pid and executable path. Files are

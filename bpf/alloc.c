@@ -9,14 +9,14 @@
  * decline to see its call return, which saves the return probe's trap.
  * Three BTF tracepoints follow process lifecycles: fork (to trace children
  * of traced processes, and exclude those of excluded ones), exec and exit
- * (to tell user space, which judges each new image); the munmap and
+ * (to tell user space, which checks each new image against the policy); the munmap and
  * mmap system calls' tracepoints see a traced process unmap a file's code. Optionally
  * (--mmap) the raw system-call tracepoints count anonymous mmap and munmap
  * as a separate kind of allocation (x86-64 system-call numbers).
  *
  * The logic lives in headers by concern, each defining the maps and knobs
  * of its concern; this file holds the program entry points (SEC).
- *   mtrace.h      the layout shared with Go: events, stack records, enums, map sizes
+ *   mtrace.h      the layout shared with Go: records, stacks, enums, map sizes
  *   kernel.h      CO-RE stubs of the kernel types read, kernel constants, syscall arguments
  *   cookie.h      accessors of a probe's attach cookie
  *   events.h      the ring buffer, its wake-ups, and the drop counters
@@ -30,7 +30,7 @@
  * Maps (key -> value; who deletes entries), under the header that defines them:
  *  events.h:
  *   counters enum counter -> u64        per-CPU counts of what was dropped
- *   events   ring buffer of struct event
+ *   events   ring buffer of records: struct alloc_event, file_event, fork_event, exit_event
  *  process.h:
  *   targets  tgid -> u8                 traced processes; user space, and fork for children
  *   excluded tgid -> u8                 processes the policy denies: set by user space and, for
@@ -54,7 +54,7 @@
  *                                       once it has exec'd or exited
  *   scratch  0 -> struct scratch        per-CPU buffers for walking and resolving a stack
  *   files    {ino, dev} -> u8           files whose path user space was sent; never deleted while tracing
- *   exec_scratch 0 -> struct exec_event per-CPU buffer for an exec event and its path
+ *   file_scratch 0 -> struct file_event per-CPU buffer for a file record and its path
  *  sample.h:
  *   rates    0 -> struct rate           per-CPU allocation counts of the current rate window
  *  alloc.h:
@@ -91,7 +91,11 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 extern _Bool bpf_session_is_return(void) __ksym;
 
 /* Keep the shared types in BTF so bpf2go can generate their Go declarations. */
-const struct event *unused_event __attribute__((unused));
+const struct event_header *unused_event_header __attribute__((unused));
+const struct alloc_event *unused_alloc_event __attribute__((unused));
+const struct file_event *unused_file_event __attribute__((unused));
+const struct fork_event *unused_fork_event __attribute__((unused));
+const struct exit_event *unused_exit_event __attribute__((unused));
 const enum op *unused_op __attribute__((unused));
 const enum kind *unused_kind __attribute__((unused));
 const enum cookie_flag *unused_cookie_flag __attribute__((unused));
@@ -100,7 +104,6 @@ const enum event_flag *unused_flag __attribute__((unused));
 const enum counter *unused_counter __attribute__((unused));
 const struct cgroup_filter *unused_cgroup_filter __attribute__((unused));
 const struct frame *unused_frame __attribute__((unused));
-const struct exec_event *unused_exec_event __attribute__((unused));
 
 SEC("uprobe")
 int alloc_enter(struct pt_regs *ctx)
@@ -137,7 +140,7 @@ SEC("tp_btf/sched_process_fork")
 int BPF_PROG(process_fork, struct task_struct *parent, struct task_struct *child)
 {
 	__u32 ptgid = parent->tgid, ctgid = child->tgid;
-	struct event *e;
+	struct fork_event *e;
 	__u8 one = 1, flags = 0;
 
 	if (ptgid == ctgid || (child->flags & PF_KTHREAD))
@@ -163,10 +166,13 @@ int BPF_PROG(process_fork, struct task_struct *parent, struct task_struct *child
 	if (follow_forks && bpf_map_lookup_elem(&targets, &ptgid) &&
 	    bpf_map_update_elem(&targets, &ctgid, &one, BPF_ANY))
 		count(COUNTER_TARGETS_FULL);
-	e = reserve(ctgid, OP_FORK);
+	e = reserve(sizeof(*e), OP_FORK, ctgid);
 	if (e) {
-		e->size = ptgid;
+		e->parent = ptgid;
 		e->flags = flags;
+		e->pad[0] = 0;
+		e->pad[1] = 0;
+		e->pad[2] = 0;
 		submit_now(e);
 	} else if (!flags) {
 		not_heard(ctgid);
@@ -203,7 +209,7 @@ SEC("tp_btf/sched_process_exit")
 int BPF_PROG(process_exit, struct task_struct *p)
 {
 	__u32 tgid = p->tgid;
-	struct event *e;
+	struct exit_event *e;
 	__u32 gen;
 
 	if (p->signal->live.counter != 0)
@@ -217,7 +223,7 @@ int BPF_PROG(process_exit, struct task_struct *p)
 	bpf_map_delete_elem(&targets, &tgid);
 	bpf_map_delete_elem(&gens, &tgid);
 	bpf_map_delete_elem(&codegens, &tgid);
-	e = reserve(tgid, OP_EXIT);
+	e = reserve(sizeof(*e), OP_EXIT, tgid);
 	if (e) {
 		e->gen = gen;
 		submit(e);

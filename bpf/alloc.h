@@ -4,7 +4,8 @@
  * (tasks), the live allocations (live), and what happens at a probed
  * function's entry (enter) and return (leave), in a uprobe/uretprobe pair
  * or a uprobe session, including realloc's old block and the handoff of a
- * call of a function that may throw to the call that carries it.
+ * call of a function that may throw (operator new) to the probed call it
+ * makes (malloc), whose return reports it.
  */
 #ifndef ALLOC_H
 #define ALLOC_H
@@ -18,12 +19,12 @@
 #include "sample.h"
 
 /*
- * Never see an allocation return in a process under seccomp: this kernel's
- * return probe makes it call a system call its filter may deny, which
- * would kill it (user space tried: mtrace check). Needs uprobe sessions,
+ * Leave processes under seccomp alone, never seeing an allocation of theirs
+ * return: this kernel's return probe makes a process call a system call its
+ * filter may deny, which would kill it (user space tried: mtrace check). Needs uprobe sessions,
  * and links that run this program in every process.
  */
-const volatile __u8 spare_sandboxed = 0;
+const volatile __u8 avoid_sandboxed = 0;
 /* Probe id 0 is reserved for anonymous mmap/munmap (--mmap); user space numbers the uprobes from 1. */
 #define MMAP_PROBE 0
 
@@ -58,10 +59,10 @@ struct call {
 	__u16 probe;
 	__u8 kind;
 	__u8 has_old;
-	__u8 handoff;    /* its function may throw: a nested call is to carry it to a return */
-	__u8 carried;    /* a nested call carries it: stack was walked at its entry */
+	__u8 handoff;    /* its function may throw: the probed call it makes is to take it over (handed_to) */
+	__u8 taken_over; /* that call took it over: its return reports this call, with the stack walked at entry */
 	__u8 pad2[6];
-	__u64 carrier_sp; /* handoff: the stack pointer the call that carries it starts with */
+	__u64 handoff_sp; /* handoff: the stack pointer the call it hands off to starts with */
 	__u64 stack;      /* handoff: the stack's hash, walked at entry */
 };
 
@@ -128,19 +129,22 @@ static __always_inline void record_alloc(__u32 tgid, __u32 gen, __u64 addr, __u6
 {
 	struct live v = { .size = size, .probe = probe, .weight = weight };
 	struct live_key k = { .tgid = tgid, .gen = gen, .addr = addr };
-	struct event *e;
+	struct alloc_event *e = reserve(sizeof(*e), OP_ALLOC, tgid);
 
-	e = reserve(tgid, OP_ALLOC);
 	if (!e) {
 		count(COUNTER_LOST_ALLOCS);
 		return;
 	}
-	e->weight = v.weight;
-	v.ts = e->ts;
-	v.stack = stack;
+	e->ts = bpf_ktime_get_ns();
 	e->stack = stack;
 	e->size = size;
+	e->age = 0;
+	e->weight = weight;
 	e->probe = probe;
+	e->flags = 0;
+	e->pad = 0;
+	v.ts = e->ts;
+	v.stack = stack;
 	if (bpf_map_update_elem(&live, &k, &v, BPF_ANY)) {
 		count(COUNTER_LIVE_FULL);
 		e->flags = EVENT_UNTRACKED;
@@ -151,15 +155,18 @@ static __always_inline void record_alloc(__u32 tgid, __u32 gen, __u64 addr, __u6
 /* emit_free reports the end of allocation a, already taken out of the live map. */
 static __always_inline void emit_free(__u32 tgid, struct live *a)
 {
-	struct event *e = reserve(tgid, OP_FREE);
+	struct alloc_event *e = reserve(sizeof(*e), OP_FREE, tgid);
 
 	if (!e)
 		return;
+	e->ts = bpf_ktime_get_ns();
 	e->stack = a->stack;
 	e->size = a->size;
 	e->age = e->ts - a->ts;
-	e->probe = a->probe;
 	e->weight = a->weight;
+	e->probe = a->probe;
+	e->flags = 0;
+	e->pad = 0;
 	submit(e);
 }
 
@@ -179,26 +186,27 @@ static __always_inline int take(__u32 tgid, __u32 gen, __u64 addr, struct live *
 	return bpf_map_delete_elem(&live, &k) == 0;
 }
 
-enum { UNRELATED, CARRIES, PASSED };
+enum { UNRELATED, TAKES_OVER, PASSED_ON };
 
 /*
- * carrier says what a call of kind at sp, nested in c (a call of a function
- * that may throw), is to c: the call that carries it to a return; the same
- * call passed on to another such function (operator new[] tail-calls
- * operator new), which then names the call that carries it; or unrelated:
- * another call it makes, or c is stale, left by a call that threw before.
- * The call that carries c starts where the function makes it, at the stack
- * pointer user space planned, and returns the block.
+ * handed_to says what a call of kind at sp, nested in c (a call of a
+ * function that may throw), is to c: the call c is handed off to, which
+ * takes it over, and whose return reports it; the same handoff passed on to
+ * another such function (operator new[] tail-calls operator new), which then
+ * hands c off in turn; or unrelated: another call it makes, or c is stale,
+ * left by a call that threw before. The call c is handed off to starts
+ * where the function makes it, at the stack pointer user space planned,
+ * and returns the block.
  */
-static __always_inline int carrier(struct call *c, __u64 sp, __u8 kind, __u64 cookie)
+static __always_inline int handed_to(struct call *c, __u64 sp, __u8 kind, __u64 cookie)
 {
-	if (sp != c->carrier_sp)
+	if (sp != c->handoff_sp)
 		return UNRELATED;
 	if (cookie_handoff(cookie)) {
-		c->carrier_sp = sp - cookie_depth(cookie);
-		return PASSED;
+		c->handoff_sp = sp - cookie_depth(cookie);
+		return PASSED_ON;
 	}
-	return kind == KIND_MALLOC || kind == KIND_CALLOC || kind == KIND_MEMALIGN ? CARRIES : UNRELATED;
+	return kind == KIND_MALLOC || kind == KIND_CALLOC || kind == KIND_MEMALIGN ? TAKES_OVER : UNRELATED;
 }
 
 /* sandboxed reports whether the calling thread runs under seccomp (strict or filter mode). */
@@ -212,7 +220,7 @@ static __always_inline int sandboxed(void)
 /*
  * enter sees a call of a probed function. It returns 1 when the call's
  * return need not be seen: a free, a call not traced, a call of a function
- * that may throw (COOKIE_HANDOFF: the probed call it makes carries it), and,
+ * that may throw (COOKIE_HANDOFF: the probed call it makes takes it over), and,
  * in a session, a nested call or a leaf function's call that sampling leaves out.
  */
 static __always_inline int enter(struct pt_regs *ctx, int session)
@@ -238,7 +246,7 @@ static __always_inline int enter(struct pt_regs *ctx, int session)
 			emit_free(tgid, &a);
 		return 1;
 	}
-	if (spare_sandboxed && sandboxed())
+	if (avoid_sandboxed && sandboxed())
 		return 1;
 	c = &ts->call;
 	/*
@@ -247,7 +255,7 @@ static __always_inline int enter(struct pt_regs *ctx, int session)
 	 * it means that record is stale, left by a call that never returned. A
 	 * session does not see a nested call return; return probes see each. A
 	 * call of a function that may throw is recorded without its return, for
-	 * the call it makes to carry (carrier).
+	 * the call it makes to take over (handed_to).
 	 */
 	if (ts->in_call && sp <= c->sp) {
 		if (!c->handoff) {
@@ -256,20 +264,20 @@ static __always_inline int enter(struct pt_regs *ctx, int session)
 			c->depth++;
 			return 0;
 		}
-		switch (carrier(c, sp, kind, cookie)) {
-		case CARRIES:
+		switch (handed_to(c, sp, kind, cookie)) {
+		case TAKES_OVER:
 			/* Left out by sampling, like a leaf's own call below. */
 			if (!c->weight && session && cookie_leaf(cookie)) {
 				ts->in_call = 0;
 				return 1;
 			}
 			c->handoff = 0;
-			c->carried = 1;
+			c->taken_over = 1;
 			return 0;
-		case PASSED:
+		case PASSED_ON:
 			return 1;
 		}
-		/* Not carried by this call: the record is stale, and the call is seen afresh. */
+		/* Not taken over by this call: the record is stale, and the call is seen afresh. */
 		ts->in_call = 0;
 	}
 	switch (kind) {
@@ -315,13 +323,13 @@ static __always_inline int enter(struct pt_regs *ctx, int session)
 	/* The old block of a realloc belongs to the call until it returns. */
 	c->has_old = (kind == KIND_REALLOC || kind == KIND_REALLOCARRAY) && arg &&
 		     take(tgid, ts->gen, arg, &c->old);
-	c->carried = 0;
+	c->taken_over = 0;
 	c->handoff = 0;
 	ts->in_call = 1;
 	if (!cookie_handoff(cookie))
 		return 0;
 	c->handoff = 1;
-	c->carrier_sp = sp - cookie_depth(cookie);
+	c->handoff_sp = sp - cookie_depth(cookie);
 	c->stack = 0;
 	if (weight) {
 		/*
@@ -377,7 +385,7 @@ static __always_inline void leave(struct pt_regs *ctx)
 	}
 	if (ret && c->weight)
 		record_alloc(tgid, ts->gen, ret, c->size, c->probe, c->weight,
-			     c->carried ? c->stack : capture_stack(ctx, tgid, ts->gen, ts->codegen, 0));
+			     c->taken_over ? c->stack : capture_stack(ctx, tgid, ts->gen, ts->codegen, 0));
 }
 
 #endif

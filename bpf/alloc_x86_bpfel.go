@@ -13,6 +13,19 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type AllocAllocEvent struct {
+	_      structs.HostLayout
+	Hdr    AllocEventHeader
+	Ts     uint64
+	Stack  uint64
+	Size   uint64
+	Age    uint64
+	Weight uint32
+	Probe  uint16
+	Flags  uint8
+	Pad    uint8
+}
+
 type AllocCgroupFilter struct {
 	_     structs.HostLayout
 	Id    uint64
@@ -50,20 +63,6 @@ const (
 	AllocCounterCOUNTER_MAX          AllocCounter = 10
 )
 
-type AllocEvent struct {
-	_      structs.HostLayout
-	Stack  uint64
-	Size   uint64
-	Ts     uint64
-	Age    uint64
-	Pid    uint32
-	Probe  uint16
-	Op     uint8
-	Flags  uint8
-	Weight uint32
-	Gen    uint32
-}
-
 type AllocEventFlag uint32
 
 const (
@@ -71,12 +70,29 @@ const (
 	AllocEventFlagEVENT_EXCLUDED  AllocEventFlag = 2
 )
 
-type AllocExecEvent struct {
-	_     structs.HostLayout
-	E     AllocEvent
-	Names uint32
-	Pad   uint32
-	Name  [16][64]int8
+type AllocEventHeader struct {
+	_    structs.HostLayout
+	Op   uint8
+	Pad  [3]uint8
+	Tgid uint32
+}
+
+type AllocExitEvent struct {
+	_   structs.HostLayout
+	Hdr AllocEventHeader
+	Gen uint32
+}
+
+type AllocFileEvent struct {
+	_      structs.HostLayout
+	Hdr    AllocEventHeader
+	Ino    uint64
+	Cgroup uint64
+	Dev    uint32
+	Gen    uint32
+	Names  uint32
+	Pad    uint32
+	Name   [16][64]int8
 }
 
 type AllocFileKey struct {
@@ -84,6 +100,14 @@ type AllocFileKey struct {
 	Ino uint64
 	Dev uint32
 	Pad uint32
+}
+
+type AllocForkEvent struct {
+	_      structs.HostLayout
+	Hdr    AllocEventHeader
+	Parent uint32
+	Flags  uint8
+	Pad    [3]uint8
 }
 
 type AllocFrame struct {
@@ -179,9 +203,9 @@ type AllocTaskState struct {
 		Kind      uint8
 		HasOld    uint8
 		Handoff   uint8
-		Carried   uint8
+		TakenOver uint8
 		Pad2      [6]uint8
-		CarrierSp uint64
+		HandoffSp uint64
 		Stack     uint64
 	}
 }
@@ -195,7 +219,7 @@ const (
 	AllocMapCounters           = "counters"
 	AllocMapEvents             = "events"
 	AllocMapExcluded           = "excluded"
-	AllocMapExecScratch        = "exec_scratch"
+	AllocMapFileScratch        = "file_scratch"
 	AllocMapFiles              = "files"
 	AllocMapGens               = "gens"
 	AllocMapLive               = "live"
@@ -217,6 +241,7 @@ const (
 	AllocProgProcessExec       = "process_exec"
 	AllocProgProcessExit       = "process_exit"
 	AllocProgProcessFork       = "process_fork"
+	AllocVarAvoidSandboxed     = "avoid_sandboxed"
 	AllocVarCgroupCount        = "cgroup_count"
 	AllocVarCodeEpoch          = "code_epoch"
 	AllocVarEpoch              = "epoch"
@@ -226,15 +251,17 @@ const (
 	AllocVarSampleBytes        = "sample_bytes"
 	AllocVarSampleG            = "sample_g"
 	AllocVarSelfTgid           = "self_tgid"
-	AllocVarSpareSandboxed     = "spare_sandboxed"
 	AllocVarTraceAll           = "trace_all"
+	AllocVarUnusedAllocEvent   = "unused_alloc_event"
 	AllocVarUnusedCgroupFilter = "unused_cgroup_filter"
 	AllocVarUnusedCookieField  = "unused_cookie_field"
 	AllocVarUnusedCookieFlag   = "unused_cookie_flag"
 	AllocVarUnusedCounter      = "unused_counter"
-	AllocVarUnusedEvent        = "unused_event"
-	AllocVarUnusedExecEvent    = "unused_exec_event"
+	AllocVarUnusedEventHeader  = "unused_event_header"
+	AllocVarUnusedExitEvent    = "unused_exit_event"
+	AllocVarUnusedFileEvent    = "unused_file_event"
 	AllocVarUnusedFlag         = "unused_flag"
+	AllocVarUnusedForkEvent    = "unused_fork_event"
 	AllocVarUnusedFrame        = "unused_frame"
 	AllocVarUnusedKind         = "unused_kind"
 	AllocVarUnusedOp           = "unused_op"
@@ -306,7 +333,7 @@ type AllocMapSpecs struct {
 	Counters    *ebpf.MapSpec `ebpf:"counters"`
 	Events      *ebpf.MapSpec `ebpf:"events"`
 	Excluded    *ebpf.MapSpec `ebpf:"excluded"`
-	ExecScratch *ebpf.MapSpec `ebpf:"exec_scratch"`
+	FileScratch *ebpf.MapSpec `ebpf:"file_scratch"`
 	Files       *ebpf.MapSpec `ebpf:"files"`
 	Gens        *ebpf.MapSpec `ebpf:"gens"`
 	Live        *ebpf.MapSpec `ebpf:"live"`
@@ -322,6 +349,7 @@ type AllocMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type AllocVariableSpecs struct {
+	AvoidSandboxed     *ebpf.VariableSpec `ebpf:"avoid_sandboxed"`
 	CgroupCount        *ebpf.VariableSpec `ebpf:"cgroup_count"`
 	CodeEpoch          *ebpf.VariableSpec `ebpf:"code_epoch"`
 	Epoch              *ebpf.VariableSpec `ebpf:"epoch"`
@@ -331,15 +359,17 @@ type AllocVariableSpecs struct {
 	SampleBytes        *ebpf.VariableSpec `ebpf:"sample_bytes"`
 	SampleG            *ebpf.VariableSpec `ebpf:"sample_g"`
 	SelfTgid           *ebpf.VariableSpec `ebpf:"self_tgid"`
-	SpareSandboxed     *ebpf.VariableSpec `ebpf:"spare_sandboxed"`
 	TraceAll           *ebpf.VariableSpec `ebpf:"trace_all"`
+	UnusedAllocEvent   *ebpf.VariableSpec `ebpf:"unused_alloc_event"`
 	UnusedCgroupFilter *ebpf.VariableSpec `ebpf:"unused_cgroup_filter"`
 	UnusedCookieField  *ebpf.VariableSpec `ebpf:"unused_cookie_field"`
 	UnusedCookieFlag   *ebpf.VariableSpec `ebpf:"unused_cookie_flag"`
 	UnusedCounter      *ebpf.VariableSpec `ebpf:"unused_counter"`
-	UnusedEvent        *ebpf.VariableSpec `ebpf:"unused_event"`
-	UnusedExecEvent    *ebpf.VariableSpec `ebpf:"unused_exec_event"`
+	UnusedEventHeader  *ebpf.VariableSpec `ebpf:"unused_event_header"`
+	UnusedExitEvent    *ebpf.VariableSpec `ebpf:"unused_exit_event"`
+	UnusedFileEvent    *ebpf.VariableSpec `ebpf:"unused_file_event"`
 	UnusedFlag         *ebpf.VariableSpec `ebpf:"unused_flag"`
+	UnusedForkEvent    *ebpf.VariableSpec `ebpf:"unused_fork_event"`
 	UnusedFrame        *ebpf.VariableSpec `ebpf:"unused_frame"`
 	UnusedKind         *ebpf.VariableSpec `ebpf:"unused_kind"`
 	UnusedOp           *ebpf.VariableSpec `ebpf:"unused_op"`
@@ -371,7 +401,7 @@ type AllocMaps struct {
 	Counters    *ebpf.Map `ebpf:"counters"`
 	Events      *ebpf.Map `ebpf:"events"`
 	Excluded    *ebpf.Map `ebpf:"excluded"`
-	ExecScratch *ebpf.Map `ebpf:"exec_scratch"`
+	FileScratch *ebpf.Map `ebpf:"file_scratch"`
 	Files       *ebpf.Map `ebpf:"files"`
 	Gens        *ebpf.Map `ebpf:"gens"`
 	Live        *ebpf.Map `ebpf:"live"`
@@ -390,7 +420,7 @@ func (m *AllocMaps) Close() error {
 		m.Counters,
 		m.Events,
 		m.Excluded,
-		m.ExecScratch,
+		m.FileScratch,
 		m.Files,
 		m.Gens,
 		m.Live,
@@ -407,6 +437,7 @@ func (m *AllocMaps) Close() error {
 //
 // It can be passed to LoadAllocObjects or ebpf.CollectionSpec.LoadAndAssign.
 type AllocVariables struct {
+	AvoidSandboxed     *ebpf.Variable `ebpf:"avoid_sandboxed"`
 	CgroupCount        *ebpf.Variable `ebpf:"cgroup_count"`
 	CodeEpoch          *ebpf.Variable `ebpf:"code_epoch"`
 	Epoch              *ebpf.Variable `ebpf:"epoch"`
@@ -416,15 +447,17 @@ type AllocVariables struct {
 	SampleBytes        *ebpf.Variable `ebpf:"sample_bytes"`
 	SampleG            *ebpf.Variable `ebpf:"sample_g"`
 	SelfTgid           *ebpf.Variable `ebpf:"self_tgid"`
-	SpareSandboxed     *ebpf.Variable `ebpf:"spare_sandboxed"`
 	TraceAll           *ebpf.Variable `ebpf:"trace_all"`
+	UnusedAllocEvent   *ebpf.Variable `ebpf:"unused_alloc_event"`
 	UnusedCgroupFilter *ebpf.Variable `ebpf:"unused_cgroup_filter"`
 	UnusedCookieField  *ebpf.Variable `ebpf:"unused_cookie_field"`
 	UnusedCookieFlag   *ebpf.Variable `ebpf:"unused_cookie_flag"`
 	UnusedCounter      *ebpf.Variable `ebpf:"unused_counter"`
-	UnusedEvent        *ebpf.Variable `ebpf:"unused_event"`
-	UnusedExecEvent    *ebpf.Variable `ebpf:"unused_exec_event"`
+	UnusedEventHeader  *ebpf.Variable `ebpf:"unused_event_header"`
+	UnusedExitEvent    *ebpf.Variable `ebpf:"unused_exit_event"`
+	UnusedFileEvent    *ebpf.Variable `ebpf:"unused_file_event"`
 	UnusedFlag         *ebpf.Variable `ebpf:"unused_flag"`
+	UnusedForkEvent    *ebpf.Variable `ebpf:"unused_fork_event"`
 	UnusedFrame        *ebpf.Variable `ebpf:"unused_frame"`
 	UnusedKind         *ebpf.Variable `ebpf:"unused_kind"`
 	UnusedOp           *ebpf.Variable `ebpf:"unused_op"`

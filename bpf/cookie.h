@@ -28,13 +28,13 @@ static __always_inline int cookie_leaf(__u64 cookie)
 	return (cookie & COOKIE_LEAF) != 0;
 }
 
-/* cookie_handoff: the function may throw, and the probed call it makes carries its call (COOKIE_HANDOFF). */
+/* cookie_handoff: the function may throw, and the probed call it makes takes its call over (COOKIE_HANDOFF). */
 static __always_inline int cookie_handoff(__u64 cookie)
 {
 	return (cookie & COOKIE_HANDOFF) != 0;
 }
 
-/* cookie_depth: with COOKIE_HANDOFF, how far below the entry's stack pointer the carrying call starts. */
+/* cookie_depth: with COOKIE_HANDOFF, how far below the entry's stack pointer the call it hands off to starts. */
 static __always_inline __u64 cookie_depth(__u64 cookie)
 {
 	return cookie >> COOKIE_DEPTH_SHIFT;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * What leaves the kernel: the ring buffer of events and when it wakes the
- * reader, and the per-CPU counters of what could not be done or sent.
+ * What leaves the kernel: the ring buffer of records (laid out in mtrace.h)
+ * and when it wakes the reader, and the per-CPU counters of what could not
+ * be done or sent.
  */
 #ifndef EVENTS_H
 #define EVENTS_H
@@ -31,34 +32,33 @@ static __always_inline void count(__u32 which)
 		(*c)++;
 }
 
-/* init_event fills the header every event starts with: now, tgid and op, a weight of 1, the rest zero. */
-static __always_inline void init_event(struct event *e, __u32 tgid, __u8 op)
+/* header fills the header every record starts with. */
+static __always_inline void header(struct event_header *h, __u8 op, __u32 tgid)
 {
-	e->stack = 0;
-	e->size = 0;
-	e->ts = bpf_ktime_get_ns();
-	e->age = 0;
-	e->pid = tgid;
-	e->probe = 0;
-	e->op = op;
-	e->flags = 0;
-	e->weight = 1;
-	e->gen = 0;
+	h->op = op;
+	h->pad[0] = 0;
+	h->pad[1] = 0;
+	h->pad[2] = 0;
+	h->tgid = tgid;
 }
 
-static __always_inline struct event *reserve(__u32 tgid, __u8 op)
+/*
+ * reserve takes size bytes of the ring buffer for a record of op about tgid
+ * and fills its header; NULL, counted, if the ring buffer is full.
+ */
+static __always_inline void *reserve(__u64 size, __u8 op, __u32 tgid)
 {
-	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	struct event_header *h = bpf_ringbuf_reserve(&events, size, 0);
 
-	if (!e) {
+	if (!h) {
 		count(COUNTER_LOST_EVENTS);
 		return NULL;
 	}
-	init_event(e, tgid, op);
-	return e;
+	header(h, op, tgid);
+	return h;
 }
 
-static __always_inline void submit(struct event *e)
+static __always_inline void submit(void *e)
 {
 	__u64 flags = BPF_RB_NO_WAKEUP;
 
@@ -68,7 +68,7 @@ static __always_inline void submit(struct event *e)
 }
 
 /* submit_now wakes the reader at once: it must look at a new process while it still runs. */
-static __always_inline void submit_now(struct event *e)
+static __always_inline void submit_now(void *e)
 {
 	bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
 }

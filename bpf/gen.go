@@ -5,7 +5,7 @@ package bpf
 
 // -cc and -cflags come from BPF2GO_CC and BPF2GO_CFLAGS, set once in the Makefile.
 // -target amd64: the probes read x86-64 argument registers (__TARGET_ARCH_x86).
-// -type event: generate the Go type of the ring-buffer record from mtrace.h.
-// -type stack, op, kind, cookie_flag, cookie_field, event_flag, counter, cgroup_filter, frame, exec_event: the stack record and the enums, as Go types and constants.
+// -type event_header, alloc_event, file_event, fork_event, exit_event: the ring-buffer records from mtrace.h, one per kind of event.
+// -type stack, op, kind, cookie_flag, cookie_field, event_flag, counter, cgroup_filter, frame: the stack record and the enums, as Go types and constants.
 // -go-package bpf: the bindings live next to their sources.
-//go:generate go tool bpf2go -target amd64 -type event -type stack -type op -type kind -type cookie_flag -type cookie_field -type event_flag -type counter -type cgroup_filter -type frame -type exec_event -go-package bpf Alloc alloc.c -- -I/usr/include/x86_64-linux-gnu
+//go:generate go tool bpf2go -target amd64 -type event_header -type alloc_event -type file_event -type fork_event -type exit_event -type stack -type op -type kind -type cookie_flag -type cookie_field -type event_flag -type counter -type cgroup_filter -type frame -go-package bpf Alloc alloc.c -- -I/usr/include/x86_64-linux-gnu

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * Shared layout of everything that crosses the kernel/user boundary:
- * the ring-buffer event, the stack record, the live-allocation entry,
+ * the ring-buffer records (a header, then one record type per kind of
+ * event), the stack record, the live-allocation entry,
  * the operation and function enums, the counters and the map sizes.
  * The Go side uses the types bpf2go generates from this header.
  */
@@ -30,16 +31,15 @@
 /* cgroups (v2) whose processes, and their descendants', are traced */
 #define MAX_CGROUPS 8
 
-/* What an event says happened. */
+/* What a record says happened; the first byte of every record, it says which record type follows. */
 enum op {
-	OP_ALLOC = 1,
-	OP_FREE = 2,
-	OP_EXEC = 3, /* the process replaced its image: what follows belongs to the new one;
-		      * stack holds the new executable's inode, size its device, age its cgroup v2 id */
-	OP_EXIT = 4, /* the last thread of the process exited */
-	OP_FORK = 5, /* a traced process forked the process pid; size holds the parent's tgid */
-	OP_FILE = 6, /* a stack ran through a file not announced before: an exec_event record
-		      * with the file's inode in stack, its device in size, and its path */
+	OP_ALLOC = 1, /* struct alloc_event: an allocation */
+	OP_FREE = 2,  /* struct alloc_event: an allocation freed */
+	OP_EXEC = 3,  /* struct file_event: the process replaced its image (the program it runs):
+		       * what follows belongs to the new one, named by the record's file */
+	OP_EXIT = 4,  /* struct exit_event: the last thread of the process exited */
+	OP_FORK = 5,  /* struct fork_event: a traced process forked the process of the header's tgid */
+	OP_FILE = 6,  /* struct file_event: a stack ran through a file not named before */
 };
 
 /*
@@ -68,8 +68,8 @@ enum cookie_flag {
 	/*
 	 * The function may throw (operator new): its return is never probed,
 	 * since a hijacked return address stops the unwinder, and a caught
-	 * std::bad_alloc would end the program. The probed function it calls
-	 * (malloc) carries its call to a return.
+	 * std::bad_alloc would end the program. Its call is handed off to the
+	 * probed function it calls (malloc), whose return reports it.
 	 */
 	COOKIE_HANDOFF = 1 << 25,
 };
@@ -83,13 +83,13 @@ enum cookie_field {
 	COOKIE_KIND_SHIFT = 16,
 	/*
 	 * From this bit on, with COOKIE_HANDOFF: how far below the stack pointer
-	 * at the function's entry, which its probe sees unmoved, the call that
-	 * carries it starts (0: a tail call).
+	 * at the function's entry, which its probe sees unmoved, the call it
+	 * hands off to starts (0: a tail call).
 	 */
 	COOKIE_DEPTH_SHIFT = 32,
 };
 
-/* Event flags. */
+/* Flags of an alloc_event or a fork_event. */
 enum event_flag {
 	/* The allocation could not be remembered (live map full): its free will not be seen. */
 	EVENT_UNTRACKED = 1 << 0,
@@ -108,22 +108,42 @@ enum counter {
 	COUNTER_UNSAMPLED = 6,   /* allocation left out by byte sampling (--sample-bytes) */
 	COUNTER_LOST_ALLOCS = 7, /* of the lost events, allocations (not remembered either) */
 	COUNTER_TARGETS_FULL = 8,/* targets map full (max_targets): a traced process's child not traced */
-	COUNTER_UNHEARD = 9,     /* a fork or exec event lost: the process (or its child) excluded, unjudged */
+	COUNTER_UNHEARD = 9,     /* a fork or exec event lost: the process (or its child) excluded, its image unchecked */
 	COUNTER_MAX = 10,
 };
 
-/* One ring-buffer record: 48 bytes, fixed size, metadata only. */
-struct event {
-	__u64 stack;   /* hash of the allocating stack, key into the stacks map; 0 = unknown */
-	__u64 size;    /* bytes requested (alloc) or bytes that were allocated (free) */
-	__u64 ts;      /* CLOCK_MONOTONIC ns when it happened */
-	__u64 age;     /* for frees: ns the allocation lived */
-	__u32 pid;     /* thread group id */
-	__u16 probe;   /* probe id of the function that made the allocation */
-	__u8 op;       /* enum op */
-	__u8 flags;    /* EVENT_* */
-	__u32 weight;  /* allocations this one stands for: 1, or more when sampled */
-	__u32 gen;     /* OP_EXEC, OP_EXIT: generation of the image that ended; else 0 */
+/* What every ring-buffer record starts with: its kind, then whose it is. Metadata only. */
+struct event_header {
+	__u8 op;     /* enum op: which record type this is */
+	__u8 pad[3];
+	__u32 tgid;  /* thread group id of the process it is about */
+};
+
+/* An OP_ALLOC or OP_FREE record: 48 bytes, the one the allocation probes send. */
+struct alloc_event {
+	struct event_header hdr;
+	__u64 ts;     /* CLOCK_MONOTONIC ns when it happened */
+	__u64 stack;  /* hash of the allocating stack, key into the stacks map; 0 = unknown */
+	__u64 size;   /* bytes requested (alloc) or bytes that were allocated (free) */
+	__u64 age;    /* OP_FREE: ns the allocation lived; OP_ALLOC: 0 */
+	__u32 weight; /* allocations this one stands for: 1, or more when sampled */
+	__u16 probe;  /* probe id of the function that made the allocation */
+	__u8 flags;   /* EVENT_UNTRACKED */
+	__u8 pad;
+};
+
+/* An OP_FORK record. */
+struct fork_event {
+	struct event_header hdr; /* tgid: the child */
+	__u32 parent;            /* the parent's tgid */
+	__u8 flags;              /* EVENT_EXCLUDED */
+	__u8 pad[3];
+};
+
+/* An OP_EXIT record. */
+struct exit_event {
+	struct event_header hdr;
+	__u32 gen; /* generation of the image that ended */
 };
 
 /*
@@ -138,16 +158,23 @@ struct frame {
 	__u32 off; /* offset of the return address into the file */
 };
 
-/* The path of an executable, as names from the file up to the root of its mount tree. */
+/* The path of a file, as names from the file up to the root of its mount tree. */
 #define PATH_NAMES 16
 #define PATH_NAME_LEN 64
 
-/* An OP_EXEC record: the event, then the new executable's path. */
-struct exec_event {
-	struct event e;
-	__u32 names;                             /* valid entries of name */
+/*
+ * An OP_EXEC or OP_FILE record: a file by its identity and its path, which
+ * user space may no longer find through /proc when it reads the record.
+ */
+struct file_event {
+	struct event_header hdr;
+	__u64 ino;
+	__u64 cgroup; /* OP_EXEC: the process's cgroup v2 id; OP_FILE: 0 */
+	__u32 dev;    /* kernel dev_t: major << 20 | minor */
+	__u32 gen;    /* OP_EXEC: generation of the image that ended; OP_FILE: 0 */
+	__u32 names;  /* valid entries of name */
 	__u32 pad;
-	char name[PATH_NAMES][PATH_NAME_LEN];    /* innermost (the file's own name) first */
+	char name[PATH_NAMES][PATH_NAME_LEN]; /* innermost (the file's own name) first */
 };
 
 /* A user stack, innermost frame (the allocation's direct caller) first. */

@@ -4,6 +4,11 @@
  * excluded and unheard maps and the cgroup filters; the verdicts selected,
  * watched and traced; the generation of each process image (gens) and of
  * its code (codegens), and the epochs that tell threads to look again.
+ *
+ * A process image (the Unix term) is the program a process runs, from its
+ * fork or exec to its next exec or its exit: allocations, stacks and the
+ * policy's verdict belong to an image, and a new generation tells one
+ * image of a tgid from the next.
  */
 #ifndef PROCESS_H
 #define PROCESS_H
@@ -133,10 +138,18 @@ static __always_inline __u32 generation(__u32 tgid)
 	return g ? *g : 0;
 }
 
+/*
+ * A generation is the clock when the image started, in units of 2^GEN_SHIFT
+ * ns (about a microsecond), cut to 32 bits: two images of one tgid share
+ * one only if they start within that unit, or 2^42 ns (73 minutes) apart
+ * to the unit.
+ */
+#define GEN_SHIFT 10
+
 /* new_generation starts a new image of tgid: its allocations are keyed apart. */
 static __always_inline void new_generation(__u32 tgid)
 {
-	__u32 g = bpf_ktime_get_ns() >> 10;
+	__u32 g = bpf_ktime_get_ns() >> GEN_SHIFT;
 
 	bpf_map_update_elem(&gens, &tgid, &g, BPF_ANY);
 }

@@ -32,6 +32,8 @@ const volatile __u32 sample_g[SAMPLE_STEPS + 1];
 
 /* The event-rate budget is spent per tenth of a second. */
 #define RATE_WINDOWS 10
+/* A burst halves the chance of keeping an allocation at most this many times (to 2^-16 of it). */
+#define MAX_HALVINGS 16
 #define NSEC_PER_SEC 1000000000ULL
 
 struct rate {
@@ -119,8 +121,8 @@ static __always_inline __u32 admit(__u64 size)
 	/* A burst past the last window's pace: each further budget kept halves the chance. */
 	if (r->kept >= budget) {
 		tier = (r->kept - budget) / budget + 1;
-		if (tier > 16)
-			tier = 16;
+		if (tier > MAX_HALVINGS)
+			tier = MAX_HALVINGS;
 		if (bpf_get_prandom_u32() & ((1U << tier) - 1))
 			goto out;
 	}

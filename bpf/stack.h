@@ -57,8 +57,8 @@ struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct exec_event);
-} exec_scratch SEC(".maps");
+	__type(value, struct file_event);
+} file_scratch SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -66,6 +66,9 @@ struct {
 	__type(key, struct file_key);
 	__type(value, __u8);
 } files SEC(".maps");
+
+/* Mount points a walk up a path may cross besides its PATH_NAMES names: each crossing is a step of its own. */
+#define PATH_MOUNTS 8
 
 /* The state of a walk up a path, between steps of bpf_loop; pointers are kernel addresses. */
 struct path_walk {
@@ -77,7 +80,7 @@ struct path_walk {
 /*
  * walk_step is one step of the walk from a file up through its directories
  * and the mounts they sit on, to the root of its mount tree, writing each
- * name into the per-CPU exec_scratch record. Kernel memory only: dentry
+ * name into the per-CPU file_scratch record. Kernel memory only: dentry
  * names. bpf_loop verifies it once, however many steps are taken.
  */
 static long walk_step(__u32 i, void *ctx)
@@ -86,7 +89,7 @@ static long walk_step(__u32 i, void *ctx)
 	struct dentry *d = (void *)w->dentry, *parent;
 	struct vfsmount *vm = (void *)w->vfsmount;
 	struct mount *m = (void *)w->mount;
-	struct exec_event *x;
+	struct file_event *x;
 	__u32 zero = 0;
 
 	if (d == BPF_CORE_READ(vm, mnt_root)) {
@@ -100,7 +103,7 @@ static long walk_step(__u32 i, void *ctx)
 		return 0;
 	}
 	parent = BPF_CORE_READ(d, d_parent);
-	x = bpf_map_lookup_elem(&exec_scratch, &zero);
+	x = bpf_map_lookup_elem(&file_scratch, &zero);
 	if (parent == d || w->n >= PATH_NAMES || !x)
 		return 1;
 	bpf_probe_read_kernel_str(x->name[w->n & (PATH_NAMES - 1)], PATH_NAME_LEN, BPF_CORE_READ(d, d_name.name));
@@ -111,28 +114,30 @@ static long walk_step(__u32 i, void *ctx)
 
 /*
  * emit_path sends user space a record naming file f (identity and path),
- * which it may no longer be able to find through /proc when it reads it.
- * It returns 0 if the record was sent.
+ * which it may no longer be able to find through /proc when it reads it;
+ * an OP_EXEC record also says the process's cgroup and the generation of
+ * the image that ended (0 for OP_FILE). It returns 0 if the record was sent.
  */
-static __always_inline long emit_path(__u32 tgid, __u8 op, struct file *f, __u64 aux, __u32 gen)
+static __always_inline long emit_path(__u32 tgid, __u8 op, struct file *f, __u64 cgroup, __u32 gen)
 {
 	__u32 zero = 0;
 	struct path_walk w = {};
-	struct exec_event *x = bpf_map_lookup_elem(&exec_scratch, &zero);
+	struct file_event *x = bpf_map_lookup_elem(&file_scratch, &zero);
 	long err;
 
 	if (!x)
 		return -1;
-	init_event(&x->e, tgid, op);
-	x->e.stack = BPF_CORE_READ(f, f_inode, i_ino);
-	x->e.size = BPF_CORE_READ(f, f_inode, i_sb, s_dev);
-	x->e.age = aux;
-	x->e.gen = gen;
+	header(&x->hdr, op, tgid);
+	x->ino = BPF_CORE_READ(f, f_inode, i_ino);
+	x->dev = BPF_CORE_READ(f, f_inode, i_sb, s_dev);
+	x->cgroup = cgroup;
+	x->gen = gen;
 	w.dentry = (__u64)BPF_CORE_READ(f, f_path.dentry);
 	w.vfsmount = (__u64)BPF_CORE_READ(f, f_path.mnt);
 	w.mount = w.vfsmount - bpf_core_field_offset(struct mount, mnt);
-	bpf_loop(PATH_NAMES + 8, walk_step, &w, 0);
+	bpf_loop(PATH_NAMES + PATH_MOUNTS, walk_step, &w, 0);
 	x->names = w.n;
+	x->pad = 0;
 	err = bpf_ringbuf_output(&events, x, sizeof(*x), BPF_RB_FORCE_WAKEUP);
 	if (err)
 		count(COUNTER_LOST_EVENTS);

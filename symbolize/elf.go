@@ -180,8 +180,8 @@ func (m *Module) add(syms []elf.Symbol) {
 
 // merge takes what a separate debug file adds to a module without DWARF of
 // its own: its symbols and its DWARF, with the budget it holds. Its symbols
-// name code but are not Defines'd: probes attach by the names the file
-// itself carries.
+// name code but do not count for Defines: probes attach only by the names
+// the file itself holds.
 func (m *Module) merge(dbg *Module, from string) {
 	before := len(m.syms)
 	for _, sym := range dbg.syms {

@@ -1,88 +1,113 @@
 package tracer
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
-	"math"
 	"strings"
-	"unsafe"
 
 	"github.com/mtrace/mtrace/bpf"
 )
 
-// eventSize is the size of struct event in bpf/mtrace.h, as bpf2go generated it.
-var eventSize = binary.Size(bpf.AllocEvent{})
+// Sizes of the ring-buffer records of bpf/mtrace.h, as bpf2go generated them.
+var (
+	headerSize = binary.Size(bpf.AllocEventHeader{})
+	allocSize  = binary.Size(bpf.AllocAllocEvent{})
+)
 
-// decodeEvent fills e from one ring-buffer record without allocating.
-// Records come from the kernel but are still checked: a short record is an error.
-func decodeEvent(b []byte, e *bpf.AllocEvent) error {
-	if len(b) < eventSize {
-		return fmt.Errorf("decode event: %d bytes, want %d", len(b), eventSize)
+// Bounds of the path a file record holds, from the generated type.
+var (
+	pathNames   = len(bpf.AllocFileEvent{}.Name)
+	pathNameLen = len(bpf.AllocFileEvent{}.Name[0])
+)
+
+// record is one ring-buffer record, decoded by the kind its header names:
+// Op and Pid from the header, and the typed record of that kind; the
+// records of the other kinds keep what they held.
+type record struct {
+	Op    uint8               // enum op
+	Pid   uint32              // the header's tgid
+	Alloc bpf.AllocAllocEvent // OP_ALLOC, OP_FREE
+	File  bpf.AllocFileEvent  // OP_EXEC, OP_FILE
+	Fork  bpf.AllocForkEvent  // OP_FORK
+	Exit  bpf.AllocExitEvent  // OP_EXIT
+}
+
+// decodeRecord fills r from one ring-buffer record. Records come from the
+// kernel but are still checked: one shorter than its kind's record type, or
+// of an unknown kind, is an error. An allocation or free decodes without
+// allocating.
+func decodeRecord(b []byte, r *record) error {
+	if len(b) < headerSize {
+		return fmt.Errorf("decode record: %d bytes, want at least a header of %d", len(b), headerSize)
+	}
+	r.Op, r.Pid = b[0], binary.LittleEndian.Uint32(b[4:])
+	switch bpf.AllocOp(r.Op) {
+	case bpf.AllocOpOP_ALLOC, bpf.AllocOpOP_FREE:
+		return decodeAlloc(b, &r.Alloc)
+	case bpf.AllocOpOP_EXEC, bpf.AllocOpOP_FILE:
+		return decodeTyped(b, &r.File)
+	case bpf.AllocOpOP_FORK:
+		return decodeTyped(b, &r.Fork)
+	case bpf.AllocOpOP_EXIT:
+		return decodeTyped(b, &r.Exit)
+	}
+	return fmt.Errorf("decode record: unknown operation %d", r.Op)
+}
+
+// decodeAlloc fills e from an OP_ALLOC or OP_FREE record, field by field:
+// it runs for every allocation, so it neither allocates nor reflects.
+func decodeAlloc(b []byte, e *bpf.AllocAllocEvent) error {
+	if len(b) < allocSize {
+		return fmt.Errorf("decode allocation record: %d bytes, want %d", len(b), allocSize)
 	}
 	le := binary.LittleEndian
-	e.Stack = le.Uint64(b[0:])
-	e.Size = le.Uint64(b[8:])
-	e.Ts = le.Uint64(b[16:])
-	e.Age = le.Uint64(b[24:])
-	e.Pid = le.Uint32(b[32:])
-	e.Probe = le.Uint16(b[36:])
-	e.Op = b[38]
-	e.Flags = b[39]
+	e.Hdr.Op = b[0]
+	e.Hdr.Tgid = le.Uint32(b[4:])
+	e.Ts = le.Uint64(b[8:])
+	e.Stack = le.Uint64(b[16:])
+	e.Size = le.Uint64(b[24:])
+	e.Age = le.Uint64(b[32:])
 	e.Weight = le.Uint32(b[40:])
-	e.Gen = le.Uint32(b[44:])
+	e.Probe = le.Uint16(b[44:])
+	e.Flags = b[46]
 	return nil
 }
 
-// Layout of struct exec_event after its struct event, from the generated type.
-var (
-	execNamesOff = int(unsafe.Offsetof(bpf.AllocExecEvent{}.Name))
-	pathNames    = len(bpf.AllocExecEvent{}.Name)
-	pathNameLen  = len(bpf.AllocExecEvent{}.Name[0])
-)
-
-// decodeExecPath returns the executable path an OP_EXEC record carries, or
-// "" if the record holds none.
-func decodeExecPath(b []byte) string {
-	if len(b) < execNamesOff+pathNames*pathNameLen {
-		return ""
+// decodeTyped fills v, a generated record type, from a record of the rarer
+// kinds (exec, file, fork, exit).
+func decodeTyped(b []byte, v any) error {
+	if _, err := binary.Decode(b, binary.LittleEndian, v); err != nil {
+		return fmt.Errorf("decode record of operation %d (%d bytes): %w", b[0], len(b), err)
 	}
-	n := int(binary.LittleEndian.Uint32(b[eventSize:]))
-	if n == 0 || n > pathNames {
+	return nil
+}
+
+// eventFile returns the file an OP_EXEC or OP_FILE record names.
+func eventFile(e *bpf.AllocFileEvent) bpf.AllocFrame {
+	return bpf.AllocFrame{Ino: e.Ino, Dev: e.Dev}
+}
+
+// filePath returns the path an OP_EXEC or OP_FILE record names, or "" if
+// the record holds none.
+func filePath(e *bpf.AllocFileEvent) string {
+	n := int(e.Names)
+	if n == 0 || n > len(e.Name) {
 		return ""
 	}
 	var path strings.Builder
 	for i := n - 1; i >= 0; i-- {
-		name := b[execNamesOff+i*pathNameLen : execNamesOff+(i+1)*pathNameLen]
-		if end := bytes.IndexByte(name, 0); end >= 0 {
-			name = name[:end]
-		}
 		path.WriteByte('/')
-		path.Write(name)
+		for _, c := range e.Name[i] {
+			if c == 0 {
+				break
+			}
+			path.WriteByte(byte(c))
+		}
 	}
 	return path.String()
 }
 
-// eventFile returns the file an OP_EXEC or OP_FILE record names: its inode
-// in stack, its device (a kernel dev_t, 32 bits) in size. A device that does
-// not fit is a malformed record.
-func eventFile(e *bpf.AllocEvent) (bpf.AllocFrame, bool) {
-	if e.Size > math.MaxUint32 {
-		return bpf.AllocFrame{}, false
-	}
-	return bpf.AllocFrame{Ino: e.Stack, Dev: uint32(e.Size)}, true
-}
-
-// forkParent returns the parent's tgid an OP_FORK record holds in size. A
-// value past 32 bits is a malformed record.
-func forkParent(e *bpf.AllocEvent) (uint32, bool) {
-	if e.Size > math.MaxUint32 {
-		return 0, false
-	}
-	return uint32(e.Size), true
-}
-
 // forkExcluded reports whether the kernel excluded an OP_FORK record's child at its fork.
-func forkExcluded(e *bpf.AllocEvent) bool {
+func forkExcluded(e *bpf.AllocForkEvent) bool {
 	return e.Flags&uint8(bpf.AllocEventFlagEVENT_EXCLUDED) != 0
 }

@@ -1,6 +1,7 @@
 package tracer
 
 import (
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,23 +10,48 @@ import (
 	"github.com/mtrace/mtrace/bpf"
 )
 
-// FuzzDecodeRecord feeds arbitrary ring-buffer records to the decoders: they
-// must never panic, and an executable path is made of at most PATH_NAMES
-// names of at most PATH_NAME_LEN bytes, without NUL bytes.
+// FuzzDecodeRecord feeds arbitrary ring-buffer records to the decoder: it
+// must never panic, a record shorter than its kind's type or of an unknown
+// kind is an error, what decodes keeps the header's op and pid, and a file
+// record's path is made of at most PATH_NAMES names of at most
+// PATH_NAME_LEN bytes, without NUL bytes.
 func FuzzDecodeRecord(f *testing.F) {
-	f.Add(make([]byte, eventSize))
-	exec := make([]byte, execNamesOff+pathNames*pathNameLen)
-	exec[eventSize] = 2
-	copy(exec[execNamesOff:], "ls")
-	copy(exec[execNamesOff+pathNameLen:], "bin")
-	f.Add(exec)
+	f.Add(encode(f, bpf.AllocAllocEvent{Hdr: bpf.AllocEventHeader{Op: uint8(bpf.AllocOpOP_ALLOC), Tgid: 1}, Size: 8}))
+	file := bpf.AllocFileEvent{Hdr: bpf.AllocEventHeader{Op: uint8(bpf.AllocOpOP_EXEC), Tgid: 1}, Names: 2}
+	copy(file.Name[0][:], []int8{'l', 's'})
+	copy(file.Name[1][:], []int8{'b', 'i', 'n'})
+	f.Add(encode(f, file))
+	f.Add(encode(f, bpf.AllocForkEvent{Hdr: bpf.AllocEventHeader{Op: uint8(bpf.AllocOpOP_FORK), Tgid: 2}, Parent: 1}))
+	f.Add(encode(f, bpf.AllocExitEvent{Hdr: bpf.AllocEventHeader{Op: uint8(bpf.AllocOpOP_EXIT), Tgid: 2}}))
 	f.Add([]byte{1, 2, 3})
+	sizes := map[bpf.AllocOp]int{
+		bpf.AllocOpOP_ALLOC: allocSize,
+		bpf.AllocOpOP_FREE:  allocSize,
+		bpf.AllocOpOP_EXEC:  binary.Size(bpf.AllocFileEvent{}),
+		bpf.AllocOpOP_FILE:  binary.Size(bpf.AllocFileEvent{}),
+		bpf.AllocOpOP_FORK:  binary.Size(bpf.AllocForkEvent{}),
+		bpf.AllocOpOP_EXIT:  binary.Size(bpf.AllocExitEvent{}),
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		var e bpf.AllocEvent
-		if decodeEvent(b, &e) != nil && len(b) >= eventSize {
-			t.Errorf("a record of %d bytes did not decode", len(b))
+		var r record
+		err := decodeRecord(b, &r)
+		if len(b) == 0 {
+			if err == nil {
+				t.Error("an empty record decoded")
+			}
+			return
 		}
-		path := decodeExecPath(b)
+		want, known := sizes[bpf.AllocOp(b[0])]
+		if (err == nil) != (known && len(b) >= want) {
+			t.Errorf("a record of op %d and %d bytes (its type %d): error %v", b[0], len(b), want, err)
+		}
+		if err != nil {
+			return
+		}
+		if r.Op != b[0] || r.Pid != binary.LittleEndian.Uint32(b[4:]) {
+			t.Errorf("header op %d pid %d from % x", r.Op, r.Pid, b[:8])
+		}
+		path := filePath(&r.File)
 		if strings.ContainsRune(path, 0) {
 			t.Errorf("path %q holds a NUL byte", path)
 		}

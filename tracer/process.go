@@ -105,10 +105,10 @@ func newProcess(pid uint32) *process {
 // add accounts one allocation or free, as many times as its sampling weight.
 // It allocates only for a stack it has not seen, and reports whether the
 // event was well formed.
-func (p *process) add(e *bpf.AllocEvent) bool {
+func (p *process) add(e *bpf.AllocAllocEvent) bool {
 	w := uint64(max(e.Weight, 1))
 	var d Counts
-	switch e.Op {
+	switch e.Hdr.Op {
 	case uint8(bpf.AllocOpOP_ALLOC):
 		d.Allocs, d.AllocBytes = w, e.Size*w
 	case uint8(bpf.AllocOpOP_FREE):
@@ -127,7 +127,7 @@ func (p *process) add(e *bpf.AllocEvent) bool {
 	if p.totals != nil {
 		p.totals.add(d)
 	}
-	if e.Op == uint8(bpf.AllocOpOP_ALLOC) {
+	if e.Hdr.Op == uint8(bpf.AllocOpOP_ALLOC) {
 		p.sizes[bits.Len64(e.Size)] += w
 	} else {
 		p.lifetimes[bits.Len64(e.Age)] += w

@@ -18,14 +18,14 @@ var (
 
 func TestProcessCountsPerStack(t *testing.T) {
 	p := newProcess(1)
-	events := []bpf.AllocEvent{
+	events := []bpf.AllocAllocEvent{
 		// A free can arrive before the allocation it frees: the result is the same.
-		{Pid: 1, Op: opFree, Probe: 0, Stack: 10, Size: 16},
-		{Pid: 1, Op: opAlloc, Probe: 0, Stack: 10, Size: 16},
-		{Pid: 1, Op: opAlloc, Probe: 0, Stack: 10, Size: 32},
-		{Pid: 1, Op: opAlloc, Probe: 1, Stack: 10, Size: 8},
-		{Pid: 1, Op: opAlloc, Probe: 0, Stack: 11, Size: 64},
-		{Pid: 1, Op: opAlloc, Probe: 0, Stack: 11, Size: 8, Weight: 4}, // sampled: stands for 4
+		{Hdr: bpf.AllocEventHeader{Op: opFree, Tgid: 1}, Probe: 0, Stack: 10, Size: 16},
+		{Hdr: bpf.AllocEventHeader{Op: opAlloc, Tgid: 1}, Probe: 0, Stack: 10, Size: 16},
+		{Hdr: bpf.AllocEventHeader{Op: opAlloc, Tgid: 1}, Probe: 0, Stack: 10, Size: 32},
+		{Hdr: bpf.AllocEventHeader{Op: opAlloc, Tgid: 1}, Probe: 1, Stack: 10, Size: 8},
+		{Hdr: bpf.AllocEventHeader{Op: opAlloc, Tgid: 1}, Probe: 0, Stack: 11, Size: 64},
+		{Hdr: bpf.AllocEventHeader{Op: opAlloc, Tgid: 1}, Probe: 0, Stack: 11, Size: 8, Weight: 4}, // sampled: stands for 4
 	}
 	for i := range events {
 		if !p.add(&events[i]) {
@@ -49,14 +49,14 @@ func TestProcessCountsPerStack(t *testing.T) {
 	if c.LiveObjects() != 1 || c.LiveBytes() != 32 {
 		t.Errorf("live %d objects %d bytes, want 1 and 32", c.LiveObjects(), c.LiveBytes())
 	}
-	if p.add(&bpf.AllocEvent{Pid: 1, Op: 0}) {
+	if p.add(&bpf.AllocAllocEvent{Hdr: bpf.AllocEventHeader{Op: 0, Tgid: 1}}) {
 		t.Error("event with op 0 accepted")
 	}
 }
 
 func TestProcessAddAllocatesNothingForKnownStacks(t *testing.T) {
 	p := newProcess(1)
-	e := bpf.AllocEvent{Pid: 1, Op: opAlloc, Stack: 5, Size: 1}
+	e := bpf.AllocAllocEvent{Hdr: bpf.AllocEventHeader{Op: opAlloc, Tgid: 1}, Stack: 5, Size: 1}
 	p.add(&e)
 	if n := testing.AllocsPerRun(1000, func() { p.add(&e) }); n != 0 {
 		t.Fatalf("add allocates %v times per event", n)
@@ -170,12 +170,12 @@ func BenchmarkDecodeAndAdd(b *testing.B) {
 		if i%2 == 1 {
 			op = opFree
 		}
-		recs[i] = encode(b, bpf.AllocEvent{Pid: 1, Op: op, Stack: uint64(i % 8), Size: 32})
+		recs[i] = encode(b, bpf.AllocAllocEvent{Hdr: bpf.AllocEventHeader{Op: op, Tgid: 1}, Stack: uint64(i % 8), Size: 32})
 	}
-	var e bpf.AllocEvent
+	var e record
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
-		decodeEvent(recs[i%len(recs)], &e)
-		p.add(&e)
+		decodeRecord(recs[i%len(recs)], &e)
+		p.add(&e.Alloc)
 	}
 }

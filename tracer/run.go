@@ -37,7 +37,7 @@ func (t *Tracer) Run(ctx context.Context) (*Result, error) {
 		go func() { t.exited.Wait(); close(targetsDone) }()
 	}
 	var rec ringbuf.Record
-	var e bpf.AllocEvent
+	var e record
 	stopping := false
 	for {
 		deadline := time.Now().Add(pollInterval)
@@ -58,11 +58,11 @@ func (t *Tracer) Run(ctx context.Context) (*Result, error) {
 				r, rerr := t.result()
 				return r, errors.Join(fmt.Errorf("read ring buffer: %w", err), rerr, stopErr)
 			}
-			if decodeEvent(rec.RawSample, &e) != nil {
+			if decodeRecord(rec.RawSample, &e) != nil {
 				t.malformed++
 				continue
 			}
-			t.handle(&e, rec.RawSample)
+			t.handle(&e)
 		}
 		if stopping {
 			t.stats.taken = time.Time{} // the last snapshot holds everything
@@ -124,8 +124,8 @@ func (t *Tracer) Snapshot(ctx context.Context) *Result {
 // errParentDenied is why the child of a denied process is skipped.
 var errParentDenied = errors.New("its parent is denied")
 
-// handle accounts one event; raw is its whole record.
-func (t *Tracer) handle(e *bpf.AllocEvent, raw []byte) {
+// handle accounts one decoded record.
+func (t *Tracer) handle(e *record) {
 	switch e.Op {
 	case uint8(bpf.AllocOpOP_ALLOC), uint8(bpf.AllocOpOP_FREE):
 		p := t.live[e.Pid]
@@ -135,36 +135,32 @@ func (t *Tracer) handle(e *bpf.AllocEvent, raw []byte) {
 		if p.denied {
 			break
 		}
-		if !p.add(e) {
+		if !p.add(&e.Alloc) {
 			t.malformed++
 		}
 		if e.Op == uint8(bpf.AllocOpOP_ALLOC) {
 			t.allocs++
 		}
 	case uint8(bpf.AllocOpOP_EXEC):
-		file, ok := eventFile(e)
-		if !ok {
-			t.malformed++
-			break
-		}
+		file := eventFile(&e.File)
 		t.retire(e.Pid, false)
-		t.ended = append(t.ended, liveImage{e.Pid, e.Gen})
+		t.ended = append(t.ended, liveImage{e.Pid, e.File.Gen})
 		p := newProcess(e.Pid)
 		p.identify(t.cfg.ProcRoot)
-		current := p.exeInode == e.Stack
+		current := p.exeInode == e.File.Ino
 		if !current {
 			// Gone, or exec'd again, before it was looked at: name it, and
 			// learn its symbols, by the file and path the kernel saw; its
 			// user is not known.
 			id := location(file).File
-			path := decodeExecPath(raw)
+			path := filePath(&e.File)
 			p.exe, p.argv0, p.cgroup, p.uids = path, "", "", policy.OneUID(-1)
 			if _, _, err := t.sym.File(path, id); err != nil {
 				t.log.Debug("learn executable", "pid", e.Pid, "err", err)
 			}
 		}
 		if p.cgroup == "" {
-			p.cgroup = t.cgroupPath(e.Age)
+			p.cgroup = t.cgroupPath(e.File.Cgroup)
 		}
 		t.admit(p)
 		if p.denied {
@@ -184,13 +180,9 @@ func (t *Tracer) handle(e *bpf.AllocEvent, raw []byte) {
 		// A file a stack runs through, named by the kernel: learn it by that
 		// path, or if the path is not ours (a container's), through the
 		// process; if it is gone from both, its frames keep its name.
-		file, ok := eventFile(e)
-		if !ok {
-			t.malformed++
-			break
-		}
+		file := eventFile(&e.File)
 		id := location(file).File
-		path := decodeExecPath(raw)
+		path := filePath(&e.File)
 		if _, _, err := t.sym.File(path, id); err != nil {
 			t.sym.Learn(int(e.Pid))
 			t.sym.Name(id, path)
@@ -208,13 +200,9 @@ func (t *Tracer) handle(e *bpf.AllocEvent, raw []byte) {
 		// event, which follows, judges the new image before any of that
 		// image's events; if that event was lost, the kernel keeps the
 		// child out as unheard, whatever user space lifts.
-		ppid, ok := forkParent(e)
-		if !ok {
-			t.malformed++
-			break
-		}
+		ppid := e.Fork.Parent
 		t.retire(e.Pid, false)
-		excluded := forkExcluded(e)
+		excluded := forkExcluded(&e.Fork)
 		parent := t.live[ppid]
 		if parent == nil || (excluded && !parent.denied) {
 			if p := t.learn(e.Pid); !p.denied && excluded {
@@ -231,10 +219,8 @@ func (t *Tracer) handle(e *bpf.AllocEvent, raw []byte) {
 		}
 	case uint8(bpf.AllocOpOP_EXIT):
 		t.retire(e.Pid, true)
-		t.ended = append(t.ended, liveImage{e.Pid, e.Gen})
+		t.ended = append(t.ended, liveImage{e.Pid, e.Exit.Gen})
 		delete(t.pending, e.Pid)
-	default:
-		t.malformed++
 	}
 }
 

@@ -216,7 +216,7 @@ func (t *Tracer) load(cgroups []cgroupTarget) error {
 		bpf.AllocVarWakeupBytes:    uint64(l.RingBufferBytes / 32),
 		bpf.AllocVarTraceAll:       boolByte(t.cfg.All),
 		bpf.AllocVarFollowForks:    boolByte(follow),
-		bpf.AllocVarSpareSandboxed: boolByte(t.spare),
+		bpf.AllocVarAvoidSandboxed: boolByte(t.spare),
 		bpf.AllocVarCgroupCount:    uint32(len(v2)),
 		bpf.AllocVarSelfTgid:       uint32(os.Getpid()),
 		bpf.AllocVarMayDeny:        boolByte(t.cfg.Policy.MayDeny()),

@@ -2,8 +2,8 @@
 // pprof, folded and HTML reports, report diffs and trimming, Prometheus
 // metrics, and the one writer every file of a run goes through (Output),
 // which enforces the effective policy's output rules: the directory, mode
-// 0600, encryption, the size limit and retention. It also reads back what it wrote
-// (LoadReport: JSON or pprof, encrypted or not).
+// 0600, encryption, the size limit and retention. It also reads back the
+// reports it wrote (LoadReport: JSON or pprof, encrypted or not).
 //
 // It works on plain aggregates (Report) and never sees raw addresses or
 // anything read from a target beyond its pid and executable path. It

@@ -1,6 +1,12 @@
 // Package bpf holds the BPF C programs of mtrace and the Go bindings bpf2go
 // generates from them. The generated files are committed so that a clone
 // builds without clang; `make generate` reproduces them byte for byte.
+//
+// The programs send only metadata: sizes, counts, times, pids and the
+// file and offset of each frame. They never read the memory an allocation
+// returns or any byte of a target's data, and never send a raw address to
+// user space except as the key of a live allocation, which the tracer
+// walks and never keeps.
 package bpf
 
 // -cc and -cflags come from BPF2GO_CC and BPF2GO_CFLAGS, set once in the Makefile.

@@ -3,6 +3,9 @@
 // must single-step every other one out of line, which costs several times
 // more; a probe a few bytes past the symbol, on an emulated instruction, sees
 // the same arguments for a fraction of the cost.
+//
+// It only decodes the instructions it is given (from a file the caller
+// holds open); it never attaches a probe or reads a process's memory.
 package probesite
 
 import (

@@ -130,10 +130,10 @@ var errParentDenied = errors.New("its parent is denied")
 func (t *Tracer) handle(e *bpf.AllocEvent, raw []byte) {
 	switch e.Op {
 	case uint8(bpf.AllocOpOP_ALLOC), uint8(bpf.AllocOpOP_FREE):
-		if _, _, known := t.agg.Image(e.Pid); !known {
+		if ev := allocEvent(e); !t.agg.Add(ev) {
 			t.startUnseen(e.Pid)
+			t.agg.Add(ev)
 		}
-		t.agg.Add(allocEvent(e))
 	case uint8(bpf.AllocOpOP_EXEC):
 		file, ok := eventFile(e)
 		if !ok {

@@ -109,15 +109,20 @@ func (a *Aggregate) Image(pid uint32) (n Names, denied, ok bool) {
 
 // Add accounts one allocation or free of pid's current image, unless the
 // image is denied. It allocates only for a stack the image has not seen.
-func (a *Aggregate) Add(e Event) {
+// It reports false, and counts nothing, if pid has no current image on
+// record: the caller starts one and adds the event again.
+func (a *Aggregate) Add(e Event) bool {
 	p := a.live[e.Pid]
-	if p == nil || p.denied {
-		return
+	if p == nil {
+		return false
 	}
-	p.add(e)
-	if !e.Free {
-		a.allocs++
+	if !p.denied {
+		p.add(e)
+		if !e.Free {
+			a.allocs++
+		}
 	}
+	return true
 }
 
 // Exec ends the record of pid's image at its exec (generation gen); the

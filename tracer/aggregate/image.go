@@ -50,14 +50,12 @@ func (p *image) sample(seconds float64) {
 }
 
 // add accounts one allocation or free, as many times as its sampling weight.
+// It runs for every event: it touches only the counts an event changes.
 func (p *image) add(e Event) {
 	w := uint64(max(e.Weight, 1))
-	var d sink.Counts
 	if e.Free {
-		d.Frees, d.FreeBytes = w, e.Size*w
 		p.lifetimes[bits.Len64(e.Age)] += w
 	} else {
-		d.Allocs, d.AllocBytes = w, e.Size*w
 		p.sizes[bits.Len64(e.Size)] += w
 	}
 	k := stackKey{probe: e.Probe, stack: e.Stack}
@@ -66,9 +64,20 @@ func (p *image) add(e Event) {
 		c = new(sink.Counts)
 		p.stacks[k] = c
 	}
-	c.Add(d)
-	p.own.Add(d)
+	count(c, e.Free, w, e.Size*w)
+	count(&p.own, e.Free, w, e.Size*w)
 	if p.totals != nil {
-		p.totals.Add(d)
+		count(p.totals, e.Free, w, e.Size*w)
+	}
+}
+
+// count adds n allocations or frees of size bytes in all to c.
+func count(c *sink.Counts, free bool, n, size uint64) {
+	if free {
+		c.Frees += n
+		c.FreeBytes += size
+	} else {
+		c.Allocs += n
+		c.AllocBytes += size
 	}
 }

@@ -19,7 +19,7 @@ type Metrics struct {
 	// first; past a hundred, the smallest are summed under "other".
 	Executables []ExecutableMetrics
 	// TopStacks are the stacks of running processes that allocated the most
-	// bytes so far; they are shown, not exported.
+	// bytes so far, if asked for; they are shown, not exported.
 	TopStacks []TopStack
 }
 

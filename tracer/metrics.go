@@ -31,6 +31,9 @@ func (t *Tracer) snapshot() {
 	t.metrics.taken = time.Now()
 	t.agg.Sample()
 	m := t.agg.Metrics()
+	if t.cfg.TopStacks {
+		m.TopStacks = t.agg.TopStacks()
+	}
 	var r sink.Report
 	if t.readCounters(&r) == nil {
 		m.Lost, m.SampledOut = r.LostEvents, r.SampledOut

@@ -45,6 +45,7 @@ func top(c *cli.Context) error {
 	if c.Duration("interval") < 100*time.Millisecond || c.Int("top") < 1 {
 		return usagef("top: --interval must be at least 100ms and --top at least 1")
 	}
+	tr.cfg.TopStacks = true
 	ctx, t, done, err := tr.start(c)
 	if err != nil {
 		return err

@@ -400,8 +400,9 @@ func TestMetricsSumsOtherExecutables(t *testing.T) {
 	if e := m.Executables[maxExecutables-1]; e.Exe != "other" || e.AllocBytes != other || e.Allocs != 51 || e.LiveBytes != other-1 {
 		t.Errorf("other %+v, want the 51 smallest: %d bytes, one freed", e, other)
 	}
-	if len(m.TopStacks) != topStacks || m.TopStacks[0].Pid != 150 || m.TopStacks[0].Frames[0].Function != "malloc" {
-		t.Errorf("top stacks %+v", m.TopStacks[:min(len(m.TopStacks), 1)])
+	top := f.TopStacks()
+	if len(top) != topStacks || top[0].Pid != 150 || top[0].AllocBytes != 150 || top[0].Frames[0].Function != "malloc" {
+		t.Errorf("top stacks %+v", top[:min(len(top), 1)])
 	}
 }
 

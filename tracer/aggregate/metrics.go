@@ -11,7 +11,7 @@ import (
 // stay few. The rest are summed under "other".
 const maxExecutables = 100
 
-// topStacks is how many stacks Metrics keeps.
+// topStacks is how many stacks TopStacks returns.
 const topStacks = 20
 
 // exeTotals returns the running totals of an executable.
@@ -38,8 +38,8 @@ func (a *Aggregate) Sample() {
 }
 
 // Metrics returns the totals so far: events, skipped and running
-// processes, totals per executable and the busiest stacks. The kernel's
-// counters (Lost, SampledOut) are the caller's to fill in.
+// processes, and totals per executable. The kernel's counters (Lost,
+// SampledOut) and TopStacks are the caller's to fill in.
 func (a *Aggregate) Metrics() sink.Metrics {
 	m := sink.Metrics{Events: a.allocs, Skipped: a.skipped, Processes: len(a.live)}
 	for exe, c := range a.byExe {
@@ -59,12 +59,12 @@ func (a *Aggregate) Metrics() sink.Metrics {
 	for i := range m.Executables {
 		m.Executables[i].SetLive()
 	}
-	m.TopStacks = a.topStacks()
 	return m
 }
 
-// topStacks returns the stacks of the live images that allocated the most bytes.
-func (a *Aggregate) topStacks() []sink.TopStack {
+// TopStacks returns the stacks of the running images that allocated the
+// most bytes, symbolized.
+func (a *Aggregate) TopStacks() []sink.TopStack {
 	type ranked struct {
 		p *image
 		k stackKey

@@ -8,20 +8,32 @@ import (
 	"github.com/prometheus/common/expfmt"
 )
 
-// Metrics is what mtrace exposes to Prometheus: its own health, and totals
-// per executable (a bounded set of labels).
+// Metrics is what mtrace exposes to Prometheus, its own health and totals
+// per executable (a bounded set of labels), and what its live views show.
 type Metrics struct {
 	Events, Lost, SampledOut uint64
 	Skipped                  int
-	Executables              []ExecutableMetrics
+	// Processes counts the processes being traced now.
+	Processes int
+	// Executables are the totals per executable path, largest allocators
+	// first; past a hundred, the smallest are summed under "other".
+	Executables []ExecutableMetrics
+	// TopStacks are the stacks of running processes that allocated the most
+	// bytes so far, if asked for; they are shown, not exported.
+	TopStacks []TopStack
 }
 
 // ExecutableMetrics are the totals of the traced processes of one executable.
 type ExecutableMetrics struct {
-	Exe                string
-	Allocs, AllocBytes uint64
-	Frees, FreeBytes   uint64
-	LiveBytes          uint64
+	Exe string
+	Counts
+}
+
+// TopStack is one of the busiest stacks, with the process that has it.
+type TopStack struct {
+	Pid int
+	Exe string
+	Stack
 }
 
 var (

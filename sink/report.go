@@ -83,20 +83,28 @@ func (c *Counts) Add(o Counts) {
 	c.LeakedBytes += o.LeakedBytes
 }
 
+// SetLive sets LiveObjects and LiveBytes to what was allocated and not
+// freed, 0 where events lost on the way would make them negative.
+func (c *Counts) SetLive() {
+	c.LiveObjects, c.LiveBytes = floorSub(c.Allocs, c.Frees), floorSub(c.AllocBytes, c.FreeBytes)
+}
+
 // minus is c less o, field by field, never below zero.
 func (c Counts) minus(o Counts) Counts {
-	sub := func(a, b uint64) uint64 {
-		if b > a {
-			return 0
-		}
-		return a - b
-	}
 	return Counts{
-		Allocs: sub(c.Allocs, o.Allocs), AllocBytes: sub(c.AllocBytes, o.AllocBytes),
-		Frees: sub(c.Frees, o.Frees), FreeBytes: sub(c.FreeBytes, o.FreeBytes),
-		LiveObjects: sub(c.LiveObjects, o.LiveObjects), LiveBytes: sub(c.LiveBytes, o.LiveBytes),
-		LeakedObjects: sub(c.LeakedObjects, o.LeakedObjects), LeakedBytes: sub(c.LeakedBytes, o.LeakedBytes),
+		Allocs: floorSub(c.Allocs, o.Allocs), AllocBytes: floorSub(c.AllocBytes, o.AllocBytes),
+		Frees: floorSub(c.Frees, o.Frees), FreeBytes: floorSub(c.FreeBytes, o.FreeBytes),
+		LiveObjects: floorSub(c.LiveObjects, o.LiveObjects), LiveBytes: floorSub(c.LiveBytes, o.LiveBytes),
+		LeakedObjects: floorSub(c.LeakedObjects, o.LeakedObjects), LeakedBytes: floorSub(c.LeakedBytes, o.LeakedBytes),
 	}
+}
+
+// floorSub is a - b, or 0 if b is larger.
+func floorSub(a, b uint64) uint64 {
+	if b > a {
+		return 0
+	}
+	return a - b
 }
 
 // Process is one traced process image with its totals and stacks. A

@@ -90,7 +90,7 @@ func ownCPU() time.Duration {
 // bpfRuntime is the run time the kernel has counted for mtrace's programs.
 func (t *Tracer) bpfRuntime() time.Duration {
 	var d time.Duration
-	for _, p := range t.programStats() {
+	for _, p := range t.ProgramStats() {
 		d += p.Runtime
 	}
 	return d
@@ -134,8 +134,8 @@ func (t *Tracer) checkBudget() error {
 	return nil
 }
 
-// programStats reads the kernel's statistics of the programs that ran.
-func (t *Tracer) programStats() []ProgramStats {
+// ProgramStats reads the kernel's statistics of the programs that ran.
+func (t *Tracer) ProgramStats() []ProgramStats {
 	var out []ProgramStats
 	for name, p := range map[string]*ebpf.Program{
 		bpf.AllocProgAllocEnter: t.objs.AllocEnter, bpf.AllocProgAllocExit: t.objs.AllocExit, bpf.AllocProgAllocSession: t.objs.AllocSession,

@@ -28,6 +28,9 @@ type Config struct {
 	// SampleBytes, if not 0, samples allocations by bytes: one of S bytes is
 	// kept with chance 1 - e^(-S/SampleBytes) and weighted by its inverse.
 	SampleBytes uint64
+	// TopStacks has Metrics name the busiest stacks too, for a live view;
+	// they are symbolized at each snapshot, every second.
+	TopStacks bool
 	// Leaks reports, at the end, the allocations still live and older than LeakAge.
 	Leaks   bool
 	LeakAge time.Duration

@@ -1,8 +1,13 @@
 // Package tracer loads mtrace's BPF programs, attaches them to the allocator
 // of each target process, reads the ring buffer of allocation events and
-// aggregates them per process and stack.
+// hands them, decoded, to its aggregate (tracer/aggregate), whose report
+// (sink.Report) and metrics (sink.Metrics) it returns.
 //
 // It owns every kernel resource of a run: programs, maps, links and the ring
-// buffer reader are closed by Close on every path. It passes raw return
-// addresses to symbolize and to its caller only, never to an output.
+// buffer reader are closed by Close on every path. It decides what the
+// kernel side traces: the policy's verdict on each process image, the
+// kernel's exclusions, symbol loading, cgroup lookup and probe attachment;
+// the aggregate only records which images are denied. No raw address leaves
+// it: the kernel resolves stacks to files and offsets (symbolize.Location),
+// which the aggregate hands to the symbolizer only.
 package tracer

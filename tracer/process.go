@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"io"
-	"math/bits"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,137 +12,25 @@ import (
 
 	"github.com/prometheus/procfs"
 
-	"github.com/mtrace/mtrace/bpf"
 	"github.com/mtrace/mtrace/policy"
+	"github.com/mtrace/mtrace/tracer/aggregate"
 )
 
-// stackKey identifies one aggregate of a process: the probe (allocation
-// function in a module) called, and the stack it was called from.
-type stackKey struct {
-	probe uint16
-	stack uint64
-}
-
-// Counts are the totals of one aggregate.
-type Counts struct {
-	Allocs, AllocBytes uint64
-	Frees, FreeBytes   uint64
-	// LeakedObjects and LeakedBytes are the live allocations older than the
-	// leak age at the end, when leaks were asked for.
-	LeakedObjects, LeakedBytes uint64
-}
-
-// LiveObjects is the number of allocations not freed.
-func (c Counts) LiveObjects() uint64 { return sub(c.Allocs, c.Frees) }
-
-// LiveBytes is the number of bytes allocated and not freed.
-func (c Counts) LiveBytes() uint64 { return sub(c.AllocBytes, c.FreeBytes) }
-
-// sub is a - b, or 0 where events lost on the way would make it negative.
-func sub(a, b uint64) uint64 {
-	if b > a {
-		return 0
-	}
-	return a - b
-}
-
-// add adds d to c, every field. It is the one place counts are summed:
-// events, folded images and executables' totals all go through it.
-func (c *Counts) add(d Counts) {
-	c.Allocs += d.Allocs
-	c.AllocBytes += d.AllocBytes
-	c.Frees += d.Frees
-	c.FreeBytes += d.FreeBytes
-	c.LeakedObjects += d.LeakedObjects
-	c.LeakedBytes += d.LeakedBytes
-}
-
-// process is one image of a traced process, from its first event or exec
-// to its exec or exit, with its aggregates. Frees arrive with the stack and
-// size of the allocation they free (matched in the kernel), so the order in
-// which events arrive does not matter.
-type process struct {
+// identity is what names a process image, and what the policy judges it
+// by, as read from /proc while the process runs.
+type identity struct {
 	pid                uint32
 	exe, argv0, cgroup string
 	uids               policy.UIDs
-	sandboxed          bool // under seccomp when identified
+	sandboxed          bool // under seccomp
 	exeInode           uint64
-	denied             bool // the policy does not allow tracing it: its events are dropped
-	exited             bool
-	folded             int     // images of its executable summed into it (see fold); 0 for one image
-	totals             *Counts // of its executable, across its processes, for metrics
-	stacks             map[stackKey]*Counts
-	own                Counts          // this image's totals
-	sizes, lifetimes   [65]uint64      // allocations by log2 of size; frees by log2 of lifetime in ns
-	timeline           []TimelinePoint // live bytes, once a second
 }
 
-// TimelinePoint is the memory a process had in use at one moment.
-type TimelinePoint struct {
-	Seconds   float64 // since tracing started
-	LiveBytes uint64
-}
-
-// maxTimeline bounds the points kept per process; past it, every other
-// point is dropped and the timeline gets coarser.
-const maxTimeline = 4096
-
-func (p *process) sample(seconds float64) {
-	if len(p.timeline) == maxTimeline {
-		for i := 0; i < maxTimeline/2; i++ {
-			p.timeline[i] = p.timeline[2*i]
-		}
-		p.timeline = p.timeline[:maxTimeline/2]
-	}
-	p.timeline = append(p.timeline, TimelinePoint{Seconds: seconds, LiveBytes: p.own.LiveBytes()})
-}
-
-func newProcess(pid uint32) *process {
-	return &process{pid: pid, stacks: make(map[stackKey]*Counts)}
-}
-
-// add accounts one allocation or free, as many times as its sampling weight.
-// It allocates only for a stack it has not seen, and reports whether the
-// event was well formed.
-func (p *process) add(e *bpf.AllocAllocEvent) bool {
-	w := uint64(max(e.Weight, 1))
-	var d Counts
-	switch e.Hdr.Op {
-	case uint8(bpf.AllocOpOP_ALLOC):
-		d.Allocs, d.AllocBytes = w, e.Size*w
-	case uint8(bpf.AllocOpOP_FREE):
-		d.Frees, d.FreeBytes = w, e.Size*w
-	default:
-		return false
-	}
-	k := stackKey{probe: e.Probe, stack: e.Stack}
-	c := p.stacks[k]
-	if c == nil {
-		c = new(Counts)
-		p.stacks[k] = c
-	}
-	c.add(d)
-	p.own.add(d)
-	if p.totals != nil {
-		p.totals.add(d)
-	}
-	if e.Hdr.Op == uint8(bpf.AllocOpOP_ALLOC) {
-		p.sizes[bits.Len64(e.Size)] += w
-	} else {
-		p.lifetimes[bits.Len64(e.Age)] += w
-	}
-	return true
-}
-
-// sameImage copies the names of another record of the same image: a forked child's parent.
-func (p *process) sameImage(o *process) {
-	p.exe, p.argv0, p.cgroup, p.uids, p.exeInode = o.exe, o.argv0, o.cgroup, o.uids, o.exeInode
-}
-
-// identify reads what names the process: executable path, argv[0] and
+// identify reads what names process pid: executable path, argv[0] and
 // cgroup. It reads argv[0] only, never the arguments after it.
-func (p *process) identify(procRoot string) {
-	dir := filepath.Join(procRoot, strconv.Itoa(int(p.pid)))
+func identify(procRoot string, pid uint32) identity {
+	p := identity{pid: pid}
+	dir := filepath.Join(procRoot, strconv.Itoa(int(pid)))
 	p.exe, _ = os.Readlink(filepath.Join(dir, "exe"))
 	if fi, err := os.Stat(filepath.Join(dir, "exe")); err == nil {
 		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
@@ -153,11 +40,17 @@ func (p *process) identify(procRoot string) {
 	p.argv0 = readArgv0(filepath.Join(dir, "cmdline"), filepath.Join(dir, "stat"))
 	p.cgroup = readCgroup(filepath.Join(dir, "cgroup"))
 	p.uids, p.sandboxed = readStatus(filepath.Join(dir, "status"))
+	return p
 }
 
 // target is the process as the policy judges it.
-func (p *process) target() policy.Target {
+func (p identity) target() policy.Target {
 	return policy.Target{Pid: int(p.pid), Exe: p.exe, UIDs: p.uids, Cgroup: p.cgroup}
+}
+
+// names are the image's names as a report shows them.
+func (p identity) names() aggregate.Names {
+	return aggregate.Names{Exe: p.exe, Argv0: p.argv0, Cgroup: p.cgroup}
 }
 
 // readStatus returns the real, effective, saved and filesystem uids in

@@ -9,59 +9,13 @@ import (
 
 	"github.com/mtrace/mtrace/bpf"
 	"github.com/mtrace/mtrace/policy"
+	"github.com/mtrace/mtrace/tracer/aggregate"
 )
 
 var (
 	opAlloc = uint8(bpf.AllocOpOP_ALLOC)
 	opFree  = uint8(bpf.AllocOpOP_FREE)
 )
-
-func TestProcessCountsPerStack(t *testing.T) {
-	p := newProcess(1)
-	events := []bpf.AllocAllocEvent{
-		// A free can arrive before the allocation it frees: the result is the same.
-		{Hdr: bpf.AllocEventHeader{Op: opFree, Tgid: 1}, Probe: 0, Stack: 10, Size: 16},
-		{Hdr: bpf.AllocEventHeader{Op: opAlloc, Tgid: 1}, Probe: 0, Stack: 10, Size: 16},
-		{Hdr: bpf.AllocEventHeader{Op: opAlloc, Tgid: 1}, Probe: 0, Stack: 10, Size: 32},
-		{Hdr: bpf.AllocEventHeader{Op: opAlloc, Tgid: 1}, Probe: 1, Stack: 10, Size: 8},
-		{Hdr: bpf.AllocEventHeader{Op: opAlloc, Tgid: 1}, Probe: 0, Stack: 11, Size: 64},
-		{Hdr: bpf.AllocEventHeader{Op: opAlloc, Tgid: 1}, Probe: 0, Stack: 11, Size: 8, Weight: 4}, // sampled: stands for 4
-	}
-	for i := range events {
-		if !p.add(&events[i]) {
-			t.Fatalf("event %d rejected", i)
-		}
-	}
-	want := map[stackKey]Counts{
-		{probe: 0, stack: 10}: {Allocs: 2, AllocBytes: 48, Frees: 1, FreeBytes: 16},
-		{probe: 1, stack: 10}: {Allocs: 1, AllocBytes: 8},
-		{probe: 0, stack: 11}: {Allocs: 5, AllocBytes: 96},
-	}
-	if len(p.stacks) != len(want) {
-		t.Fatalf("%d aggregates, want %d", len(p.stacks), len(want))
-	}
-	for k, w := range want {
-		if got := p.stacks[k]; got == nil || *got != w {
-			t.Errorf("%+v: got %+v, want %+v", k, got, w)
-		}
-	}
-	c := want[stackKey{probe: 0, stack: 10}]
-	if c.LiveObjects() != 1 || c.LiveBytes() != 32 {
-		t.Errorf("live %d objects %d bytes, want 1 and 32", c.LiveObjects(), c.LiveBytes())
-	}
-	if p.add(&bpf.AllocAllocEvent{Hdr: bpf.AllocEventHeader{Op: 0, Tgid: 1}}) {
-		t.Error("event with op 0 accepted")
-	}
-}
-
-func TestProcessAddAllocatesNothingForKnownStacks(t *testing.T) {
-	p := newProcess(1)
-	e := bpf.AllocAllocEvent{Hdr: bpf.AllocEventHeader{Op: opAlloc, Tgid: 1}, Stack: 5, Size: 1}
-	p.add(&e)
-	if n := testing.AllocsPerRun(1000, func() { p.add(&e) }); n != 0 {
-		t.Fatalf("add allocates %v times per event", n)
-	}
-}
 
 func TestIdentifyReadsArgv0Only(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "77")
@@ -80,8 +34,7 @@ func TestIdentifyReadsArgv0Only(t *testing.T) {
 	if err := os.Symlink("/usr/bin/app", filepath.Join(dir, "exe")); err != nil {
 		t.Fatal(err)
 	}
-	p := newProcess(77)
-	p.identify(filepath.Dir(dir))
+	p := identify(filepath.Dir(dir), 77)
 	if p.exe != "/usr/bin/app" || p.argv0 != "/usr/bin/app" || p.cgroup != "/system.slice/app.service" {
 		t.Fatalf("identified exe %q argv0 %q cgroup %q", p.exe, p.argv0, p.cgroup)
 	}
@@ -163,7 +116,8 @@ func TestReadStatusReadsEveryUID(t *testing.T) {
 // BenchmarkDecodeAndAdd measures the consumer's work per ring-buffer record:
 // decoding it and adding it to its stack's counts.
 func BenchmarkDecodeAndAdd(b *testing.B) {
-	p := newProcess(1)
+	agg := aggregate.New(aggregate.Config{})
+	agg.Start(1, aggregate.Names{}, false)
 	recs := make([][]byte, 64)
 	for i := range recs {
 		op := opAlloc
@@ -176,6 +130,6 @@ func BenchmarkDecodeAndAdd(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		decodeRecord(recs[i%len(recs)], &e)
-		p.add(&e.Alloc)
+		agg.Add(allocEvent(&e))
 	}
 }

@@ -11,6 +11,8 @@ import (
 
 	"github.com/mtrace/mtrace/bpf"
 	"github.com/mtrace/mtrace/policy"
+	"github.com/mtrace/mtrace/sink"
+	"github.com/mtrace/mtrace/tracer/aggregate"
 )
 
 // pollInterval is how often the reader looks at the ring buffer when the
@@ -22,12 +24,12 @@ const pollInterval = 100 * time.Millisecond
 // allocators its dynamic loader maps after exec.
 const discoveryTries = 3
 
-// Run reads and aggregates events until the pid and command targets have
-// exited (never, when tracing cgroups or the host) or ctx is done, then
-// drains what is left in the ring buffer and returns the result. If mtrace
-// cannot stay within its CPU budget, or the ring buffer cannot be read, it
-// stops early: it returns the result so far with the error.
-func (t *Tracer) Run(ctx context.Context) (*Result, error) {
+// Run reads events and hands them to the aggregate until the pid and
+// command targets have exited (never, when tracing cgroups or the host) or
+// ctx is done, then drains what is left in the ring buffer and returns the
+// report. If mtrace cannot stay within its CPU budget, or the ring buffer
+// cannot be read, it stops early: it returns the report so far with the error.
+func (t *Tracer) Run(ctx context.Context) (*sink.Report, error) {
 	if err := t.startBudget(); err != nil {
 		return nil, err
 	}
@@ -55,7 +57,7 @@ func (t *Tracer) Run(ctx context.Context) (*Result, error) {
 				break
 			}
 			if err != nil {
-				r, rerr := t.result()
+				r, rerr := t.report()
 				return r, errors.Join(fmt.Errorf("read ring buffer: %w", err), rerr, stopErr)
 			}
 			if decodeRecord(rec.RawSample, &e) != nil {
@@ -65,27 +67,27 @@ func (t *Tracer) Run(ctx context.Context) (*Result, error) {
 			t.handle(&e)
 		}
 		if stopping {
-			t.stats.taken = time.Time{} // the last snapshot holds everything
+			t.metrics.taken = time.Time{} // the last snapshot holds everything
 			t.snapshot()
 			if t.cfg.Leaks {
 				if err := t.leaks(t.cfg.LeakAge); err != nil {
 					stopErr = errors.Join(stopErr, err)
 				}
 			}
-			r, err := t.result()
+			r, err := t.report()
 			return r, errors.Join(err, stopErr)
 		}
 		t.poll()
 		if err := t.sweep(); err != nil {
 			t.log.Warn("remove allocations of ended processes from the kernel", "err", err)
 		}
-		t.fold()
+		t.agg.Fold()
 		t.snapshot()
 		select {
 		case reply := <-t.requests:
-			r, err := t.result()
+			r, err := t.report()
 			if err != nil {
-				t.log.Warn("intermediate result", "err", err)
+				t.log.Warn("intermediate report", "err", err)
 			}
 			reply <- r
 		default:
@@ -104,10 +106,10 @@ func (t *Tracer) Run(ctx context.Context) (*Result, error) {
 	}
 }
 
-// Snapshot returns the result so far of a Run in progress, without stopping
+// Snapshot returns the report so far of a Run in progress, without stopping
 // it (within a poll interval); nil if Run has ended or ctx is done first.
-func (t *Tracer) Snapshot(ctx context.Context) *Result {
-	reply := make(chan *Result, 1)
+func (t *Tracer) Snapshot(ctx context.Context) *sink.Report {
+	reply := make(chan *sink.Report, 1)
 	select {
 	case t.requests <- reply:
 	case <-ctx.Done():
@@ -128,25 +130,14 @@ var errParentDenied = errors.New("its parent is denied")
 func (t *Tracer) handle(e *record) {
 	switch e.Op {
 	case uint8(bpf.AllocOpOP_ALLOC), uint8(bpf.AllocOpOP_FREE):
-		p := t.live[e.Pid]
-		if p == nil {
-			p = t.learn(e.Pid)
-		}
-		if p.denied {
-			break
-		}
-		if !p.add(&e.Alloc) {
-			t.malformed++
-		}
-		if e.Op == uint8(bpf.AllocOpOP_ALLOC) {
-			t.allocs++
+		if ev := allocEvent(e); !t.agg.Add(ev) {
+			t.startUnseen(e.Pid)
+			t.agg.Add(ev)
 		}
 	case uint8(bpf.AllocOpOP_EXEC):
 		file := eventFile(&e.File)
-		t.retire(e.Pid, false)
-		t.ended = append(t.ended, liveImage{e.Pid, e.File.Gen})
-		p := newProcess(e.Pid)
-		p.identify(t.cfg.ProcRoot)
+		t.agg.Exec(e.Pid, e.File.Gen)
+		p := identify(t.cfg.ProcRoot, e.Pid)
 		current := p.exeInode == e.File.Ino
 		if !current {
 			// Gone, or exec'd again, before it was looked at: name it, and
@@ -162,8 +153,7 @@ func (t *Tracer) handle(e *record) {
 		if p.cgroup == "" {
 			p.cgroup = t.cgroupPath(e.File.Cgroup)
 		}
-		t.admit(p)
-		if p.denied {
+		if t.startImage(p) {
 			break
 		}
 		// The kernel keeps a denied process's exclusion across its exec:
@@ -201,27 +191,29 @@ func (t *Tracer) handle(e *record) {
 		// image's events; if that event was lost, the kernel keeps the
 		// child out as unheard, whatever user space lifts.
 		ppid := e.Fork.Parent
-		t.retire(e.Pid, false)
 		excluded := forkExcluded(&e.Fork)
-		parent := t.live[ppid]
-		if parent == nil || (excluded && !parent.denied) {
-			if p := t.learn(e.Pid); !p.denied && excluded {
+		forked := t.agg.Fork(e.Pid, ppid)
+		names, denied, _ := t.agg.Image(e.Pid)
+		if !forked || (excluded && !denied) {
+			if !t.startUnseen(e.Pid) && excluded {
 				t.readmit(e.Pid)
 			}
 			break
 		}
-		p := newProcess(e.Pid)
-		p.sameImage(parent)
-		p.totals = parent.totals
-		t.live[e.Pid] = p
-		if parent.denied {
-			t.skip(p, errParentDenied, excluded)
+		if denied {
+			t.refuse(e.Pid, names.Exe, errParentDenied, excluded)
 		}
 	case uint8(bpf.AllocOpOP_EXIT):
-		t.retire(e.Pid, true)
-		t.ended = append(t.ended, liveImage{e.Pid, e.Exit.Gen})
+		t.agg.Exit(e.Pid, e.Exit.Gen)
 		delete(t.pending, e.Pid)
 	}
+}
+
+// allocEvent is an OP_ALLOC or OP_FREE record as the aggregate counts it.
+func allocEvent(e *record) aggregate.Event {
+	a := &e.Alloc
+	return aggregate.Event{Pid: e.Pid, Free: e.Op == uint8(bpf.AllocOpOP_FREE), Probe: a.Probe,
+		Stack: a.Stack, Size: a.Size, Weight: a.Weight, Age: a.Age}
 }
 
 // poll attaches to allocators that new images mapped after their exec, and
@@ -244,7 +236,7 @@ func (t *Tracer) poll() {
 		for _, pid := range pids {
 			var registered uint8
 			if t.objs.Targets.Lookup(uint32(pid), &registered) != nil {
-				t.adopt(pid, true)
+				t.traceFound(pid, true)
 			}
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mtrace/mtrace/policy"
+	"github.com/mtrace/mtrace/sink"
 	"github.com/mtrace/mtrace/tracer/tracertest"
 )
 
@@ -28,7 +29,7 @@ func TestRunKeepsWhatItReadWhenTheRingFails(t *testing.T) {
 	}
 	defer tr.Close()
 	type ran struct {
-		r   *Result
+		r   *sink.Report
 		err error
 	}
 	done := make(chan ran, 1)
@@ -38,7 +39,7 @@ func TestRunKeepsWhatItReadWhenTheRingFails(t *testing.T) {
 	}()
 	// The block array (calloc) and the n blocks are allocated before hold sleeps.
 	for deadline := time.Now().Add(20 * time.Second); ; {
-		if s := tr.Snapshot(t.Context()); s != nil && s.Allocs >= n+1 {
+		if s := tr.Snapshot(t.Context()); s != nil && s.AllocationEvents >= n+1 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -60,8 +61,8 @@ func TestRunKeepsWhatItReadWhenTheRingFails(t *testing.T) {
 			allocs += s.Allocs
 		}
 	}
-	if got.r.Allocs < n+1 || allocs != got.r.Allocs {
-		t.Errorf("result: %d allocation events, %d in stacks; want the %d seen before the failure", got.r.Allocs, allocs, n+1)
+	if got.r.AllocationEvents < n+1 || allocs != got.r.AllocationEvents {
+		t.Errorf("result: %d allocation events, %d in stacks; want the %d seen before the failure", got.r.AllocationEvents, allocs, n+1)
 	}
 }
 
@@ -85,15 +86,14 @@ func TestLossAccounting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := r.Dropped
 	t.Logf("%d allocation events, %d lost (of %d events lost), %d sampled out, %d unsampled",
-		r.Allocs, d.LostAllocs, d.LostEvents, d.SampledOut, d.Unsampled)
-	if d.LostAllocs == 0 || d.LostEvents < d.LostAllocs {
-		t.Errorf("%d allocations lost of %d events lost: a page of ring cannot hold %d allocations", d.LostAllocs, d.LostEvents, made)
+		r.AllocationEvents, r.LostAllocations, r.LostEvents, r.SampledOut, r.Unsampled)
+	if r.LostAllocations == 0 || r.LostEvents < r.LostAllocations {
+		t.Errorf("%d allocations lost of %d events lost: a page of ring cannot hold %d allocations", r.LostAllocations, r.LostEvents, made)
 	}
-	if got := r.Allocs + d.LostAllocs + d.SampledOut + d.Unsampled; got != made {
+	if got := r.AllocationEvents + r.LostAllocations + r.SampledOut + r.Unsampled; got != made {
 		t.Errorf("events %d + lost %d + sampled out %d + unsampled %d = %d, want the %d allocations made",
-			r.Allocs, d.LostAllocs, d.SampledOut, d.Unsampled, got, made)
+			r.AllocationEvents, r.LostAllocations, r.SampledOut, r.Unsampled, got, made)
 	}
 }
 

@@ -38,8 +38,7 @@ func (t *Tracer) spawn(ctx context.Context, argv []string) error {
 	if real, err := filepath.EvalSymlinks(path); err == nil {
 		path = real
 	}
-	self := newProcess(uint32(os.Getpid()))
-	self.identify(t.cfg.ProcRoot)
+	self := identify(t.cfg.ProcRoot, uint32(os.Getpid()))
 	uid, gid := os.Getuid(), os.Getgid()
 	if t.cfg.User != nil {
 		uid, gid = int(t.cfg.User.Uid), int(t.cfg.User.Gid)
@@ -158,13 +157,14 @@ func (t *Tracer) startup(ctx context.Context, pid int) error {
 	if err := unix.PtraceSetOptions(pid, opts); err != nil {
 		return fmt.Errorf("ptrace pid %d: %w", pid, err)
 	}
-	if err := t.register(pid); err != nil {
+	if err := t.addTarget(pid); err != nil {
 		return err
 	}
 	for stops := 0; ; stops++ {
 		d, err := t.discover(pid)
 		if err == nil && (d.libc || d.static || stops == maxStartupStops) {
-			p := t.track(uint32(pid))
+			p := identify(t.cfg.ProcRoot, uint32(pid))
+			t.startImage(p)
 			t.log.Info("tracing", "pid", pid, "exe", p.exe)
 			if err := unix.PtraceDetach(pid); err != nil {
 				return fmt.Errorf("detach pid %d: %w", pid, err)

@@ -3,15 +3,15 @@ package tracer
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/cilium/ebpf"
 
 	"github.com/mtrace/mtrace/bpf"
+	"github.com/mtrace/mtrace/tracer/aggregate"
 )
-
-// liveImage is a process image as the kernel's live map keys it.
-type liveImage struct{ tgid, gen uint32 }
 
 // sweepCost is the share of time sweep may take: it waits this many times
 // as long as it last ran before it runs again.
@@ -24,12 +24,12 @@ const sweepCost = 20
 // (or the run ends and leaks looks at them). It runs at most one
 // twentieth of the time, however large the map.
 func (t *Tracer) sweep() error {
-	if len(t.ended) == 0 || time.Since(t.swept) < t.sweepGap {
+	if len(t.agg.Ended()) == 0 || time.Since(t.swept) < t.sweepGap {
 		return nil
 	}
 	start := time.Now()
-	ended := make(map[liveImage]bool, len(t.ended))
-	for _, img := range t.ended {
+	ended := make(map[aggregate.Ended]bool, len(t.agg.Ended()))
+	for _, img := range t.agg.Ended() {
 		ended[img] = true
 	}
 	var cutoff uint64
@@ -44,9 +44,9 @@ func (t *Tracer) sweep() error {
 		v bpf.AllocLive
 	}
 	var doomed []entry
-	waiting := make(map[liveImage]bool)
+	waiting := make(map[aggregate.Ended]bool)
 	err := t.eachLive(func(k bpf.AllocLiveKey, v bpf.AllocLive) {
-		img := liveImage{k.Tgid, k.Gen}
+		img := aggregate.Ended{Pid: k.Tgid, Gen: k.Gen}
 		switch {
 		case !ended[img]:
 		case t.cfg.Leaks && v.Ts > cutoff:
@@ -64,13 +64,10 @@ func (t *Tracer) sweep() error {
 			return fmt.Errorf("delete a live allocation of pid %d: %w", d.k.Tgid, err)
 		}
 		if err == nil && t.cfg.Leaks {
-			t.countLeak(d.k, d.v)
+			t.agg.Leak(liveEvent(d.k, d.v))
 		}
 	}
-	t.ended = t.ended[:0]
-	for img := range waiting {
-		t.ended = append(t.ended, img)
-	}
+	t.agg.Swept(slices.Collect(maps.Keys(waiting)))
 	t.swept = time.Now()
 	t.sweepGap = max(pollInterval, sweepCost*t.swept.Sub(start))
 	return nil

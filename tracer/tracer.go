@@ -19,7 +19,9 @@ import (
 
 	"github.com/mtrace/mtrace/bpf"
 	"github.com/mtrace/mtrace/policy"
+	"github.com/mtrace/mtrace/sink"
 	"github.com/mtrace/mtrace/symbolize"
+	"github.com/mtrace/mtrace/tracer/aggregate"
 )
 
 // Tracer is one run of mtrace: loaded programs, attached probes, targets.
@@ -36,26 +38,19 @@ type Tracer struct {
 	spare   bool   // processes under seccomp are left alone (Config.SandboxRisk)
 	epoch   uint64 // the kernel side's epoch (see rejudge)
 
-	probes    []probeInfo         // by probe id
-	probed    map[probeScope]bool // files whose allocation functions are probed (false: attaching failed)
-	onlyPids  bool                // only the given pids are traced: probes fire for them alone
-	live      map[uint32]*process // the current image of each process seen
-	done      []*process          // images that exec'd or exited
-	retired   retiredStacks       // stacks of the images in done
-	ended     []liveImage         // images that ended and may still have allocations in the live map
-	folded    map[string]*process // exited images folded together, by executable
-	spilled   int                 // aggregates of theirs summed under otherStack, past max_stacks
-	swept     time.Time           // when sweep last ran
-	sweepGap  time.Duration       // how long sweep waits between runs
-	pending   map[uint32]int      // new images that may still map an allocator: tries left
-	cgroupsV1 []cgroupTarget      // polled for new members
-	cgroupIDs map[uint64]string   // cgroup v2 paths by id, as found
-	malformed uint64              // ring-buffer records that did not decode
-	skipped   int                 // processes the policy denied, not traced
-	allocs    uint64              // allocation events received
-	budget    *budget             // CPU budget, while running
-	stats     stats               // snapshot for metrics
-	requests  chan chan *Result   // Snapshot's requests, answered by the reader loop
+	probes    []probeInfo            // by probe id
+	probed    map[probeScope]bool    // files whose allocation functions are probed (false: attaching failed)
+	onlyPids  bool                   // only the given pids are traced: probes fire for them alone
+	agg       *aggregate.Aggregate   // the records and counts of every process image
+	swept     time.Time              // when sweep last ran
+	sweepGap  time.Duration          // how long sweep waits between runs
+	pending   map[uint32]int         // new images that may still map an allocator: tries left
+	cgroupsV1 []cgroupTarget         // polled for new members
+	cgroupIDs map[uint64]string      // cgroup v2 paths by id, as found
+	malformed uint64                 // ring-buffer records that did not decode
+	budget    *budget                // CPU budget, while running
+	metrics   metrics                // snapshot for metrics
+	requests  chan chan *sink.Report // Snapshot's requests, answered by the reader loop
 
 	// unprobed are the functions of probed files left unprobed, by why,
 	// until a traced process maps them (warnUnprobed).
@@ -121,15 +116,23 @@ func New(ctx context.Context, cfg Config) (t *Tracer, err error) {
 		probed:    make(map[probeScope]bool),
 		unprobed:  make(map[symbolize.FileID]map[string][]string),
 		plans:     make(map[symbolize.FileID]plan),
-		live:      make(map[uint32]*process),
 		pending:   make(map[uint32]int),
-		requests:  make(chan chan *Result),
+		requests:  make(chan chan *sink.Report),
 		cgroupIDs: make(map[uint64]string),
 		stop:      make(chan struct{}),
 		epoch:     1,
 		// Probe id 0 is anonymous mmap, which the kernel side reports as MMAP_PROBE.
 		probes: []probeInfo{{function: "mmap (anonymous)", module: "[kernel]"}},
 	}
+	t.agg = aggregate.New(aggregate.Config{
+		MaxExitedProcesses: int(cfg.Policy.Limits.MaxExitedProcesses),
+		MaxStacks:          int(cfg.Policy.Limits.MaxStacks),
+		MaxTargets:         int(cfg.Policy.Limits.MaxTargets),
+		Stacks:             kernelStacks{objs: &t.objs, log: t.log},
+		Symbolizer:         sym,
+		Probe:              t.probe,
+		Elapsed:            func() time.Duration { return time.Since(t.started) },
+	})
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, t.Close())
@@ -328,7 +331,7 @@ func (t *Tracer) attachCgroups(cgroups []cgroupTarget) error {
 			return err
 		}
 		for _, pid := range pids {
-			t.adopt(pid, !cg.v2)
+			t.traceFound(pid, !cg.v2)
 		}
 		t.log.Info("tracing cgroup", "path", cg.path, "v2", cg.v2, "processes", len(pids))
 	}
@@ -345,32 +348,33 @@ func (t *Tracer) attachAll() {
 	}
 	for _, p := range procs {
 		if p.PID != os.Getpid() && !kernelThread(p) {
-			t.adopt(p.PID, false)
+			t.traceFound(p.PID, false)
 		}
 	}
 	t.log.Info("tracing all processes", "running", len(procs), "allocators", len(t.probed))
 }
 
-// adopt attaches to the allocators of a process found in a cgroup or on the
-// host, registering its pid when the kernel would not match it otherwise.
-// Processes that exit meanwhile or have no allocator are skipped.
-func (t *Tracer) adopt(pid int, register bool) {
-	if p := t.track(uint32(pid)); p.denied {
+// traceFound attaches to the allocators of a process found in a cgroup or
+// on the host, adding its pid to the kernel's targets (addTarget) when the
+// kernel would not match it otherwise. Processes that exit meanwhile or
+// have no allocator are skipped.
+func (t *Tracer) traceFound(pid int, addTarget bool) {
+	if t.startImage(identify(t.cfg.ProcRoot, uint32(pid))) {
 		return
 	}
 	if _, err := t.discover(pid); err != nil {
 		t.log.Debug("skip process", "pid", pid, "err", err)
 		return
 	}
-	if register {
-		if err := t.register(pid); err != nil {
+	if addTarget {
+		if err := t.addTarget(pid); err != nil {
 			t.log.Warn("register process", "pid", pid, "err", err)
 		}
 	}
 }
 
-// register makes the kernel side trace pid.
-func (t *Tracer) register(pid int) error {
+// addTarget makes the kernel side trace pid.
+func (t *Tracer) addTarget(pid int) error {
 	if err := t.objs.Targets.Put(uint32(pid), uint8(1)); err != nil {
 		return fmt.Errorf("register pid %d: %w", pid, err)
 	}
@@ -388,58 +392,42 @@ func (t *Tracer) rejudge() error {
 	return nil
 }
 
-// track starts the record of pid's current image: its names, read while the
-// process still runs, judged by admit. The callers then read the files it
-// maps, for the symbolizer, with discover or learn.
-func (t *Tracer) track(pid uint32) *process {
-	p := newProcess(pid)
-	p.identify(t.cfg.ProcRoot)
-	t.admit(p)
-	return p
-}
-
-// admit keeps the record of an image and judges it by the policy.
-func (t *Tracer) admit(p *process) {
-	t.live[p.pid] = p
-	if !t.deny(p) {
-		p.totals = t.exeTotals(p.exe)
-	}
-}
-
-// learn tracks a process first seen by its events, where nothing attaches
-// to it: the symbolizer reads the files it maps now, while it runs.
-func (t *Tracer) learn(pid uint32) *process {
-	p := t.track(pid)
-	if !p.denied {
-		if err := t.sym.Learn(int(pid)); err != nil {
-			t.log.Debug("read mappings", "pid", pid, "err", err)
-		}
-	}
-	return p
-}
-
-// deny skips p if the policy does not allow tracing it, and says so. An
-// image mtrace could not identify (gone before it was looked at) is denied
-// while a deny rule is in force (see policy.Check).
-func (t *Tracer) deny(p *process) bool {
+// startImage starts the record of image p, judged by the policy: a denied
+// image has its events dropped, in the kernel too. An image mtrace could
+// not identify (gone before it was looked at) is denied while a deny rule
+// is in force (see policy.Check). The callers then read the files it maps,
+// for the symbolizer, with discover or startUnseen.
+func (t *Tracer) startImage(p identity) (denied bool) {
 	err := t.cfg.Policy.Check(p.target())
+	t.agg.Start(p.pid, p.names(), err != nil)
 	if err != nil {
-		t.skip(p, err, false)
+		t.refuse(p.pid, p.exe, err, false)
 	}
 	return err != nil
 }
 
-// skip counts p as denied and drops its events; unless the kernel side
-// drops them already, it has it drop them too.
-func (t *Tracer) skip(p *process, reason error, excluded bool) {
-	p.denied = true
-	t.skipped++
+// startUnseen starts the record of a process first seen by its events,
+// where nothing attaches to it: the symbolizer reads the files it maps
+// now, while it runs.
+func (t *Tracer) startUnseen(pid uint32) (denied bool) {
+	if t.startImage(identify(t.cfg.ProcRoot, pid)) {
+		return true
+	}
+	if err := t.sym.Learn(int(pid)); err != nil {
+		t.log.Debug("read mappings", "pid", pid, "err", err)
+	}
+	return false
+}
+
+// refuse has the kernel side drop the events of denied image pid, unless
+// it drops them already (excluded), and says so.
+func (t *Tracer) refuse(pid uint32, exe string, reason error, excluded bool) {
 	if !excluded {
-		if err := t.exclude(p.pid); err != nil {
-			t.log.Warn("exclude process", "pid", p.pid, "err", err)
+		if err := t.exclude(pid); err != nil {
+			t.log.Warn("exclude process", "pid", pid, "err", err)
 		}
 	}
-	t.log.Debug("skip process", "pid", p.pid, "exe", p.exe, "reason", reason)
+	t.log.Debug("skip process", "pid", pid, "exe", exe, "reason", reason)
 }
 
 // exclude makes the kernel side drop pid's events, unless it does already
@@ -483,20 +471,6 @@ func (t *Tracer) readmit(pid uint32) {
 	t.log.Debug("trace process again", "pid", pid)
 }
 
-// retire ends the record of pid's current image, at its exec or exit; an
-// image that allocated nothing is not kept.
-func (t *Tracer) retire(pid uint32, exited bool) {
-	if p := t.live[pid]; p != nil {
-		p.exited = exited
-		p.sample(time.Since(t.started).Seconds())
-		if len(p.stacks) > 0 {
-			t.retireStacks(p)
-			t.done = append(t.done, p)
-		}
-		delete(t.live, pid)
-	}
-}
-
 // cgroupPath returns the path of the cgroup v2 with the given id, looking
 // each id up in the cgroup tree once.
 func (t *Tracer) cgroupPath(id uint64) string {
@@ -517,8 +491,7 @@ func (t *Tracer) attachPid(pid int) error {
 	if err != nil {
 		return err
 	}
-	judged := newProcess(uint32(pid))
-	judged.identify(t.cfg.ProcRoot)
+	judged := identify(t.cfg.ProcRoot, uint32(pid))
 	if err := t.cfg.Policy.Check(judged.target()); err != nil {
 		closeFD(pidfd)
 		return fmt.Errorf("refuse to trace: %w", err)
@@ -531,11 +504,12 @@ func (t *Tracer) attachPid(pid int) error {
 		closeFD(pidfd)
 		return fmt.Errorf("trace pid %d: %w", pid, err)
 	}
-	if err := t.register(pid); err != nil {
+	if err := t.addTarget(pid); err != nil {
 		closeFD(pidfd)
 		return err
 	}
-	p := t.track(uint32(pid))
+	p := identify(t.cfg.ProcRoot, uint32(pid))
+	t.startImage(p)
 	t.log.Info("tracing", "pid", pid, "exe", p.exe)
 	t.exited.Add(1)
 	go t.watch(pidfd)
@@ -572,6 +546,15 @@ func (t *Tracer) Close() error {
 	errs = append(errs, t.objs.Close())
 	t.objs = bpf.AllocObjects{}
 	return errors.Join(errs...)
+}
+
+// probe names the allocation function of probe id and the module that
+// defines it; "" for an id not in use.
+func (t *Tracer) probe(id uint16) (function, module string) {
+	if int(id) >= len(t.probes) {
+		return "", ""
+	}
+	return t.probes[id].function, t.probes[id].module
 }
 
 // programs returns the probes' programs; the session program only where the kernel has sessions.

@@ -80,14 +80,13 @@ func record(c *cli.Context) error {
 		progress = c.App.ErrWriter
 	}
 	return recording.Run(recording.Config{
-		Policy:     tr.cfg.Policy,
-		Start:      func() (context.Context, *tracer.Tracer, func(), error) { return tr.start(c) },
-		Attached:   func(asUser bool) error { return dropCapabilities(c, tr.log, asUser) },
-		Format:     func(r *sink.Report) func(io.Writer) error { return sink.WriterFor(r, format, c.Int("top")) },
-		Symbolizer: tr.cfg.Symbolizer,
-		User:       invokingUser(),
-		Stdout:     c.App.Writer,
-		Progress:   progress,
-		Logger:     tr.log,
+		Policy:   tr.cfg.Policy,
+		Start:    func() (context.Context, *tracer.Tracer, func(), error) { return tr.start(c) },
+		Attached: func(asUser bool) error { return dropCapabilities(c, tr.log, asUser) },
+		Format:   func(r *sink.Report) func(io.Writer) error { return sink.WriterFor(r, format, c.Int("top")) },
+		User:     invokingUser(),
+		Stdout:   c.App.Writer,
+		Progress: progress,
+		Logger:   tr.log,
 	})
 }

@@ -13,8 +13,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mtrace/mtrace/sink"
-	"github.com/mtrace/mtrace/symbolize"
-	"github.com/mtrace/mtrace/tracer"
 )
 
 func topCommand() *cli.Command {
@@ -50,6 +48,7 @@ func top(c *cli.Context) error {
 	if err := tr.resolve(tr.over); err != nil {
 		return err
 	}
+	tr.cfg.TopStacks = true
 	ctx, t, done, err := tr.start(c)
 	if err != nil {
 		return err
@@ -74,16 +73,16 @@ func top(c *cli.Context) error {
 		runErr <- err
 	}()
 
-	view := &topView{w: c.App.Writer, sym: tr.cfg.Symbolizer, n: c.Int("top"), terminal: terminal, start: time.Now()}
+	view := &topView{w: c.App.Writer, n: c.Int("top"), terminal: terminal, start: time.Now()}
 	tick := time.NewTicker(c.Duration("interval"))
 	defer tick.Stop()
 	for {
 		select {
 		case err := <-runErr:
-			view.draw(t.Stats())
+			view.draw(t.Metrics())
 			return err
 		case <-tick.C:
-			view.draw(t.Stats())
+			view.draw(t.Metrics())
 		}
 	}
 }
@@ -117,21 +116,20 @@ func watchForQuit(in *os.File, quit func()) (restore func(), err error) {
 // topView draws the live view from successive snapshots.
 type topView struct {
 	w        io.Writer
-	sym      *symbolize.Symbolizer
 	n        int
 	terminal bool
 	start    time.Time
-	last     tracer.Stats
+	last     sink.Metrics
 	lastAt   time.Time
 }
 
-func (v *topView) draw(s tracer.Stats) {
+func (v *topView) draw(s sink.Metrics) {
 	now := time.Now()
 	secs := now.Sub(v.lastAt).Seconds()
 	if v.lastAt.IsZero() {
 		secs = now.Sub(v.start).Seconds()
 	}
-	prev := map[string]tracer.ExecutableStats{}
+	prev := map[string]sink.ExecutableMetrics{}
 	for _, e := range v.last.Executables {
 		prev[e.Exe] = e
 	}
@@ -154,7 +152,7 @@ func (v *topView) draw(s tracer.Stats) {
 			break
 		}
 		p := prev[e.Exe]
-		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t\n", sink.Bytes(e.LiveBytes()), float64(e.Allocs-p.Allocs)/secs,
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t\n", sink.Bytes(e.LiveBytes), float64(e.Allocs-p.Allocs)/secs,
 			sink.Bytes(uint64(float64(e.AllocBytes-p.AllocBytes)/secs)), sink.Escape(e.Exe))
 	}
 	fmt.Fprintln(tw, "\t\t\t\t")
@@ -163,18 +161,18 @@ func (v *topView) draw(s tracer.Stats) {
 		if i == v.n {
 			break
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t\n", sink.Bytes(st.AllocBytes), st.Allocs, sink.Bytes(st.LiveBytes()), v.describe(st))
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t\n", sink.Bytes(st.AllocBytes), st.Allocs, sink.Bytes(st.LiveBytes), stackName(st))
 	}
 	tw.Flush()
 	fmt.Fprint(v.w, b.String())
 	v.last, v.lastAt = s, now
 }
 
-// describe names a stack by its allocation function and first callers,
+// stackName names a stack by its allocation function and first callers,
 // escaped.
-func (v *topView) describe(st tracer.TopStack) string {
-	names := []string{sink.Escape(st.Function)}
-	for i, f := range v.sym.Frames(st.Locations) {
+func stackName(st sink.TopStack) string {
+	names := []string{sink.Escape(st.Frames[0].Function)}
+	for i, f := range st.Frames[1:] {
 		if i == 3 {
 			names = append(names, "…")
 			break

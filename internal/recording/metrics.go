@@ -11,24 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/mtrace/mtrace/sink"
-	"github.com/mtrace/mtrace/tracer"
 )
-
-// metricsOf converts the tracer's snapshot into what sink exposes.
-func metricsOf(t *tracer.Tracer) func() sink.Metrics {
-	return func() sink.Metrics {
-		s := t.Stats()
-		m := sink.Metrics{Events: s.Events, Lost: s.Lost, SampledOut: s.SampledOut, Skipped: s.Skipped}
-		for _, e := range s.Executables {
-			m.Executables = append(m.Executables, sink.ExecutableMetrics{
-				Exe: e.Exe, Allocs: e.Allocs, AllocBytes: e.AllocBytes, Frees: e.Frees, FreeBytes: e.FreeBytes, LiveBytes: e.LiveBytes(),
-			})
-		}
-		return m
-	}
-}
 
 // MaxMetricsConns bounds the connections the metrics listener keeps open,
 // far below the descriptors mtrace may open (the Go runtime raises its soft

@@ -27,7 +27,7 @@ func showProgress(ctx context.Context, w io.Writer, t *tracer.Tracer) (wait func
 				return
 			case <-tick.C:
 			}
-			s := t.Stats()
+			s := t.Metrics()
 			fmt.Fprintf(w, "\r\033[Kmtrace: %s, %d events/s, %d processes, %d lost events",
 				time.Since(start).Round(time.Second), s.Events-last, s.Processes, s.Lost)
 			last = s.Events

@@ -13,7 +13,6 @@ import (
 
 	"github.com/mtrace/mtrace/policy"
 	"github.com/mtrace/mtrace/sink"
-	"github.com/mtrace/mtrace/symbolize"
 	"github.com/mtrace/mtrace/tracer"
 )
 
@@ -34,8 +33,6 @@ type Config struct {
 	Attached func(switchesUser bool) error
 	// Format returns the writer of a report in the format asked for.
 	Format func(*sink.Report) func(io.Writer) error
-	// Symbolizer names the frames of the report's stacks.
-	Symbolizer *symbolize.Symbolizer
 	// User is the user mtrace works for (the sudo user), whose directories
 	// outputs are written into as them; nil for none.
 	User *syscall.Credential
@@ -77,7 +74,7 @@ func Run(cfg Config) error {
 	}
 	defer done()
 	r.t = t
-	metrics := sink.NewRegistry(metricsOf(t))
+	metrics := sink.NewRegistry(t.Metrics)
 	if addr := cfg.Policy.MetricsListen; addr != "" {
 		stopMetrics, err := serveMetrics(addr, metrics, r.log)
 		if err != nil {
@@ -99,17 +96,17 @@ func Run(cfg Config) error {
 	stopHangups := r.onHangup(ctx)
 	defer stopHangups()
 
-	res, runErr := t.Run(ctx)
+	report, runErr := t.Run(ctx)
 	stopProgress()
 	if r.prom != nil {
 		if err := r.prom.Write(func(w io.Writer) error { return sink.WriteMetrics(w, metrics) }); err != nil {
 			r.log.Warn("write metrics", "err", err)
 		}
 	}
-	if res == nil {
+	if report == nil {
 		return runErr
 	}
-	if err := r.emit(res, true); err != nil {
+	if err := r.emit(report, true); err != nil {
 		return errors.Join(runErr, err)
 	}
 	if err := r.rep.Prune(); err != nil {
@@ -149,8 +146,8 @@ func (r *recording) onHangup(ctx context.Context) (stop func()) {
 		for {
 			select {
 			case <-hup:
-				if res := r.t.Snapshot(ctx); res != nil {
-					if err := r.emit(res, false); err != nil {
+				if report := r.t.Snapshot(ctx); report != nil {
+					if err := r.emit(report, false); err != nil {
 						r.log.Warn("write intermediate report", "err", err)
 					}
 				}
@@ -162,14 +159,13 @@ func (r *recording) onHangup(ctx context.Context) (stop func()) {
 	return func() { signal.Stop(hup) }
 }
 
-// emit writes a report of res: the final one, or an intermediate one.
-func (r *recording) emit(res *tracer.Result, final bool) error {
+// emit writes report: the final one, or an intermediate one.
+func (r *recording) emit(report *sink.Report, final bool) error {
 	r.emitting.Lock()
 	defer r.emitting.Unlock()
 	log, rep := r.log, r.rep
-	report := buildReport(res, r.cfg.Symbolizer)
 	if final {
-		logSummary(log, report, res.Programs)
+		logSummary(log, report, r.t.ProgramStats())
 	}
 	write := r.cfg.Format(report)
 	trim := func() bool {

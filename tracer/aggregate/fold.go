@@ -1,9 +1,10 @@
-package tracer
+package aggregate
 
 import (
 	"cmp"
 	"slices"
 
+	"github.com/mtrace/mtrace/sink"
 	"github.com/mtrace/mtrace/symbolize"
 )
 
@@ -11,31 +12,30 @@ import (
 // hold on average: one with more stacks leaves room for fewer others.
 const stacksPerExited = 4
 
-// fold bounds the memory exited images take on a long run: past the
-// policy's max_exited_processes images, or stacksPerExited times as many
-// stacks among them, the oldest are folded, per executable, into one
-// record that sums their stacks (matched by their frames), histograms and
-// totals, until half of each is left. Images whose allocations still wait
-// in the live map for a leak count are kept apart until the sweep is done
-// with them.
-func (t *Tracer) fold() {
-	images := int(t.cfg.Policy.Limits.MaxExitedProcesses)
+// Fold bounds the memory exited images take on a long run: past
+// max_exited_processes images, or stacksPerExited times as many stacks
+// among them, the oldest are folded, per executable, into one record that
+// sums their stacks (matched by their frames), histograms and totals, until
+// half of each is left. Images whose allocations still wait in the kernel's
+// live map (Ended) are kept apart until the sweep is done with them.
+func (a *Aggregate) Fold() {
+	images := a.cfg.MaxExitedProcesses
 	stacks := stacksPerExited * images
 	held := 0
-	for _, p := range t.done {
+	for _, p := range a.done {
 		held += len(p.stacks)
 	}
-	if len(t.done) <= images && held <= stacks {
+	if len(a.done) <= images && held <= stacks {
 		return
 	}
-	waiting := make(map[uint32]bool, len(t.ended))
-	for _, img := range t.ended {
-		waiting[img.tgid] = true
+	waiting := make(map[uint32]bool, len(a.ended))
+	for _, img := range a.ended {
+		waiting[img.Pid] = true
 	}
-	var kept []*process
-	for i, p := range t.done {
-		if len(t.done)-i <= images/2 && held <= stacks/2 {
-			kept = append(kept, t.done[i:]...)
+	var kept []*image
+	for i, p := range a.done {
+		if len(a.done)-i <= images/2 && held <= stacks/2 {
+			kept = append(kept, a.done[i:]...)
 			break
 		}
 		if waiting[p.pid] {
@@ -43,10 +43,10 @@ func (t *Tracer) fold() {
 			continue
 		}
 		held -= len(p.stacks)
-		t.foldInto(p)
+		a.foldInto(p)
 	}
-	t.done = kept
-	t.compactRetired()
+	a.done = kept
+	a.compactRetired()
 }
 
 // otherExecutables names the folded record of the executables past
@@ -56,36 +56,30 @@ const otherExecutables = "[other executables]"
 // foldInto adds exited image p to the folded record of its executable. The
 // folded records hold at most max_stacks distinct stacks: the aggregates of
 // stacks past them are summed under otherStack, and counted.
-func (t *Tracer) foldInto(p *process) {
-	if t.folded == nil {
-		t.folded = make(map[string]*process)
-	}
-	exe := p.exe
-	if t.folded[exe] == nil && len(t.folded) >= int(t.cfg.Policy.Limits.MaxExitedProcesses) {
+func (a *Aggregate) foldInto(p *image) {
+	exe := p.Exe
+	if a.folded[exe] == nil && len(a.folded) >= a.cfg.MaxExitedProcesses {
 		exe = otherExecutables
 	}
-	f := t.folded[exe]
+	f := a.folded[exe]
 	if f == nil {
 		f = foldedRecord(p, true)
-		f.exe = exe
-		t.folded[exe] = f
-	}
-	if t.retired.folded == nil {
-		t.retired.folded = make(map[uint64]bool)
+		f.Exe = exe
+		a.folded[exe] = f
 	}
 	f.merge(p, func(hash uint64) uint64 {
 		// Frames are known by the first hash of each distinct stack; the
 		// image's own hashes are no longer needed.
-		first := t.retired.distinct[stackKeyOf(t.retired.byHash[hash])]
+		first := a.retired.distinct[stackKeyOf(a.retired.byHash[hash])]
 		if first != hash {
-			delete(t.retired.byHash, hash)
+			delete(a.retired.byHash, hash)
 		}
-		if !t.retired.folded[first] {
-			if len(t.retired.folded) >= int(t.cfg.Policy.Limits.MaxStacks) {
-				t.spilled++
+		if !a.retired.folded[first] {
+			if len(a.retired.folded) >= a.cfg.MaxStacks {
+				a.spilled++
 				return otherStack
 			}
-			t.retired.folded[first] = true
+			a.retired.folded[first] = true
 		}
 		return first
 	})
@@ -93,63 +87,63 @@ func (t *Tracer) foldInto(p *process) {
 
 // compactRetired forgets the frames of stacks that neither an exited image
 // kept apart nor a folded record holds any more.
-func (t *Tracer) compactRetired() {
-	old := t.retired
-	t.retired = retiredStacks{byHash: make(map[uint64][]symbolize.Location), distinct: make(map[string]uint64), folded: make(map[uint64]bool)}
+func (a *Aggregate) compactRetired() {
+	old := a.retired
+	a.retired = newRetiredStacks()
 	keep := func(hash uint64) {
 		locs, ok := old.byHash[hash]
 		if !ok {
 			return
 		}
-		t.retired.byHash[hash] = locs
-		if key := stackKeyOf(locs); t.retired.distinct[key] == 0 {
-			t.retired.distinct[key] = hash
+		a.retired.byHash[hash] = locs
+		if key := stackKeyOf(locs); a.retired.distinct[key] == 0 {
+			a.retired.distinct[key] = hash
 		}
 	}
 	// The folded records' hashes first: each stays the first of its frames.
-	for _, f := range t.folded {
+	for _, f := range a.folded {
 		for k := range f.stacks {
 			if old.folded[k.stack] {
 				keep(k.stack)
-				t.retired.folded[k.stack] = true
+				a.retired.folded[k.stack] = true
 			}
 		}
 	}
-	for _, p := range t.done {
+	for _, p := range a.done {
 		for k := range p.stacks {
 			keep(k.stack)
 		}
 	}
 }
 
-// foldLive returns the live images a result keeps apart: at most
+// foldLive returns the live images a report keeps apart: at most
 // max_targets, those that allocated the most bytes. The others are summed,
 // per executable, into copies of the folded records, which it returns in
 // folded, so that a host with many processes running still gets a report
 // of bounded size.
-func (t *Tracer) foldLive(cache map[uint64][]symbolize.Location) (apart []*process, folded map[string]*process) {
-	folded = make(map[string]*process, len(t.folded))
-	for exe, f := range t.folded {
+func (a *Aggregate) foldLive(cache map[uint64][]symbolize.Location) (apart []*image, folded map[string]*image) {
+	folded = make(map[string]*image, len(a.folded))
+	for exe, f := range a.folded {
 		folded[exe] = f
 	}
-	for _, p := range t.live {
+	for _, p := range a.live {
 		if len(p.stacks) > 0 && !p.denied {
 			apart = append(apart, p)
 		}
 	}
-	limit := int(t.cfg.Policy.Limits.MaxTargets)
+	limit := a.cfg.MaxTargets
 	if len(apart) <= limit {
 		return apart, folded
 	}
-	slices.SortFunc(apart, func(a, b *process) int {
-		return cmp.Or(cmp.Compare(b.own.AllocBytes, a.own.AllocBytes), cmp.Compare(a.pid, b.pid))
+	slices.SortFunc(apart, func(x, y *image) int {
+		return cmp.Or(cmp.Compare(y.own.AllocBytes, x.own.AllocBytes), cmp.Compare(x.pid, y.pid))
 	})
 	// A live stack's frames are still in the kernel, under a hash of its
 	// own: stacks are matched by their frames, the first hash standing for all.
 	first := make(map[string]uint64)
 	canon := func(hash uint64) uint64 {
-		key := stackKeyOf(t.stack(hash, cache))
-		if h, ok := t.retired.distinct[key]; ok {
+		key := stackKeyOf(a.stack(hash, cache))
+		if h, ok := a.retired.distinct[key]; ok {
 			return h
 		}
 		if h, ok := first[key]; ok {
@@ -160,32 +154,32 @@ func (t *Tracer) foldLive(cache map[uint64][]symbolize.Location) (apart []*proce
 	}
 	copied := make(map[string]bool)
 	for _, p := range apart[limit:] {
-		f := folded[p.exe]
+		f := folded[p.Exe]
 		switch {
 		case f == nil:
 			f = foldedRecord(p, false)
-		case !copied[p.exe]:
+		case !copied[p.Exe]:
 			f = f.copy()
 			f.exited = false
 		}
-		copied[p.exe] = true
-		folded[p.exe] = f
+		copied[p.Exe] = true
+		folded[p.Exe] = f
 		f.merge(p, canon)
 	}
 	return apart[:limit], folded
 }
 
 // foldedRecord returns an empty record to fold images of p's executable into.
-func foldedRecord(p *process, exited bool) *process {
-	f := newProcess(0)
-	f.exe, f.cgroup, f.exited = p.exe, p.cgroup, exited
+func foldedRecord(p *image, exited bool) *image {
+	f := newImage(0)
+	f.Exe, f.Cgroup, f.exited = p.Exe, p.Cgroup, exited
 	return f
 }
 
 // copy returns a copy of folded record f that can be merged into without changing f.
-func (f *process) copy() *process {
+func (f *image) copy() *image {
 	c := *f
-	c.stacks = make(map[stackKey]*Counts, len(f.stacks))
+	c.stacks = make(map[stackKey]*sink.Counts, len(f.stacks))
 	for k, v := range f.stacks {
 		cv := *v
 		c.stacks[k] = &cv
@@ -195,9 +189,9 @@ func (f *process) copy() *process {
 
 // merge adds image p's aggregates to folded record f, each stack under
 // the hash canon gives its own.
-func (f *process) merge(p *process, canon func(uint64) uint64) {
-	if f.cgroup != p.cgroup {
-		f.cgroup = ""
+func (f *image) merge(p *image, canon func(uint64) uint64) {
+	if f.Cgroup != p.Cgroup {
+		f.Cgroup = ""
 	}
 	f.folded += max(p.folded, 1)
 	for k, c := range p.stacks {
@@ -206,12 +200,12 @@ func (f *process) merge(p *process, canon func(uint64) uint64) {
 		}
 		fc := f.stacks[k]
 		if fc == nil {
-			fc = new(Counts)
+			fc = new(sink.Counts)
 			f.stacks[k] = fc
 		}
-		fc.add(*c)
+		fc.Add(*c)
 	}
-	f.own.add(p.own)
+	f.own.Add(p.own)
 	for i := range f.sizes {
 		f.sizes[i] += p.sizes[i]
 		f.lifetimes[i] += p.lifetimes[i]

@@ -116,8 +116,8 @@ func (t *Tracer) result() (*Result, error) {
 		allocs := make(map[string]uint64)
 		for k, c := range p.stacks {
 			s := Stack{Function: "[unknown]", Counts: *c, Locations: t.stack(k.stack, stacks), Other: k.stack == otherStack}
-			if int(k.probe) < len(t.probes) {
-				s.Function, s.Module = t.probes[k.probe].function, t.probes[k.probe].module
+			if function, module, ok := t.attach.Probe(k.probe); ok {
+				s.Function, s.Module = function, module
 				allocs[s.Module] += c.Allocs
 			}
 			out.Stacks = append(out.Stacks, s)

@@ -179,7 +179,7 @@ func (t *Tracer) handle(e *bpf.AllocEvent, raw []byte) {
 			t.readmit(e.Pid)
 		}
 		t.pending[e.Pid] = discoveryTries
-		t.discover(int(e.Pid))
+		t.attach.Process(int(e.Pid))
 	case uint8(bpf.AllocOpOP_FILE):
 		// A file a stack runs through, named by the kernel: learn it by that
 		// path, or if the path is not ours (a container's), through the
@@ -248,7 +248,7 @@ func (t *Tracer) poll() {
 		} else {
 			t.pending[pid] = tries - 1
 		}
-		t.discover(int(pid))
+		t.attach.Process(int(pid))
 	}
 	for _, cg := range t.cgroupsV1 {
 		pids, err := cg.members()
@@ -258,7 +258,7 @@ func (t *Tracer) poll() {
 		for _, pid := range pids {
 			var registered uint8
 			if t.objs.Targets.Lookup(uint32(pid), &registered) != nil {
-				t.adopt(pid, true)
+				t.traceRunning(pid, true)
 			}
 		}
 	}

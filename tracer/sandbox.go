@@ -3,6 +3,8 @@ package tracer
 import (
 	"errors"
 	"runtime"
+
+	"github.com/mtrace/mtrace/internal/kernel"
 )
 
 // Where the kernel's return probe makes a system call (the uretprobe system
@@ -20,7 +22,7 @@ var (
 // system call that seccomp sees: on x86-64 from Linux 6.11, or if the
 // version cannot be read.
 func ReturnsMakeSyscalls() bool {
-	at, known := kernelAtLeast(6, 11)
+	at, known := kernel.AtLeast(6, 11)
 	return runtime.GOARCH == "amd64" && (at || !known)
 }
 
@@ -28,18 +30,11 @@ func ReturnsMakeSyscalls() bool {
 // uretprobe system call pass whatever the filter says: from Linux 6.14
 // (earlier kernels may have it backported, which a try tells).
 func SeccompPassesReturns() bool {
-	at, known := kernelAtLeast(6, 14)
+	at, known := kernel.AtLeast(6, 14)
 	return at && known
-}
-
-// kernelAtLeast reports whether the running kernel is major.minor or newer,
-// and whether its version could be read.
-func kernelAtLeast(major, minor int) (at, known bool) {
-	ma, mi, _, err := kernelVersion()
-	return atLeast(ma, mi, [2]int{major, minor}), err == nil
 }
 
 // Pretended reports whether MTRACE_PRETEND_MISSING names the check name.
 func Pretended(name string) bool {
-	return pretendMissing()[name]
+	return kernel.Pretended(name)
 }

@@ -15,6 +15,7 @@ import (
 	"kernel.org/pub/linux/libs/security/libcap/cap"
 
 	"github.com/mtrace/mtrace/policy"
+	"github.com/mtrace/mtrace/tracer/attach"
 )
 
 // maxStartupStops bounds the system calls a command may make before its
@@ -158,12 +159,12 @@ func (t *Tracer) startup(ctx context.Context, pid int) error {
 	if err := unix.PtraceSetOptions(pid, opts); err != nil {
 		return fmt.Errorf("ptrace pid %d: %w", pid, err)
 	}
-	if err := t.register(pid); err != nil {
+	if err := t.addTarget(pid); err != nil {
 		return err
 	}
 	for stops := 0; ; stops++ {
-		d, err := t.discover(pid)
-		if err == nil && (d.libc || d.static || stops == maxStartupStops) {
+		d, err := t.attach.Process(pid)
+		if err == nil && (d.Libc || d.Static || stops == maxStartupStops) {
 			p := t.track(uint32(pid))
 			t.log.Info("tracing", "pid", pid, "exe", p.exe)
 			if err := unix.PtraceDetach(pid); err != nil {
@@ -171,14 +172,14 @@ func (t *Tracer) startup(ctx context.Context, pid int) error {
 			}
 			return nil
 		}
-		if err != nil && !errors.Is(err, errNoAllocator) {
+		if err != nil && !errors.Is(err, attach.ErrNoAllocator) {
 			return err
 		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		if stops == maxStartupStops {
-			return fmt.Errorf("pid %d: %w after %d system calls", pid, errNoAllocator, stops)
+			return fmt.Errorf("pid %d: %w after %d system calls", pid, attach.ErrNoAllocator, stops)
 		}
 		if err := stepSyscall(pid); err != nil {
 			return err

@@ -128,8 +128,8 @@ func (t *Tracer) topStacks() []TopStack {
 	var out []TopStack
 	for _, r := range all[:min(len(all), topStacks)] {
 		s := Stack{Function: "[unknown]", Counts: *r.c, Locations: t.stack(r.k.stack, locs)}
-		if int(r.k.probe) < len(t.probes) {
-			s.Function, s.Module = t.probes[r.k.probe].function, t.probes[r.k.probe].module
+		if function, module, ok := t.attach.Probe(r.k.probe); ok {
+			s.Function, s.Module = function, module
 		}
 		out = append(out, TopStack{Pid: int(r.p.pid), Exe: r.p.exe, Stack: s})
 	}

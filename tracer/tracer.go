@@ -11,15 +11,16 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
 	"github.com/prometheus/procfs"
 
 	"github.com/mtrace/mtrace/bpf"
+	"github.com/mtrace/mtrace/internal/kernel"
 	"github.com/mtrace/mtrace/policy"
 	"github.com/mtrace/mtrace/symbolize"
+	"github.com/mtrace/mtrace/tracer/attach"
 )
 
 // Tracer is one run of mtrace: loaded programs, attached probes, targets.
@@ -30,15 +31,13 @@ type Tracer struct {
 	sym     *symbolize.Symbolizer
 	objs    bpf.AllocObjects
 	reader  *ringbuf.Reader
-	links   []link.Link
-	multi   bool   // the kernel has uprobe_multi links
-	session bool   // and uprobe sessions
-	spare   bool   // processes under seccomp are left alone (Config.SandboxRisk)
-	epoch   uint64 // the kernel side's epoch (see rejudge)
+	links   []link.Link      // the lifecycle links (attachLifecycle)
+	attach  *attach.Attacher // the probes on allocators, and their links
+	multi   bool             // the kernel has uprobe_multi links
+	session bool             // and uprobe sessions
+	spare   bool             // processes under seccomp are left alone (Config.SandboxRisk)
+	epoch   uint64           // the kernel side's epoch (see rejudge)
 
-	probes    []probeInfo         // by probe id
-	probed    map[probeScope]bool // files whose allocation functions are probed (false: attaching failed)
-	onlyPids  bool                // only the given pids are traced: probes fire for them alone
 	live      map[uint32]*process // the current image of each process seen
 	done      []*process          // images that exec'd or exited
 	retired   retiredStacks       // stacks of the images in done
@@ -56,13 +55,6 @@ type Tracer struct {
 	budget    *budget             // CPU budget, while running
 	stats     stats               // snapshot for metrics
 	requests  chan chan *Result   // Snapshot's requests, answered by the reader loop
-
-	// unprobed are the functions of probed files left unprobed, by why,
-	// until a traced process maps them (warnUnprobed).
-	unprobed map[symbolize.FileID]map[string][]string
-	// plans are the planned probes of each file, planned once however many
-	// pids it is attached for, and again if the file changes.
-	plans map[symbolize.FileID]plan
 
 	cmd     *exec.Cmd
 	cmdDone chan struct{} // closed when cmd has exited and was reaped
@@ -119,17 +111,12 @@ func New(ctx context.Context, cfg Config) (t *Tracer, err error) {
 		log:       cfg.Logger,
 		fs:        fs,
 		sym:       sym,
-		probed:    make(map[probeScope]bool),
-		unprobed:  make(map[symbolize.FileID]map[string][]string),
-		plans:     make(map[symbolize.FileID]plan),
 		live:      make(map[uint32]*process),
 		pending:   make(map[uint32]int),
 		requests:  make(chan chan *Result),
 		cgroupIDs: make(map[uint64]string),
 		stop:      make(chan struct{}),
 		epoch:     1,
-		// Probe id 0 is anonymous mmap, which the kernel side reports as MMAP_PROBE.
-		probes: []probeInfo{{function: "mmap (anonymous)", module: "[kernel]"}},
 	}
 	defer func() {
 		if err != nil {
@@ -150,28 +137,32 @@ func New(ctx context.Context, cfg Config) (t *Tracer, err error) {
 	// With processes under seccomp to spare, they fire everywhere: a link
 	// filtered to pids still hijacks the returns of the others its
 	// breakpoints reach (their children), without running the program.
-	t.onlyPids = !t.spare && len(cfg.Command) == 0 && len(cgroups) == 0 && !cfg.All && !cfg.FollowForks
+	onlyPids := !t.spare && len(cfg.Command) == 0 && len(cgroups) == 0 && !cfg.All && !cfg.FollowForks
 	if err := t.load(cgroups); err != nil {
 		return t, err
 	}
+	t.attach = attach.New(attach.Config{
+		ProcRoot: cfg.ProcRoot, Symbolizer: sym, Logger: t.log,
+		Programs: t.programs(), Multi: t.multi, OnlyPids: onlyPids,
+	})
 	if err := t.attachLifecycle(); err != nil {
 		return t, err
 	}
 	if cfg.All || len(cgroups) > 0 || cfg.FollowForks {
-		if err := t.probeInstalled(); err != nil {
+		if err := t.attach.Installed(); err != nil {
 			return t, err
 		}
 	}
 	for _, pid := range cfg.Pids {
-		if err := t.attachPid(pid); err != nil {
+		if err := t.tracePid(pid); err != nil {
 			return t, err
 		}
 	}
-	if err := t.attachCgroups(cgroups); err != nil {
+	if err := t.traceCgroups(cgroups); err != nil {
 		return t, err
 	}
 	if cfg.All {
-		t.attachAll()
+		t.traceAll()
 	}
 	if len(cfg.Command) > 0 {
 		if err := t.spawn(ctx, cfg.Command); err != nil {
@@ -187,11 +178,11 @@ func (t *Tracer) load(cgroups []cgroupTarget) error {
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return fmt.Errorf("raise memlock limit: %w", err)
 	}
-	t.multi, t.session = linkKinds()
+	t.multi, t.session = kernel.Links()
 	if t.spare && !t.session {
 		return errSandboxesAtRisk
 	}
-	spec, err := allocSpec(t.multi, t.session)
+	spec, err := attach.Spec(t.multi, t.session)
 	if err != nil {
 		return err
 	}
@@ -245,30 +236,6 @@ func (t *Tracer) load(cgroups []cgroupTarget) error {
 	return nil
 }
 
-// linkKinds says which uprobe links mtrace may use here: uprobe_multi, and
-// with it uprobe sessions.
-func linkKinds() (multi, session bool) {
-	multi = haveFeature("uprobe_multi", features.HaveBPFLinkUprobeMulti)
-	return multi, multi && haveFeature("uprobe_session", haveUprobeSession)
-}
-
-// allocSpec returns the spec of mtrace's BPF objects as this kernel loads them.
-func allocSpec(multi, session bool) (*ebpf.CollectionSpec, error) {
-	spec, err := bpf.LoadAlloc()
-	if err != nil {
-		return nil, fmt.Errorf("load BPF spec: %w", err)
-	}
-	if multi {
-		spec.Programs[bpf.AllocProgAllocEnter].AttachType = ebpf.AttachTraceUprobeMulti
-		spec.Programs[bpf.AllocProgAllocExit].AttachType = ebpf.AttachTraceUprobeMulti
-	}
-	if !session {
-		// Never attached then, and its kfunc would not load: an empty program stands in.
-		spec.Programs[bpf.AllocProgAllocSession] = emptyProgram(bpf.AllocProgAllocSession, multi)
-	}
-	return spec, nil
-}
-
 // rateBudget splits the event-rate limit between the CPUs, which count their
 // own allocations.
 func rateBudget(perSecond uint64) uint64 {
@@ -320,25 +287,25 @@ func (t *Tracer) attachLifecycle() error {
 	return nil
 }
 
-// attachCgroups attaches to the allocators of the cgroups' current members;
-// members of v1 cgroups are also registered, v2 ones are matched in the kernel.
-func (t *Tracer) attachCgroups(cgroups []cgroupTarget) error {
+// traceCgroups traces the cgroups' current members; members of v1 cgroups
+// are added to the kernel side's targets, v2 ones are matched in the kernel.
+func (t *Tracer) traceCgroups(cgroups []cgroupTarget) error {
 	for _, cg := range cgroups {
 		pids, err := cg.members()
 		if err != nil {
 			return err
 		}
 		for _, pid := range pids {
-			t.adopt(pid, !cg.v2)
+			t.traceRunning(pid, !cg.v2)
 		}
 		t.log.Info("tracing cgroup", "path", cg.path, "v2", cg.v2, "processes", len(pids))
 	}
 	return nil
 }
 
-// attachAll attaches to the allocators of every process running now; those
-// that start later use allocators already probed or are found at their exec.
-func (t *Tracer) attachAll() {
+// traceAll traces every process running now; those that start later use
+// allocators already probed or are probed at their exec.
+func (t *Tracer) traceAll() {
 	procs, err := t.fs.AllProcs()
 	if err != nil {
 		t.log.Warn("list processes", "err", err)
@@ -346,32 +313,33 @@ func (t *Tracer) attachAll() {
 	}
 	for _, p := range procs {
 		if p.PID != os.Getpid() && !kernelThread(p) {
-			t.adopt(p.PID, false)
+			t.traceRunning(p.PID, false)
 		}
 	}
-	t.log.Info("tracing all processes", "running", len(procs), "allocators", len(t.probed))
+	t.log.Info("tracing all processes", "running", len(procs), "allocators", t.attach.Probed())
 }
 
-// adopt attaches to the allocators of a process found in a cgroup or on the
-// host, registering its pid when the kernel would not match it otherwise.
-// Processes that exit meanwhile or have no allocator are skipped.
-func (t *Tracer) adopt(pid int, register bool) {
+// traceRunning traces a process found running in a cgroup or on the host:
+// it probes the allocators the process maps, and with add makes it a
+// target of the kernel side, which would not match it otherwise. Processes
+// that exit meanwhile or have no allocator are skipped.
+func (t *Tracer) traceRunning(pid int, add bool) {
 	if p := t.track(uint32(pid)); p.denied {
 		return
 	}
-	if _, err := t.discover(pid); err != nil {
+	if _, err := t.attach.Process(pid); err != nil {
 		t.log.Debug("skip process", "pid", pid, "err", err)
 		return
 	}
-	if register {
-		if err := t.register(pid); err != nil {
+	if add {
+		if err := t.addTarget(pid); err != nil {
 			t.log.Warn("register process", "pid", pid, "err", err)
 		}
 	}
 }
 
-// register makes the kernel side trace pid.
-func (t *Tracer) register(pid int) error {
+// addTarget makes the kernel side trace pid.
+func (t *Tracer) addTarget(pid int) error {
 	if err := t.objs.Targets.Put(uint32(pid), uint8(1)); err != nil {
 		return fmt.Errorf("register pid %d: %w", pid, err)
 	}
@@ -391,7 +359,7 @@ func (t *Tracer) rejudge() error {
 
 // track starts the record of pid's current image: its names, read while the
 // process still runs, judged by admit. The callers then read the files it
-// maps, for the symbolizer, with discover or learn.
+// maps, for the symbolizer, with attach.Process or learn.
 func (t *Tracer) track(pid uint32) *process {
 	p := newProcess(pid)
 	p.identify(t.cfg.ProcRoot)
@@ -509,8 +477,8 @@ func (t *Tracer) cgroupPath(id uint64) string {
 	return path
 }
 
-// attachPid traces a running process until it exits.
-func (t *Tracer) attachPid(pid int) error {
+// tracePid traces a running process, a pid target, until it exits.
+func (t *Tracer) tracePid(pid int) error {
 	if pid <= 0 {
 		return fmt.Errorf("trace pid %d: not a process id", pid)
 	}
@@ -528,11 +496,11 @@ func (t *Tracer) attachPid(pid int) error {
 		closeFD(pidfd)
 		return fmt.Errorf("refuse to trace pid %d: %w", pid, errSandboxed)
 	}
-	if _, err := t.discover(pid); err != nil {
+	if _, err := t.attach.Process(pid); err != nil {
 		closeFD(pidfd)
 		return fmt.Errorf("trace pid %d: %w", pid, err)
 	}
-	if err := t.register(pid); err != nil {
+	if err := t.addTarget(pid); err != nil {
 		closeFD(pidfd)
 		return err
 	}
@@ -558,7 +526,7 @@ func (t *Tracer) Close() error {
 	if t.cmd != nil {
 		errs = append(errs, t.endCommand())
 	}
-	errs = append(errs, closeAll(t.links))
+	errs = append(errs, t.attach.Close(), attach.CloseLinks(t.links))
 	t.links = nil
 	if t.budget != nil {
 		if t.budget.stats != nil {
@@ -576,10 +544,10 @@ func (t *Tracer) Close() error {
 }
 
 // programs returns the probes' programs; the session program only where the kernel has sessions.
-func (t *Tracer) programs() programs {
-	p := programs{enter: t.objs.AllocEnter, exit: t.objs.AllocExit}
+func (t *Tracer) programs() attach.Programs {
+	p := attach.Programs{Enter: t.objs.AllocEnter, Exit: t.objs.AllocExit}
 	if t.session {
-		p.session = t.objs.AllocSession
+		p.Session = t.objs.AllocSession
 	}
 	return p
 }

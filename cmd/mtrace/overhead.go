@@ -20,7 +20,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/mtrace/mtrace/sink"
-	"github.com/mtrace/mtrace/tracer"
+	"github.com/mtrace/mtrace/tracer/attach"
 )
 
 // An overhead calibration runs an allocation-bound workload untraced, under
@@ -128,14 +128,14 @@ func median(xs []float64) float64 {
 // emptyProbes runs the workload under empty probes, for it only.
 func emptyProbes(atSymbol bool) func(context.Context, []string) (float64, error) {
 	return func(ctx context.Context, workload []string) (float64, error) {
-		var probes *tracer.EmptyProbes
+		var probes *attach.EmptyProbes
 		defer func() {
 			if probes != nil {
 				probes.Close()
 			}
 		}()
 		return runWith(ctx, workload, func(pid int) (err error) {
-			probes, err = tracer.AttachEmpty("/proc", pid, atSymbol)
+			probes, err = attach.Empty("/proc", pid, atSymbol)
 			return err
 		})
 	}

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mtrace/mtrace/internal/kernel"
 	"github.com/mtrace/mtrace/sink"
-	"github.com/mtrace/mtrace/tracer"
 	"github.com/mtrace/mtrace/tracer/tracertest"
 )
 
@@ -31,7 +31,7 @@ func TestSampleBytes(t *testing.T) {
 	full, _ := recordJSON(t, "--policy", unlimited, "--", bin)
 	t.Run("sessions", func(t *testing.T) { checkSampleBytes(t, bin, full.AllocationEvents) })
 	t.Run("return probes", func(t *testing.T) {
-		t.Setenv(tracer.PretendMissingEnv, "uprobe_session")
+		t.Setenv(kernel.PretendMissingEnv, "uprobe_session")
 		checkSampleBytes(t, bin, full.AllocationEvents)
 	})
 	// glibc's malloc debugging library wraps malloc: operator new's call

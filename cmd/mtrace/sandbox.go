@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mtrace/mtrace/tracer"
+	"github.com/mtrace/mtrace/tracer/attach"
 )
 
 // sandboxCheckName names the check of trySandboxedReturn in mtrace check
@@ -58,11 +59,11 @@ func trySandboxedReturn(ctx context.Context) error {
 	if err != nil {
 		return cannot(err)
 	}
-	var probe *tracer.EmptyProbes
+	var probe *attach.EmptyProbes
 	// The kernel takes a grace period (~100 ms) to remove a probe; nothing waits for it.
 	defer func() { go probe.Close() }()
 	_, err = runWith(ctx, []string{self, "bench-workload", "--deny-uretprobe-syscall", "1"}, func(pid int) (err error) {
-		probe, err = tracer.EmptyReturnProbe("/proc", pid, "malloc")
+		probe, err = attach.EmptyReturn("/proc", pid, "malloc")
 		return err
 	})
 	var exit *exec.ExitError

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mtrace/mtrace/internal/overhead"
 	"github.com/mtrace/mtrace/policy"
 	"github.com/mtrace/mtrace/sink"
 	"github.com/mtrace/mtrace/tracer/tracertest"
@@ -30,7 +31,7 @@ import (
 func TestMillionLiveAllocations(t *testing.T) {
 	tracertest.RequireBPF(t)
 	hold := tracertest.BuildC(t, "hold.c")
-	pol := writeFile(t, "policy.toml", overheadPolicy)
+	pol := writeFile(t, "policy.toml", overhead.Policy)
 	out := filepath.Join(t.TempDir(), "report.json")
 	const n = 1000000
 	cmd, stderr := startMtraceProcess(t, "record", "--policy", pol, "--format", "json", "--output", out, "--", hold, strconv.Itoa(n), "1")

@@ -10,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/mtrace/mtrace/internal/sandbox"
 	"github.com/mtrace/mtrace/policy"
 	"github.com/mtrace/mtrace/symbolize"
 	"github.com/mtrace/mtrace/tracer"
@@ -130,7 +131,7 @@ func newTrace(c *cli.Context, cmd string) (*trace, error) {
 		Policy:      pol,
 		Symbolizer:  sym,
 		Logger:      log,
-		SandboxRisk: sandboxRisk,
+		SandboxRisk: sandbox.Risk,
 	}}, nil
 }
 

@@ -1,4 +1,4 @@
-package tracer
+package hostcheck
 
 import (
 	"fmt"
@@ -27,10 +27,11 @@ type Check struct {
 // tracepoints, attach cookies, ring buffer).
 var minKernel = [2]int{5, 17}
 
-// HostChecks says, one check per feature, whether this host can run mtrace,
-// and which allocators it would probe in each of pids. With loadPrograms it
-// also loads mtrace's BPF programs, the final proof.
-func HostChecks(procRoot string, pids []int, loadPrograms bool) []Check {
+// Run says, one check per feature, whether this host can run mtrace, and
+// which allocators it would probe in each of pids. With loadPrograms it
+// also loads mtrace's BPF programs, the final proof. A check that
+// MTRACE_PRETEND_MISSING names fails (kernel.PretendMissingEnv).
+func Run(procRoot string, pids []int, loadPrograms bool) []Check {
 	var out []Check
 	add := func(c Check) {
 		if kernel.Pretended(c.Name) {

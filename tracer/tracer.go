@@ -526,7 +526,14 @@ func (t *Tracer) Close() error {
 	if t.cmd != nil {
 		errs = append(errs, t.endCommand())
 	}
-	errs = append(errs, t.attach.Close(), attach.CloseLinks(t.links))
+	// The probes and the lifecycle links detach at once: each detach waits
+	// for a kernel grace period, and concurrent detaches share them.
+	var probesErr error
+	detached := make(chan struct{})
+	go func() { probesErr = t.attach.Close(); close(detached) }()
+	errs = append(errs, attach.CloseLinks(t.links))
+	<-detached
+	errs = append(errs, probesErr)
 	t.links = nil
 	if t.budget != nil {
 		if t.budget.stats != nil {

@@ -3,7 +3,7 @@
  * The attach cookie of an allocation probe, read through named accessors:
  * bits 0-15 the probe id, 16-23 its enum kind, 24-31 the flags of enum
  * cookie_flag, 32-63 the handoff depth (enum cookie_field). User space packs
- * it (tracer/cookie.go).
+ * it (tracer/attach/cookie.go).
  */
 #ifndef COOKIE_H
 #define COOKIE_H

@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/mtrace/mtrace/internal/kernel"
 )
 
 // cgroupTarget is a traced cgroup. A cgroup v2 is matched in the kernel by
@@ -92,10 +94,6 @@ func (cg cgroupTarget) members() ([]int, error) {
 	return pids, nil
 }
 
-// cgroupRoots are where systemd's units are looked for: the cgroup v2 tree
-// (unified or hybrid layout) and the v1 name=systemd tree.
-var cgroupRoots = []string{"/sys/fs/cgroup", "/sys/fs/cgroup/unified", "/sys/fs/cgroup/systemd"}
-
 // ResolveUnit returns the cgroup directory of a running systemd unit; a name
 // without a suffix is taken as NAME.service.
 func ResolveUnit(name string) (string, error) {
@@ -128,8 +126,8 @@ func cgroupByID(id uint64) string {
 // v2only), down to maxCgroupDepth, and returns the first directory match
 // accepts, with the root it is under; "" if there is none.
 func findCgroup(v2only bool, match func(root, path string) bool) (root, found string) {
-	for _, root := range cgroupRoots {
-		if v2, v1 := cgroupMount(root); !v2 && (v2only || !v1) {
+	for _, root := range kernel.CgroupRoots {
+		if v2, v1 := kernel.CgroupMount(root); !v2 && (v2only || !v1) {
 			continue
 		}
 		filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
@@ -149,13 +147,4 @@ func findCgroup(v2only bool, match func(root, path string) bool) (root, found st
 		}
 	}
 	return "", ""
-}
-
-// cgroupMount says whether root is the mount point of a cgroup v2 or v1 hierarchy.
-func cgroupMount(root string) (v2, v1 bool) {
-	var sfs unix.Statfs_t
-	if unix.Statfs(root, &sfs) != nil {
-		return false, false
-	}
-	return sfs.Type == unix.CGROUP2_SUPER_MAGIC, sfs.Type == unix.CGROUP_SUPER_MAGIC
 }

@@ -1,5 +1,5 @@
-// Package tracer loads mtrace's BPF programs, attaches them to the allocator
-// of each target process, reads the ring buffer of allocation events and
+// Package tracer loads mtrace's BPF programs, has tracer/attach put them on
+// the allocator of each target process, reads the ring buffer of allocation events and
 // hands them, decoded, to its aggregate (tracer/aggregate), whose report
 // (sink.Report) and metrics (sink.Metrics) it returns.
 //

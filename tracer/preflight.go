@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/mtrace/mtrace/internal/hostcheck"
 )
 
 var (
@@ -16,7 +18,7 @@ var (
 // Preflight checks that this process and kernel can trace: the required
 // host checks of mtrace check, the first failure as the error.
 func Preflight() error {
-	for _, c := range HostChecks("/proc", nil, false) {
+	for _, c := range hostcheck.Run("/proc", nil, false) {
 		if c.OK || !c.Required {
 			continue
 		}

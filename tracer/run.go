@@ -165,7 +165,7 @@ func (t *Tracer) handle(e *record) {
 			t.readmit(e.Pid)
 		}
 		t.pending[e.Pid] = discoveryTries
-		t.discover(int(e.Pid))
+		t.attach.Process(int(e.Pid))
 	case uint8(bpf.AllocOpOP_FILE):
 		// A file a stack runs through, named by the kernel: learn it by that
 		// path, or if the path is not ours (a container's), through the
@@ -226,7 +226,7 @@ func (t *Tracer) poll() {
 		} else {
 			t.pending[pid] = tries - 1
 		}
-		t.discover(int(pid))
+		t.attach.Process(int(pid))
 	}
 	for _, cg := range t.cgroupsV1 {
 		pids, err := cg.members()
@@ -236,7 +236,7 @@ func (t *Tracer) poll() {
 		for _, pid := range pids {
 			var registered uint8
 			if t.objs.Targets.Lookup(uint32(pid), &registered) != nil {
-				t.traceFound(pid, true)
+				t.traceRunning(pid, true)
 			}
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"kernel.org/pub/linux/libs/security/libcap/cap"
 
 	"github.com/mtrace/mtrace/policy"
+	"github.com/mtrace/mtrace/tracer/attach"
 )
 
 // maxStartupStops bounds the system calls a command may make before its
@@ -161,8 +162,8 @@ func (t *Tracer) startup(ctx context.Context, pid int) error {
 		return err
 	}
 	for stops := 0; ; stops++ {
-		d, err := t.discover(pid)
-		if err == nil && (d.libc || d.static || stops == maxStartupStops) {
+		d, err := t.attach.Process(pid)
+		if err == nil && (d.Libc || d.Static || stops == maxStartupStops) {
 			p := identify(t.cfg.ProcRoot, uint32(pid))
 			t.startImage(p)
 			t.log.Info("tracing", "pid", pid, "exe", p.exe)
@@ -171,14 +172,14 @@ func (t *Tracer) startup(ctx context.Context, pid int) error {
 			}
 			return nil
 		}
-		if err != nil && !errors.Is(err, errNoAllocator) {
+		if err != nil && !errors.Is(err, attach.ErrNoAllocator) {
 			return err
 		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		if stops == maxStartupStops {
-			return fmt.Errorf("pid %d: %w after %d system calls", pid, errNoAllocator, stops)
+			return fmt.Errorf("pid %d: %w after %d system calls", pid, attach.ErrNoAllocator, stops)
 		}
 		if err := stepSyscall(pid); err != nil {
 			return err

@@ -11,17 +11,18 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
 	"github.com/prometheus/procfs"
 
 	"github.com/mtrace/mtrace/bpf"
+	"github.com/mtrace/mtrace/internal/kernel"
 	"github.com/mtrace/mtrace/policy"
 	"github.com/mtrace/mtrace/sink"
 	"github.com/mtrace/mtrace/symbolize"
 	"github.com/mtrace/mtrace/tracer/aggregate"
+	"github.com/mtrace/mtrace/tracer/attach"
 )
 
 // Tracer is one run of mtrace: loaded programs, attached probes, targets.
@@ -32,15 +33,13 @@ type Tracer struct {
 	sym     *symbolize.Symbolizer
 	objs    bpf.AllocObjects
 	reader  *ringbuf.Reader
-	links   []link.Link
-	multi   bool   // the kernel has uprobe_multi links
-	session bool   // and uprobe sessions
-	spare   bool   // processes under seccomp are left alone (Config.SandboxRisk)
-	epoch   uint64 // the kernel side's epoch (see rejudge)
+	links   []link.Link      // the lifecycle links (attachLifecycle)
+	attach  *attach.Attacher // the probes on allocators, and their links
+	multi   bool             // the kernel has uprobe_multi links
+	session bool             // and uprobe sessions
+	spare   bool             // processes under seccomp are left alone (Config.SandboxRisk)
+	epoch   uint64           // the kernel side's epoch (see rejudge)
 
-	probes    []probeInfo            // by probe id
-	probed    map[probeScope]bool    // files whose allocation functions are probed (false: attaching failed)
-	onlyPids  bool                   // only the given pids are traced: probes fire for them alone
 	agg       *aggregate.Aggregate   // the records and counts of every process image
 	swept     time.Time              // when sweep last ran
 	sweepGap  time.Duration          // how long sweep waits between runs
@@ -51,13 +50,6 @@ type Tracer struct {
 	budget    *budget                // CPU budget, while running
 	metrics   metrics                // snapshot for metrics
 	requests  chan chan *sink.Report // Snapshot's requests, answered by the reader loop
-
-	// unprobed are the functions of probed files left unprobed, by why,
-	// until a traced process maps them (warnUnprobed).
-	unprobed map[symbolize.FileID]map[string][]string
-	// plans are the planned probes of each file, planned once however many
-	// pids it is attached for, and again if the file changes.
-	plans map[symbolize.FileID]plan
 
 	cmd     *exec.Cmd
 	cmdDone chan struct{} // closed when cmd has exited and was reaped
@@ -113,16 +105,11 @@ func New(ctx context.Context, cfg Config) (t *Tracer, err error) {
 		log:       cfg.Logger,
 		fs:        fs,
 		sym:       sym,
-		probed:    make(map[probeScope]bool),
-		unprobed:  make(map[symbolize.FileID]map[string][]string),
-		plans:     make(map[symbolize.FileID]plan),
 		pending:   make(map[uint32]int),
 		requests:  make(chan chan *sink.Report),
 		cgroupIDs: make(map[uint64]string),
 		stop:      make(chan struct{}),
 		epoch:     1,
-		// Probe id 0 is anonymous mmap, which the kernel side reports as MMAP_PROBE.
-		probes: []probeInfo{{function: "mmap (anonymous)", module: "[kernel]"}},
 	}
 	t.agg = aggregate.New(aggregate.Config{
 		MaxExitedProcesses: int(cfg.Policy.Limits.MaxExitedProcesses),
@@ -152,28 +139,32 @@ func New(ctx context.Context, cfg Config) (t *Tracer, err error) {
 	// With processes under seccomp to spare, they fire everywhere: a link
 	// filtered to pids still hijacks the returns of the others its
 	// breakpoints reach (their children), without running the program.
-	t.onlyPids = !t.spare && len(cfg.Command) == 0 && len(cgroups) == 0 && !cfg.All && !cfg.FollowForks
+	onlyPids := !t.spare && len(cfg.Command) == 0 && len(cgroups) == 0 && !cfg.All && !cfg.FollowForks
 	if err := t.load(cgroups); err != nil {
 		return t, err
 	}
+	t.attach = attach.New(attach.Config{
+		ProcRoot: cfg.ProcRoot, Symbolizer: sym, Logger: t.log,
+		Programs: t.programs(), Multi: t.multi, OnlyPids: onlyPids,
+	})
 	if err := t.attachLifecycle(); err != nil {
 		return t, err
 	}
 	if cfg.All || len(cgroups) > 0 || cfg.FollowForks {
-		if err := t.probeInstalled(); err != nil {
+		if err := t.attach.Installed(); err != nil {
 			return t, err
 		}
 	}
 	for _, pid := range cfg.Pids {
-		if err := t.attachPid(pid); err != nil {
+		if err := t.tracePid(pid); err != nil {
 			return t, err
 		}
 	}
-	if err := t.attachCgroups(cgroups); err != nil {
+	if err := t.traceCgroups(cgroups); err != nil {
 		return t, err
 	}
 	if cfg.All {
-		t.attachAll()
+		t.traceAll()
 	}
 	if len(cfg.Command) > 0 {
 		if err := t.spawn(ctx, cfg.Command); err != nil {
@@ -189,11 +180,11 @@ func (t *Tracer) load(cgroups []cgroupTarget) error {
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return fmt.Errorf("raise memlock limit: %w", err)
 	}
-	t.multi, t.session = linkKinds()
+	t.multi, t.session = kernel.Links()
 	if t.spare && !t.session {
 		return errSandboxesAtRisk
 	}
-	spec, err := allocSpec(t.multi, t.session)
+	spec, err := attach.Spec(t.multi, t.session)
 	if err != nil {
 		return err
 	}
@@ -247,30 +238,6 @@ func (t *Tracer) load(cgroups []cgroupTarget) error {
 	return nil
 }
 
-// linkKinds says which uprobe links mtrace may use here: uprobe_multi, and
-// with it uprobe sessions.
-func linkKinds() (multi, session bool) {
-	multi = haveFeature("uprobe_multi", features.HaveBPFLinkUprobeMulti)
-	return multi, multi && haveFeature("uprobe_session", haveUprobeSession)
-}
-
-// allocSpec returns the spec of mtrace's BPF objects as this kernel loads them.
-func allocSpec(multi, session bool) (*ebpf.CollectionSpec, error) {
-	spec, err := bpf.LoadAlloc()
-	if err != nil {
-		return nil, fmt.Errorf("load BPF spec: %w", err)
-	}
-	if multi {
-		spec.Programs[bpf.AllocProgAllocEnter].AttachType = ebpf.AttachTraceUprobeMulti
-		spec.Programs[bpf.AllocProgAllocExit].AttachType = ebpf.AttachTraceUprobeMulti
-	}
-	if !session {
-		// Never attached then, and its kfunc would not load: an empty program stands in.
-		spec.Programs[bpf.AllocProgAllocSession] = emptyProgram(bpf.AllocProgAllocSession, multi)
-	}
-	return spec, nil
-}
-
 // rateBudget splits the event-rate limit between the CPUs, which count their
 // own allocations.
 func rateBudget(perSecond uint64) uint64 {
@@ -322,25 +289,25 @@ func (t *Tracer) attachLifecycle() error {
 	return nil
 }
 
-// attachCgroups attaches to the allocators of the cgroups' current members;
-// members of v1 cgroups are also registered, v2 ones are matched in the kernel.
-func (t *Tracer) attachCgroups(cgroups []cgroupTarget) error {
+// traceCgroups traces the cgroups' current members; members of v1 cgroups
+// are added to the kernel side's targets, v2 ones are matched in the kernel.
+func (t *Tracer) traceCgroups(cgroups []cgroupTarget) error {
 	for _, cg := range cgroups {
 		pids, err := cg.members()
 		if err != nil {
 			return err
 		}
 		for _, pid := range pids {
-			t.traceFound(pid, !cg.v2)
+			t.traceRunning(pid, !cg.v2)
 		}
 		t.log.Info("tracing cgroup", "path", cg.path, "v2", cg.v2, "processes", len(pids))
 	}
 	return nil
 }
 
-// attachAll attaches to the allocators of every process running now; those
-// that start later use allocators already probed or are found at their exec.
-func (t *Tracer) attachAll() {
+// traceAll traces every process running now; those that start later use
+// allocators already probed or are probed at their exec.
+func (t *Tracer) traceAll() {
 	procs, err := t.fs.AllProcs()
 	if err != nil {
 		t.log.Warn("list processes", "err", err)
@@ -348,25 +315,25 @@ func (t *Tracer) attachAll() {
 	}
 	for _, p := range procs {
 		if p.PID != os.Getpid() && !kernelThread(p) {
-			t.traceFound(p.PID, false)
+			t.traceRunning(p.PID, false)
 		}
 	}
-	t.log.Info("tracing all processes", "running", len(procs), "allocators", len(t.probed))
+	t.log.Info("tracing all processes", "running", len(procs), "allocators", t.attach.Probed())
 }
 
-// traceFound attaches to the allocators of a process found in a cgroup or
-// on the host, adding its pid to the kernel's targets (addTarget) when the
-// kernel would not match it otherwise. Processes that exit meanwhile or
-// have no allocator are skipped.
-func (t *Tracer) traceFound(pid int, addTarget bool) {
+// traceRunning traces a process found running in a cgroup or on the host:
+// it probes the allocators the process maps, and with add makes it a
+// target of the kernel side, which would not match it otherwise. Processes
+// that exit meanwhile or have no allocator are skipped.
+func (t *Tracer) traceRunning(pid int, add bool) {
 	if t.startImage(identify(t.cfg.ProcRoot, uint32(pid))) {
 		return
 	}
-	if _, err := t.discover(pid); err != nil {
+	if _, err := t.attach.Process(pid); err != nil {
 		t.log.Debug("skip process", "pid", pid, "err", err)
 		return
 	}
-	if addTarget {
+	if add {
 		if err := t.addTarget(pid); err != nil {
 			t.log.Warn("register process", "pid", pid, "err", err)
 		}
@@ -396,7 +363,7 @@ func (t *Tracer) rejudge() error {
 // image has its events dropped, in the kernel too. An image mtrace could
 // not identify (gone before it was looked at) is denied while a deny rule
 // is in force (see policy.Check). The callers then read the files it maps,
-// for the symbolizer, with discover or startUnseen.
+// for the symbolizer, with attach.Process or startUnseen.
 func (t *Tracer) startImage(p identity) (denied bool) {
 	err := t.cfg.Policy.Check(p.target())
 	t.agg.Start(p.pid, p.names(), err != nil)
@@ -482,8 +449,8 @@ func (t *Tracer) cgroupPath(id uint64) string {
 	return path
 }
 
-// attachPid traces a running process until it exits.
-func (t *Tracer) attachPid(pid int) error {
+// tracePid traces a running process, a pid target, until it exits.
+func (t *Tracer) tracePid(pid int) error {
 	if pid <= 0 {
 		return fmt.Errorf("trace pid %d: not a process id", pid)
 	}
@@ -500,7 +467,7 @@ func (t *Tracer) attachPid(pid int) error {
 		closeFD(pidfd)
 		return fmt.Errorf("refuse to trace pid %d: %w", pid, errSandboxed)
 	}
-	if _, err := t.discover(pid); err != nil {
+	if _, err := t.attach.Process(pid); err != nil {
 		closeFD(pidfd)
 		return fmt.Errorf("trace pid %d: %w", pid, err)
 	}
@@ -531,7 +498,14 @@ func (t *Tracer) Close() error {
 	if t.cmd != nil {
 		errs = append(errs, t.endCommand())
 	}
-	errs = append(errs, closeAll(t.links))
+	// The probes and the lifecycle links detach at once: each detach waits
+	// for a kernel grace period, and concurrent detaches share them.
+	var probesErr error
+	detached := make(chan struct{})
+	go func() { probesErr = t.attach.Close(); close(detached) }()
+	errs = append(errs, attach.CloseLinks(t.links))
+	<-detached
+	errs = append(errs, probesErr)
 	t.links = nil
 	if t.budget != nil {
 		if t.budget.stats != nil {
@@ -551,17 +525,15 @@ func (t *Tracer) Close() error {
 // probe names the allocation function of probe id and the module that
 // defines it; "" for an id not in use.
 func (t *Tracer) probe(id uint16) (function, module string) {
-	if int(id) >= len(t.probes) {
-		return "", ""
-	}
-	return t.probes[id].function, t.probes[id].module
+	function, module, _ = t.attach.Probe(id)
+	return function, module
 }
 
 // programs returns the probes' programs; the session program only where the kernel has sessions.
-func (t *Tracer) programs() programs {
-	p := programs{enter: t.objs.AllocEnter, exit: t.objs.AllocExit}
+func (t *Tracer) programs() attach.Programs {
+	p := attach.Programs{Enter: t.objs.AllocEnter, Exit: t.objs.AllocExit}
 	if t.session {
-		p.session = t.objs.AllocSession
+		p.Session = t.objs.AllocSession
 	}
 	return p
 }

@@ -5,8 +5,10 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/mtrace/mtrace/internal/hostcheck"
+	"github.com/mtrace/mtrace/internal/overhead"
+	"github.com/mtrace/mtrace/internal/sandbox"
 	"github.com/mtrace/mtrace/sink"
-	"github.com/mtrace/mtrace/tracer"
 )
 
 func checkCommand() *cli.Command {
@@ -45,7 +47,7 @@ Examples:
 		},
 		Action: func(c *cli.Context) error {
 			failed := 0
-			for _, ch := range append(tracer.HostChecks("/proc", c.IntSlice("pid"), true), sandboxCheck(c.Context)) {
+			for _, ch := range append(hostcheck.Run("/proc", c.IntSlice("pid"), true), sandbox.Check(c.Context)) {
 				status := "ok  "
 				switch {
 				case !ch.OK && ch.Required:
@@ -71,7 +73,7 @@ Examples:
 				return usagef("check: --ops and --rounds must be at least 1")
 			}
 			fmt.Fprintln(c.App.Writer)
-			return measureOverhead(c.Context, c.App.Writer, c.Args().Slice(), c.Int("ops"), c.Int("rounds"))
+			return overhead.Measure(c.Context, c.App.Writer, c.Args().Slice(), c.Int("ops"), c.Int("rounds"))
 		},
 	}
 }

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mtrace/mtrace/tracer"
+	"github.com/mtrace/mtrace/internal/kernel"
 	"github.com/mtrace/mtrace/tracer/tracertest"
 )
 
@@ -34,7 +34,7 @@ func TestCheckPassesHere(t *testing.T) {
 func TestMissingFeatures(t *testing.T) {
 	tracertest.RequireBPF(t)
 	bin := tracertest.BuildC(t, "allocs.c")
-	t.Setenv(tracer.PretendMissingEnv, "btf,uprobes")
+	t.Setenv(kernel.PretendMissingEnv, "btf,uprobes")
 	res := runMtrace(t.Context(), nil, "check")
 	if res.code != exitRuntime || !strings.Contains(res.stdout, "FAIL btf") || !strings.Contains(res.stdout, "fix: a kernel built with CONFIG_UPROBE_EVENTS=y") {
 		t.Errorf("check with btf and uprobes missing: exit %d\n%s", res.code, res.stdout)
@@ -44,7 +44,7 @@ func TestMissingFeatures(t *testing.T) {
 		t.Errorf("record with btf missing: exit %d, %q", rec.code, rec.stderr)
 	}
 
-	t.Setenv(tracer.PretendMissingEnv, "uprobe_multi")
+	t.Setenv(kernel.PretendMissingEnv, "uprobe_multi")
 	r, out := recordJSON(t, "--log-level", "debug", "--", bin)
 	checkTallies(t, r, out, expect{bin: bin, callees: allocsProgram})
 }

@@ -17,9 +17,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mtrace/mtrace/internal/workload"
 	"github.com/mtrace/mtrace/sink"
 	"github.com/mtrace/mtrace/tracer/tracertest"
 )
+
+// lastLine is the last line of a run's stderr: the one-line error of a run that failed.
+var lastLine = workload.LastLine
 
 // syncBuffer is a bytes.Buffer safe to write from one goroutine and read from another.
 type syncBuffer struct {

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mtrace/mtrace/internal/overhead"
 	"github.com/mtrace/mtrace/policy"
 	"github.com/mtrace/mtrace/sink"
 	"github.com/mtrace/mtrace/tracer/tracertest"
@@ -32,7 +33,7 @@ import (
 func TestMillionLiveAllocations(t *testing.T) {
 	tracertest.RequireBPF(t)
 	hold := tracertest.BuildC(t, "hold.c")
-	pol := writeFile(t, "policy.toml", overheadPolicy)
+	pol := writeFile(t, "policy.toml", overhead.Policy)
 	floor, _ := recordHeld(t, hold, pol, 1000)
 	const n = 1000000
 	peak, r := recordHeld(t, hold, pol, n)

@@ -15,6 +15,7 @@ import (
 
 	"kernel.org/pub/linux/libs/security/libcap/cap"
 
+	"github.com/mtrace/mtrace/internal/overhead"
 	"github.com/mtrace/mtrace/tracer/tracertest"
 )
 
@@ -152,7 +153,7 @@ func symlinkPath(t *testing.T) string {
 func TestNoLossAtFullSpeed(t *testing.T) {
 	tracertest.RequireBPF(t)
 	spin := tracertest.BuildC(t, "spin.c")
-	pol := writeFile(t, "policy.toml", overheadPolicy)
+	pol := writeFile(t, "policy.toml", overhead.Policy)
 	const n = "300000"
 	r, out := recordJSON(t, "--policy", pol, "--", "sh", "-c", spin+" "+n+" & "+spin+" "+n+"; wait")
 	if got := len(parseTallies(t, out)); got != 2 {

@@ -7,8 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mtrace/mtrace/internal/kernel"
+	"github.com/mtrace/mtrace/internal/overhead"
 	"github.com/mtrace/mtrace/sink"
-	"github.com/mtrace/mtrace/tracer"
 	"github.com/mtrace/mtrace/tracer/tracertest"
 )
 
@@ -27,11 +28,11 @@ import (
 func TestSampleBytes(t *testing.T) {
 	tracertest.RequireBPF(t)
 	bin := tracertest.BuildC(t, "sizes.cc")
-	unlimited := writeFile(t, "policy.toml", overheadPolicy)
+	unlimited := writeFile(t, "policy.toml", overhead.Policy)
 	full, _ := recordJSON(t, "--policy", unlimited, "--", bin)
 	t.Run("sessions", func(t *testing.T) { checkSampleBytes(t, bin, full.AllocationEvents) })
 	t.Run("return probes", func(t *testing.T) {
-		t.Setenv(tracer.PretendMissingEnv, "uprobe_session")
+		t.Setenv(kernel.PretendMissingEnv, "uprobe_session")
 		checkSampleBytes(t, bin, full.AllocationEvents)
 	})
 	// glibc's malloc debugging library wraps malloc: operator new's call

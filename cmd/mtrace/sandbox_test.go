@@ -5,8 +5,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mtrace/mtrace/internal/kernel"
+	"github.com/mtrace/mtrace/internal/sandbox"
 	"github.com/mtrace/mtrace/sink"
-	"github.com/mtrace/mtrace/tracer"
 	"github.com/mtrace/mtrace/tracer/tracertest"
 )
 
@@ -35,7 +36,7 @@ func TestSandboxedProcesses(t *testing.T) {
 	})
 
 	t.Run("at risk", func(t *testing.T) {
-		t.Setenv(tracer.PretendMissingEnv, sandboxCheckName)
+		t.Setenv(kernel.PretendMissingEnv, sandbox.CheckName)
 		if res := runMtrace(t.Context(), nil, "check"); !strings.Contains(res.stdout, "warn sandboxes") {
 			t.Errorf("check:\n%s", res.stdout)
 		}
@@ -60,7 +61,7 @@ func TestSandboxedProcesses(t *testing.T) {
 		}
 		w.release(t)
 
-		t.Setenv(tracer.PretendMissingEnv, sandboxCheckName+",uprobe_session")
+		t.Setenv(kernel.PretendMissingEnv, sandbox.CheckName+",uprobe_session")
 		if res := runMtrace(t.Context(), nil, "record", "--", "true"); res.code != exitRuntime || !strings.Contains(lastLine(res.stderr), "without uprobe sessions") {
 			t.Errorf("without sessions: exit %d, %q", res.code, res.stderr)
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/mtrace/mtrace/internal/sandbox"
 	"github.com/mtrace/mtrace/policy"
 	"github.com/mtrace/mtrace/symbolize"
 	"github.com/mtrace/mtrace/tracer"
@@ -118,7 +119,7 @@ func newTrace(c *cli.Context, cmd string) (*trace, error) {
 		Stderr:      c.App.ErrWriter,
 		Symbolizer:  sym,
 		Logger:      log,
-		SandboxRisk: sandboxRisk,
+		SandboxRisk: sandbox.Risk,
 	}}, nil
 }
 

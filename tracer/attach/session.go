@@ -1,4 +1,4 @@
-package tracer
+package attach
 
 import (
 	"fmt"
@@ -59,19 +59,6 @@ func attachSession(path string, set probeSet, prog *ebpf.Program, pid int) (link
 		return nil, fmt.Errorf("wrap the uprobe session link: %w", err)
 	}
 	return l, nil
-}
-
-// haveUprobeSession reports whether the kernel has uprobe sessions and the
-// kfuncs they use: from Linux 6.13.
-func haveUprobeSession() error {
-	major, minor, release, err := kernelVersion()
-	if err != nil {
-		return err
-	}
-	if !atLeast(major, minor, [2]int{6, 13}) {
-		return fmt.Errorf("kernel %s: %w", release, ebpf.ErrNotSupported)
-	}
-	return nil
 }
 
 // emptyProgram returns a program that returns 0 at once, loadable as a

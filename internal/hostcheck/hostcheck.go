@@ -1,11 +1,8 @@
-package tracer
+package hostcheck
 
 import (
 	"fmt"
-	"maps"
 	"os"
-	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/cilium/ebpf"
@@ -13,7 +10,8 @@ import (
 	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 
-	"github.com/mtrace/mtrace/symbolize"
+	"github.com/mtrace/mtrace/internal/kernel"
+	"github.com/mtrace/mtrace/tracer/attach"
 )
 
 // Check is the outcome of one host check.
@@ -29,29 +27,14 @@ type Check struct {
 // tracepoints, attach cookies, ring buffer).
 var minKernel = [2]int{5, 17}
 
-// PretendMissingEnv names, comma-separated, checks that fail as if their
-// feature were absent, for mtrace check and for tracing itself (which then
-// refuses or degrades): a way to test those paths on a host that has it all.
-const PretendMissingEnv = "MTRACE_PRETEND_MISSING"
-
-func pretendMissing() map[string]bool {
-	missing := map[string]bool{}
-	for _, n := range strings.Split(os.Getenv(PretendMissingEnv), ",") {
-		if n != "" {
-			missing[n] = true
-		}
-	}
-	return missing
-}
-
-// HostChecks says, one check per feature, whether this host can run mtrace,
-// and which allocators it would probe in each of pids. With loadPrograms it
-// also loads mtrace's BPF programs, the final proof.
-func HostChecks(procRoot string, pids []int, loadPrograms bool) []Check {
-	missing := pretendMissing()
+// Run says, one check per feature, whether this host can run mtrace, and
+// which allocators it would probe in each of pids. With loadPrograms it
+// also loads mtrace's BPF programs, the final proof. A check that
+// MTRACE_PRETEND_MISSING names fails (kernel.PretendMissingEnv).
+func Run(procRoot string, pids []int, loadPrograms bool) []Check {
 	var out []Check
 	add := func(c Check) {
-		if missing[c.Name] {
+		if kernel.Pretended(c.Name) {
 			c.OK, c.Detail = false, "pretended missing"
 		}
 		out = append(out, c)
@@ -65,7 +48,7 @@ func HostChecks(procRoot string, pids []int, loadPrograms bool) []Check {
 	add(fileCheck("uprobes", "/sys/bus/event_source/devices/uprobe", true, "uprobe events", "a kernel built with CONFIG_UPROBE_EVENTS=y"))
 	add(featureCheck("ringbuf", true, "BPF ring buffer", "Linux 5.8 or newer", func() error { return features.HaveMapType(ebpf.RingBuf) }))
 	add(featureCheck("uprobe_multi", false, "uprobe_multi links (one link per module; fast detach)", "Linux 6.6 or newer; without it mtrace attaches one link per function", features.HaveBPFLinkUprobeMulti))
-	add(featureCheck("uprobe_session", false, "uprobe sessions (an allocation --sample-bytes leaves out costs no return probe)", "Linux 6.13 or newer; without it every allocation's return is probed", haveUprobeSession))
+	add(featureCheck("uprobe_session", false, "uprobe sessions (an allocation --sample-bytes leaves out costs no return probe)", "Linux 6.13 or newer; without it every allocation's return is probed", kernel.HaveUprobeSession))
 	add(lockdownCheck())
 	add(paranoidCheck())
 	add(cgroup2Check())
@@ -80,41 +63,14 @@ func HostChecks(procRoot string, pids []int, loadPrograms bool) []Check {
 
 func kernelCheck() Check {
 	c := Check{Name: "kernel", Required: true, Fix: fmt.Sprintf("Linux %d.%d or newer", minKernel[0], minKernel[1])}
-	major, minor, release, err := kernelVersion()
+	_, _, release, err := kernel.Version()
 	if err != nil {
 		c.Detail = err.Error()
 		return c
 	}
-	c.OK = atLeast(major, minor, minKernel)
+	c.OK, _ = kernel.AtLeast(minKernel[0], minKernel[1])
 	c.Detail = release
 	return c
-}
-
-// atLeast reports whether version major.minor is want or newer.
-func atLeast(major, minor int, want [2]int) bool {
-	return major > want[0] || (major == want[0] && minor >= want[1])
-}
-
-// kernelVersion returns the running kernel's major and minor version and its release string.
-func kernelVersion() (major, minor int, release string, err error) {
-	var u unix.Utsname
-	if err := unix.Uname(&u); err != nil {
-		return 0, 0, "", fmt.Errorf("uname: %w", err)
-	}
-	release = unix.ByteSliceToString(u.Release[:])
-	parts := strings.SplitN(release, ".", 3)
-	if len(parts) < 2 {
-		return 0, 0, release, fmt.Errorf("kernel release %q: no version", release)
-	}
-	major, _ = strconv.Atoi(parts[0])
-	minor, _ = strconv.Atoi(strings.TrimFunc(parts[1], func(r rune) bool { return r < '0' || r > '9' }))
-	return major, minor, release, nil
-}
-
-// haveFeature reports whether an optional kernel feature may be used: the
-// kernel has it, and it is not pretended missing under its check's name.
-func haveFeature(name string, probe func() error) bool {
-	return !Pretended(name) && probe() == nil
 }
 
 func fileCheck(name, path string, required bool, what, fix string) Check {
@@ -176,8 +132,8 @@ func paranoidCheck() Check {
 
 func cgroup2Check() Check {
 	c := Check{Name: "cgroup2", Required: false, Detail: "no cgroup v2 hierarchy", Fix: "mount cgroup2 (systemd does) for --unit/--cgroup filtering in the kernel; v1 cgroups are followed through their members"}
-	for _, root := range cgroupRoots {
-		if v2, _ := cgroupMount(root); v2 {
+	for _, root := range kernel.CgroupRoots {
+		if v2, _ := kernel.CgroupMount(root); v2 {
 			c.OK, c.Detail = true, "cgroup v2 at "+root
 		}
 	}
@@ -192,7 +148,7 @@ func programsCheck() Check {
 		c.Detail = err.Error()
 		return c
 	}
-	spec, err := allocSpec(linkKinds())
+	spec, err := attach.Spec(kernel.Links())
 	if err == nil {
 		var coll *ebpf.Collection
 		if coll, err = ebpf.NewCollection(spec); err == nil {
@@ -210,14 +166,10 @@ func programsCheck() Check {
 // allocatorCheck lists the allocator objects mtrace would probe in pid.
 func allocatorCheck(procRoot string, pid int) Check {
 	c := Check{Name: fmt.Sprintf("pid %d", pid), Required: true, Fix: "a process that maps a C library, libstdc++ or another allocator"}
-	allocs, err := allocatorsOf(procRoot, pid)
+	found, err := attach.Describe(procRoot, pid)
 	if err != nil {
 		c.Detail = err.Error()
 		return c
-	}
-	var found []string
-	for _, a := range allocs {
-		found = append(found, a.mapping.Path+" "+describeSites(pid, a))
 	}
 	c.OK = len(found) > 0
 	c.Detail = "no allocator mapped"
@@ -225,80 +177,4 @@ func allocatorCheck(procRoot string, pid int) Check {
 		c.Detail = "would probe " + strings.Join(found, ", ")
 	}
 	return c
-}
-
-// mappedAllocator is an allocator a process maps.
-type mappedAllocator struct {
-	mapping symbolize.Mapping
-	sym     *symbolize.Symbolizer
-}
-
-// open opens the allocator's file, in process pid, and returns it with the
-// symbols read through it, from which its probes are planned.
-func (a mappedAllocator) open(pid int) (*os.File, *symbolize.Module, error) {
-	return a.sym.ModuleFile(pid, a.mapping)
-}
-
-// mapsOf returns the executable file mappings of pid.
-func mapsOf(procRoot string, pid int) ([]symbolize.Mapping, error) {
-	return symbolize.ReadMaps(procRoot, pid)
-}
-
-// allocatorsOf lists the allocators pid maps.
-func allocatorsOf(procRoot string, pid int) ([]mappedAllocator, error) {
-	maps, err := mapsOf(procRoot, pid)
-	if err != nil {
-		return nil, err
-	}
-	sym, err := symbolize.New(procRoot)
-	if err != nil {
-		return nil, err
-	}
-	var found []mappedAllocator
-	for _, m := range maps {
-		if mod, err := sym.Module(pid, m); err == nil && isAllocator(mod) {
-			found = append(found, mappedAllocator{m, sym})
-		}
-	}
-	return found, nil
-}
-
-// describeSites says where in the allocator a the probes would go:
-// the functions probed past their symbol, where the kernel emulates the
-// instruction, and how many are probed at the symbol; and the leaf
-// functions, whose calls sampling leaves out skip the return probe where
-// the kernel has uprobe sessions.
-func describeSites(pid int, a mappedAllocator) string {
-	f, mod, err := a.open(pid)
-	if err != nil {
-		return "(sites unknown: " + err.Error() + ")"
-	}
-	defer f.Close()
-	var moved, leaves, handoffs []string
-	atSymbol := 0
-	planned, skipped := planProbes(f, mod)
-	for _, p := range planned {
-		if p.leaf {
-			leaves = append(leaves, p.symbol)
-		}
-		if p.handoff {
-			handoffs = append(handoffs, p.symbol)
-		}
-		if p.site.Offset == 0 {
-			atSymbol++
-			continue
-		}
-		moved = append(moved, fmt.Sprintf("%s+%d", p.symbol, p.site.Offset))
-	}
-	desc := fmt.Sprintf("(probe sites: %s; %d at the symbol", strings.Join(moved, " "), atSymbol)
-	if len(leaves) > 0 {
-		desc += "; calls left out by sampling skip the return probe (with uprobe sessions): " + strings.Join(leaves, " ")
-	}
-	if len(handoffs) > 0 {
-		desc += "; may throw, so no return probe: the probed call each makes carries it: " + strings.Join(handoffs, " ")
-	}
-	for _, why := range slices.Sorted(maps.Keys(skipped)) {
-		desc += "; not probed, " + why + ": " + strings.Join(skipped[why], " ")
-	}
-	return desc + ")"
 }

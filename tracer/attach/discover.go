@@ -1,4 +1,4 @@
-package tracer
+package attach
 
 import (
 	"errors"
@@ -12,53 +12,53 @@ import (
 )
 
 var (
-	// errNoAllocator means a process has mapped no file defining malloc and free yet.
-	errNoAllocator = errors.New("no allocator (malloc and free) mapped")
+	// ErrNoAllocator means a process has mapped no file defining malloc and free yet.
+	ErrNoAllocator = errors.New("no allocator (malloc and free) mapped")
 	// errNoLoader means a process has no allocator and no dynamic loader that could map one.
 	errNoLoader = errors.New("no allocator (malloc and free) in a static executable")
 )
 
-// discovery is what discover found in a process.
-type discovery struct {
-	allocators int  // mapped objects that define malloc and free
-	libc       bool // the C library (or a static executable) is mapped: the loader has mapped what the program links
-	static     bool // no dynamic loader: nothing more will be mapped at startup
+// Found is what Process found in a process.
+type Found struct {
+	Allocators int  // mapped objects that define malloc and free
+	Libc       bool // the C library (or a static executable) is mapped: the loader has mapped what the program links
+	Static     bool // no dynamic loader: nothing more will be mapped at startup
 }
 
-// discover attaches the probes to every allocator object pid maps that is
-// not probed yet. With no object defining malloc and free, the error says
-// whether a dynamic loader may still map one.
-func (t *Tracer) discover(pid int) (discovery, error) {
-	var d discovery
-	maps, err := symbolize.ReadMaps(t.cfg.ProcRoot, pid)
+// Process probes every allocator object pid maps that is not probed yet.
+// With no object defining malloc and free, the error (ErrNoAllocator or
+// another) says whether a dynamic loader may still map one.
+func (a *Attacher) Process(pid int) (Found, error) {
+	var d Found
+	maps, err := symbolize.ReadMaps(a.cfg.ProcRoot, pid)
 	if err != nil {
 		return d, err
 	}
 	dynamic := false
 	for _, m := range maps {
-		mod, err := t.sym.Module(pid, m)
+		mod, err := a.cfg.Symbolizer.Module(pid, m)
 		if err != nil {
 			continue
 		}
 		dynamic = dynamic || mod.Dynamic()
-		d.libc = d.libc || mod.Defines("__libc_start_main")
+		d.Libc = d.Libc || mod.Defines("__libc_start_main")
 		if !isAllocator(mod) {
 			continue
 		}
 		if mod.Defines("malloc") {
-			d.allocators++
+			d.Allocators++
 		}
-		if err := t.probeMapped(pid, m); err != nil {
+		if err := a.probeMapped(pid, m); err != nil {
 			return d, err
 		}
-		t.warnUnprobed(pid, m)
+		a.warnUnprobed(pid, m)
 	}
-	d.static = !dynamic
+	d.Static = !dynamic
 	switch {
-	case d.allocators > 0:
+	case d.Allocators > 0:
 		return d, nil
 	case dynamic:
-		return d, errNoAllocator
+		return d, ErrNoAllocator
 	default:
 		return d, errNoLoader
 	}
@@ -75,15 +75,15 @@ type probeScope struct {
 // Its symbols are read again through the descriptor it is attached by,
 // unless known from the same version of the file. A file that failed is not
 // tried again.
-func (t *Tracer) probeMapped(pid int, m symbolize.Mapping) error {
+func (a *Attacher) probeMapped(pid int, m symbolize.Mapping) error {
 	scope := probeScope{file: m.ID()}
-	if t.onlyPids {
+	if a.cfg.OnlyPids {
 		scope.pid = pid
 	}
-	if _, done := t.probed[scope]; done {
+	if _, done := a.probed[scope]; done {
 		return nil
 	}
-	f, mod, err := t.sym.ModuleFile(pid, m)
+	f, mod, err := a.cfg.Symbolizer.ModuleFile(pid, m)
 	if err != nil {
 		return err
 	}
@@ -91,21 +91,21 @@ func (t *Tracer) probeMapped(pid int, m symbolize.Mapping) error {
 	if !isAllocator(mod) {
 		return nil // changed since it was first read
 	}
-	skipped, err := t.attachModule(f, m.ID(), m.Path, mod, scope.pid)
-	t.probed[scope] = err == nil
-	t.unprobed[scope.file] = skipped
+	skipped, err := a.attachModule(f, m.ID(), m.Path, mod, scope.pid)
+	a.probed[scope] = err == nil
+	a.unprobed[scope.file] = skipped
 	return err
 }
 
 // warnUnprobed warns that traced process pid maps allocation functions
 // left unprobed: once per file, or once per file and pid when only the
 // given pids are traced (each has its own probes).
-func (t *Tracer) warnUnprobed(pid int, m symbolize.Mapping) {
-	skipped := t.unprobed[m.ID()]
+func (a *Attacher) warnUnprobed(pid int, m symbolize.Mapping) {
+	skipped := a.unprobed[m.ID()]
 	for _, why := range slices.Sorted(maps.Keys(skipped)) {
-		t.log.Warn("not probing "+why, "pid", pid, "module", m.Path, "functions", strings.Join(skipped[why], " "))
+		a.log.Warn("not probing "+why, "pid", pid, "module", m.Path, "functions", strings.Join(skipped[why], " "))
 	}
-	delete(t.unprobed, m.ID())
+	delete(a.unprobed, m.ID())
 }
 
 // installedAllocators are the sonames of allocators a distribution installs.
@@ -117,10 +117,11 @@ var installedAllocators = []string{
 // libDirs are where they are installed.
 var libDirs = []string{"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64", "/usr/local/lib"}
 
-// probeInstalled attaches to the allocators installed on the host before any
-// process maps them, so that a process started later is traced from its
-// first allocation even through an allocator nobody had loaded before.
-func (t *Tracer) probeInstalled() error {
+// Installed probes the allocators installed on the host, for every
+// process, before any process maps them: so that a process started later is
+// traced from its first allocation even through an allocator nobody had
+// loaded before.
+func (a *Attacher) Installed() error {
 	for _, dir := range libDirs {
 		for _, name := range installedAllocators {
 			path, err := filepath.EvalSymlinks(filepath.Join(dir, name))
@@ -131,18 +132,18 @@ func (t *Tracer) probeInstalled() error {
 			if err != nil {
 				continue
 			}
-			mod, id, err := t.sym.Open(f, path)
-			if _, done := t.probed[probeScope{file: id}]; err != nil || done || !isAllocator(mod) {
+			mod, id, err := a.cfg.Symbolizer.Open(f, path)
+			if _, done := a.probed[probeScope{file: id}]; err != nil || done || !isAllocator(mod) {
 				f.Close()
 				continue
 			}
-			skipped, err := t.attachModule(f, id, path, mod, 0)
+			skipped, err := a.attachModule(f, id, path, mod, 0)
 			f.Close()
-			t.unprobed[id] = skipped
+			a.unprobed[id] = skipped
 			if err != nil {
 				return fmt.Errorf("attach to installed allocator: %w", err)
 			}
-			t.probed[probeScope{file: id}] = true
+			a.probed[probeScope{file: id}] = true
 		}
 	}
 	return nil

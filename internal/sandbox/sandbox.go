@@ -1,4 +1,4 @@
-package main
+package sandbox
 
 import (
 	"context"
@@ -12,43 +12,46 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/mtrace/mtrace/tracer"
+	"github.com/mtrace/mtrace/internal/hostcheck"
+	"github.com/mtrace/mtrace/internal/kernel"
+	"github.com/mtrace/mtrace/internal/workload"
+	"github.com/mtrace/mtrace/tracer/attach"
 )
 
-// sandboxCheckName names the check of trySandboxedReturn in mtrace check
-// and in MTRACE_PRETEND_MISSING.
-const sandboxCheckName = "sandboxes"
+// CheckName names the check of Check in mtrace check and in
+// MTRACE_PRETEND_MISSING.
+const CheckName = "sandboxes"
 
-// sandboxCheck says whether return probes leave processes under seccomp alive here.
-func sandboxCheck(ctx context.Context) tracer.Check {
-	c := tracer.Check{Name: sandboxCheckName, OK: true, Detail: "return probes leave processes under seccomp alive"}
-	if err := trySandboxedReturn(ctx); err != nil {
+// Check says whether return probes leave processes under seccomp alive here.
+func Check(ctx context.Context) hostcheck.Check {
+	c := hostcheck.Check{Name: CheckName, OK: true, Detail: "return probes leave processes under seccomp alive"}
+	if err := try(ctx); err != nil {
 		c.OK, c.Detail = false, err.Error()
 		c.Fix = "a kernel whose seccomp lets the uretprobe system call pass; until then mtrace leaves processes under seccomp alone"
 	}
 	return c
 }
 
-// sandboxRisk is the tracer's Config.SandboxRisk: trySandboxedReturn where
-// the kernel's version does not say seccomp lets return probes pass (it does
+// Risk is the tracer's Config.SandboxRisk: the try of Check where the
+// kernel's version does not say seccomp lets return probes pass (it does
 // from Linux 6.14), so that tracing does not wait for the try there; mtrace
 // check tries on every kernel.
-func sandboxRisk(ctx context.Context) error {
-	if tracer.SeccompPassesReturns() && !tracer.Pretended(sandboxCheckName) {
+func Risk(ctx context.Context) error {
+	if seccompPassesReturns() && !kernel.Pretended(CheckName) {
 		return nil
 	}
-	return trySandboxedReturn(ctx)
+	return try(ctx)
 }
 
-// trySandboxedReturn runs the built-in workload under a seccomp filter
+// try runs the built-in workload under a seccomp filter
 // that kills it at the uretprobe system call, with an empty return probe on
 // the malloc it calls, where return probes may make that call: nil if it
 // survives a return through the probe, or where they cannot.
-func trySandboxedReturn(ctx context.Context) error {
-	if tracer.Pretended(sandboxCheckName) {
+func try(ctx context.Context) error {
+	if kernel.Pretended(CheckName) {
 		return errors.New("a return probe would kill a process under seccomp here (pretended)")
 	}
-	if !tracer.ReturnsMakeSyscalls() {
+	if !returnsMakeSyscalls() {
 		return nil
 	}
 	cannot := func(err error) error {
@@ -58,11 +61,11 @@ func trySandboxedReturn(ctx context.Context) error {
 	if err != nil {
 		return cannot(err)
 	}
-	var probe *tracer.EmptyProbes
+	var probe *attach.EmptyProbes
 	// The kernel takes a grace period (~100 ms) to remove a probe; nothing waits for it.
 	defer func() { go probe.Close() }()
-	_, err = runWith(ctx, []string{self, "bench-workload", "--deny-uretprobe-syscall", "1"}, func(pid int) (err error) {
-		probe, err = tracer.EmptyReturnProbe("/proc", pid, "malloc")
+	_, err = workload.Run(ctx, []string{self, "bench-workload", "--deny-uretprobe-syscall", "1"}, func(pid int) (err error) {
+		probe, err = attach.EmptyReturn("/proc", pid, "malloc")
 		return err
 	})
 	var exit *exec.ExitError
@@ -87,10 +90,26 @@ func trySandboxedReturn(ctx context.Context) error {
 // sysUretprobe is the uretprobe system call on x86-64.
 const sysUretprobe = 335
 
-// denyUretprobeSyscall puts this process under a seccomp filter that kills
+// returnsMakeSyscalls reports whether this kernel's return probes may make a
+// system call that seccomp sees: on x86-64 from Linux 6.11, or if the
+// version cannot be read.
+func returnsMakeSyscalls() bool {
+	at, known := kernel.AtLeast(6, 11)
+	return runtime.GOARCH == "amd64" && (at || !known)
+}
+
+// seccompPassesReturns reports whether this kernel's seccomp lets the
+// uretprobe system call pass whatever the filter says: from Linux 6.14
+// (earlier kernels may have it backported, which a try tells).
+func seccompPassesReturns() bool {
+	at, known := kernel.AtLeast(6, 14)
+	return at && known
+}
+
+// DenyUretprobeSyscall puts this process under a seccomp filter that kills
 // it when it makes the uretprobe system call, as allowlists made before
 // that call existed do.
-func denyUretprobeSyscall() error {
+func DenyUretprobeSyscall() error {
 	filter := []unix.SockFilter{
 		{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: 4}, // seccomp_data.arch
 		{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jf: 3, K: unix.AUDIT_ARCH_X86_64},

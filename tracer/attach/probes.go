@@ -1,19 +1,17 @@
-package tracer
+package attach
 
 import (
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"strconv"
-	"sync"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 
 	"github.com/mtrace/mtrace/bpf"
 	"github.com/mtrace/mtrace/symbolize"
-	"github.com/mtrace/mtrace/tracer/probesite"
+	"github.com/mtrace/mtrace/tracer/attach/probesite"
 )
 
 // allocFunc is one function mtrace probes and how it takes its arguments.
@@ -75,11 +73,6 @@ var allocFuncs = []allocFunc{
 // malloc and free, or the C++ operator new.
 func isAllocator(mod *symbolize.Module) bool {
 	return (mod.Defines("malloc") && mod.Defines("free")) || mod.Defines("_Znwm")
-}
-
-// probeInfo is what one probe id stands for: a function in a module.
-type probeInfo struct {
-	function, module string
 }
 
 // maxProbes is the number of probe ids the 16-bit event field can carry.
@@ -216,45 +209,40 @@ func (f allocFunc) needs() probesite.Needs {
 // to, the bytes of that file alone. Each function gets a probe id, carried
 // in its attach cookie with its kind. It returns the functions left
 // unprobed, by why (planProbes).
-func (t *Tracer) attachModule(file *os.File, id symbolize.FileID, module string, mod *symbolize.Module, pid int) (skipped map[string][]string, err error) {
-	first := len(t.probes)
+func (a *Attacher) attachModule(file *os.File, id symbolize.FileID, module string, mod *symbolize.Module, pid int) (skipped map[string][]string, err error) {
+	first := len(a.probes)
 	defer func() {
 		if err != nil {
-			t.probes = t.probes[:first] // the ids of a failed attach are not in use
+			a.probes = a.probes[:first] // the ids of a failed attach are not in use
 		}
 	}()
-	pl, ok := t.plans[id]
+	pl, ok := a.plans[id]
 	if !ok || pl.mod != mod {
 		pl.probes, pl.skipped = planProbes(file, mod)
 		pl.mod = mod
-		t.plans[id] = pl
+		a.plans[id] = pl
 	}
 	var sites siteSets
 	for _, p := range pl.probes {
-		if len(t.probes) == maxProbes {
+		if len(a.probes) == maxProbes {
 			return nil, fmt.Errorf("attach to %s: more than %d probes", module, maxProbes)
 		}
-		cookie, err := probeCookie(p, len(t.probes))
+		cookie, err := probeCookie(p, len(a.probes))
 		if err != nil {
 			return nil, fmt.Errorf("attach to %s: %w", module, err)
 		}
-		sites.add(p, p.addr(), cookie, t.session)
-		t.probes = append(t.probes, probeInfo{function: p.name, module: module})
-		t.log.Debug("probe site", "module", module, "function", p.symbol, "offset", p.site.Offset, "why", p.site.Reason)
+		sites.add(p, p.addr(), cookie, a.cfg.Programs.Session != nil)
+		a.probes = append(a.probes, probe{function: p.name, module: module})
+		a.log.Debug("probe site", "module", module, "function", p.symbol, "offset", p.site.Offset, "why", p.site.Reason)
 	}
 	// Attach through the descriptor: no path can be swapped meanwhile.
-	links, err := attachSites(fdPath(file), sites, t.programs(), t.multi, pid)
+	links, err := attachSites(fdPath(file), sites, a.cfg.Programs, a.cfg.Multi, pid)
 	if err != nil {
 		return nil, fmt.Errorf("attach to %s: %w", module, err)
 	}
-	t.links = append(t.links, links...)
-	t.log.Debug("probes attached", "module", module, "pid", pid, "functions", len(pl.probes), "sessions", len(sites.session.symbols))
+	a.links = append(a.links, links...)
+	a.log.Debug("probes attached", "module", module, "pid", pid, "functions", len(pl.probes), "sessions", len(sites.session.symbols))
 	return pl.skipped, nil
-}
-
-// fdPath names the open file f by its descriptor.
-func fdPath(f *os.File) string {
-	return "/proc/self/fd/" + strconv.Itoa(int(f.Fd()))
 }
 
 // siteSets are the sites of one file's entry probes, return probes and session probes.
@@ -276,16 +264,12 @@ func (s *siteSets) add(p plannedProbe, addr, cookie uint64, session bool) {
 	}
 }
 
-// programs are what the probes run: an entry and a return program, and a
-// session program where the kernel has uprobe sessions.
-type programs struct{ enter, exit, session *ebpf.Program }
-
 // attachSites attaches the programs at the sites of the file at path, in
 // every process or only in pid.
-func attachSites(path string, sites siteSets, progs programs, multi bool, pid int) (links []link.Link, err error) {
+func attachSites(path string, sites siteSets, progs Programs, multi bool, pid int) (links []link.Link, err error) {
 	defer func() {
 		if err != nil {
-			err = errors.Join(err, closeAll(links))
+			err = errors.Join(err, CloseLinks(links))
 			links = nil
 		}
 	}()
@@ -293,18 +277,18 @@ func attachSites(path string, sites siteSets, progs programs, multi bool, pid in
 	if err != nil {
 		return nil, err
 	}
-	in, err := attachSet(ex, sites.enter, progs.enter, false, multi, pid)
+	in, err := attachSet(ex, sites.enter, progs.Enter, false, multi, pid)
 	links = append(links, in...)
 	if err != nil {
 		return links, fmt.Errorf("uprobes: %w", err)
 	}
-	out, err := attachSet(ex, sites.exit, progs.exit, true, multi, pid)
+	out, err := attachSet(ex, sites.exit, progs.Exit, true, multi, pid)
 	links = append(links, out...)
 	if err != nil {
 		return links, fmt.Errorf("uretprobes: %w", err)
 	}
 	if len(sites.session.addrs) > 0 {
-		l, err := attachSession(path, sites.session, progs.session, pid)
+		l, err := attachSession(path, sites.session, progs.Session, pid)
 		if err != nil {
 			return links, fmt.Errorf("uprobe sessions: %w", err)
 		}
@@ -359,16 +343,4 @@ func attachSet(ex *link.Executable, set probeSet, prog *ebpf.Program, ret, multi
 		links = append(links, l)
 	}
 	return links, nil
-}
-
-// closeAll detaches links all at once: each detach waits for a kernel grace
-// period (about 100 ms here), and concurrent detaches share them.
-func closeAll(links []link.Link) error {
-	errs := make([]error, len(links))
-	var wg sync.WaitGroup
-	for i, l := range links {
-		wg.Go(func() { errs[i] = l.Close() })
-	}
-	wg.Wait()
-	return errors.Join(errs...)
 }

@@ -1,11 +1,11 @@
-package tracer
+package attach
 
 import (
 	"io"
 
 	"github.com/mtrace/mtrace/bpf"
 	"github.com/mtrace/mtrace/symbolize"
-	"github.com/mtrace/mtrace/tracer/probesite"
+	"github.com/mtrace/mtrace/tracer/attach/probesite"
 )
 
 // throwing are the forms of operator new that throw std::bad_alloc. Their

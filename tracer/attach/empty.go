@@ -1,4 +1,4 @@
-package tracer
+package attach
 
 import (
 	"errors"
@@ -13,6 +13,7 @@ import (
 	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 
+	"github.com/mtrace/mtrace/internal/kernel"
 	"github.com/mtrace/mtrace/symbolize"
 )
 
@@ -22,12 +23,12 @@ import (
 type EmptyProbes struct {
 	prog  *ebpf.Program
 	links []link.Link
-	stats io.Closer // keeps the kernel counting runs (EmptyReturnProbe)
+	stats io.Closer // keeps the kernel counting runs (EmptyReturn)
 }
 
-// AttachEmpty attaches empty probes to every allocator pid maps, at the sites
+// Empty attaches empty probes to every allocator pid maps, at the sites
 // the planner chooses or, with atSymbol, at the functions' symbols.
-func AttachEmpty(procRoot string, pid int, atSymbol bool) (_ *EmptyProbes, err error) {
+func Empty(procRoot string, pid int, atSymbol bool) (_ *EmptyProbes, err error) {
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return nil, fmt.Errorf("raise the locked-memory limit: %w", err)
 	}
@@ -36,9 +37,9 @@ func AttachEmpty(procRoot string, pid int, atSymbol bool) (_ *EmptyProbes, err e
 		return nil, err
 	}
 	if len(allocs) == 0 {
-		return nil, fmt.Errorf("pid %d: %w", pid, errNoAllocator)
+		return nil, fmt.Errorf("pid %d: %w", pid, ErrNoAllocator)
 	}
-	multi, _ := linkKinds()
+	multi, _ := kernel.Links()
 	e := &EmptyProbes{} // closed on failure; the result is then nil
 	defer func() {
 		if err != nil {
@@ -56,14 +57,14 @@ func AttachEmpty(procRoot string, pid int, atSymbol bool) (_ *EmptyProbes, err e
 	return e, nil
 }
 
-// EmptyReturnProbe attaches an empty return probe to the function symbol
+// EmptyReturn attaches an empty return probe to the function symbol
 // (malloc, say) of the first shared object pid maps that defines it, for
 // pid only.
-func EmptyReturnProbe(procRoot string, pid int, symbol string) (*EmptyProbes, error) {
+func EmptyReturn(procRoot string, pid int, symbol string) (*EmptyProbes, error) {
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return nil, fmt.Errorf("raise the locked-memory limit: %w", err)
 	}
-	maps, err := mapsOf(procRoot, pid)
+	maps, err := symbolize.ReadMaps(procRoot, pid)
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +92,7 @@ func EmptyReturnProbe(procRoot string, pid int, symbol string) (*EmptyProbes, er
 	return nil, errors.Join(append(tried, e.Close())...)
 }
 
-// Fired reports whether the probes of EmptyReturnProbe have run.
+// Fired reports whether the probes of EmptyReturn have run.
 func (e *EmptyProbes) Fired() (bool, error) {
 	s, err := e.prog.Stats()
 	if err != nil {
@@ -129,7 +130,7 @@ func (e *EmptyProbes) attach(pid int, a mappedAllocator, atSymbol, multi bool) e
 		}
 		sites.add(p, addr, 0, false)
 	}
-	links, err := attachSites(fdPath(f), sites, programs{enter: e.prog, exit: e.prog}, multi, pid)
+	links, err := attachSites(fdPath(f), sites, Programs{Enter: e.prog, Exit: e.prog}, multi, pid)
 	e.links = append(e.links, links...)
 	return err
 }
@@ -139,7 +140,7 @@ func (e *EmptyProbes) Close() error {
 	if e == nil {
 		return nil
 	}
-	err := closeAll(e.links)
+	err := CloseLinks(e.links)
 	if e.prog != nil {
 		err = errors.Join(err, e.prog.Close())
 	}

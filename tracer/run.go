@@ -241,7 +241,7 @@ func (t *Tracer) poll() {
 		}
 	}
 	if len(t.cfg.Cgroups) > len(t.cgroupsV1) {
-		if err := t.rejudge(); err != nil {
+		if err := t.recheckTargets(); err != nil {
 			t.log.Warn("look again at cgroup members", "err", err)
 		}
 	}

@@ -27,18 +27,18 @@ import (
 
 // Tracer is one run of mtrace: loaded programs, attached probes, targets.
 type Tracer struct {
-	cfg     Config
-	log     *slog.Logger
-	fs      procfs.FS
-	sym     *symbolize.Symbolizer
-	objs    bpf.AllocObjects
-	reader  *ringbuf.Reader
-	links   []link.Link      // the lifecycle links (attachLifecycle)
-	attach  *attach.Attacher // the probes on allocators, and their links
-	multi   bool             // the kernel has uprobe_multi links
-	session bool             // and uprobe sessions
-	spare   bool             // processes under seccomp are left alone (Config.SandboxRisk)
-	epoch   uint64           // the kernel side's epoch (see rejudge)
+	cfg            Config
+	log            *slog.Logger
+	fs             procfs.FS
+	sym            *symbolize.Symbolizer
+	objs           bpf.AllocObjects
+	reader         *ringbuf.Reader
+	links          []link.Link      // the lifecycle links (attachLifecycle)
+	attach         *attach.Attacher // the probes on allocators, and their links
+	multi          bool             // the kernel has uprobe_multi links
+	session        bool             // and uprobe sessions
+	avoidSandboxed bool             // processes under seccomp are left alone (Config.SandboxRisk)
+	epoch          uint64           // the kernel side's epoch (see recheckTargets)
 
 	agg       *aggregate.Aggregate   // the records and counts of every process image
 	swept     time.Time              // when sweep last ran
@@ -82,11 +82,11 @@ func New(ctx context.Context, cfg Config) (t *Tracer, err error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	spare := false
+	avoidSandboxed := false
 	if cfg.SandboxRisk != nil {
 		if err := cfg.SandboxRisk(ctx); err != nil {
 			cfg.Logger.Warn("processes under seccomp are not traced", "why", err)
-			spare = true
+			avoidSandboxed = true
 		}
 	}
 	fs, err := procfs.NewFS(cfg.ProcRoot)
@@ -100,16 +100,16 @@ func New(ctx context.Context, cfg Config) (t *Tracer, err error) {
 		}
 	}
 	t = &Tracer{
-		cfg:       cfg,
-		spare:     spare,
-		log:       cfg.Logger,
-		fs:        fs,
-		sym:       sym,
-		pending:   make(map[uint32]int),
-		requests:  make(chan chan *sink.Report),
-		cgroupIDs: make(map[uint64]string),
-		stop:      make(chan struct{}),
-		epoch:     1,
+		cfg:            cfg,
+		avoidSandboxed: avoidSandboxed,
+		log:            cfg.Logger,
+		fs:             fs,
+		sym:            sym,
+		pending:        make(map[uint32]int),
+		requests:       make(chan chan *sink.Report),
+		cgroupIDs:      make(map[uint64]string),
+		stop:           make(chan struct{}),
+		epoch:          1,
 	}
 	t.agg = aggregate.New(aggregate.Config{
 		MaxExitedProcesses: int(cfg.Policy.Limits.MaxExitedProcesses),
@@ -136,10 +136,10 @@ func New(ctx context.Context, cfg Config) (t *Tracer, err error) {
 	}
 	// Probes in every process would make every process on the host trap;
 	// when the set of traced processes cannot grow, they fire for it alone.
-	// With processes under seccomp to spare, they fire everywhere: a link
+	// With processes under seccomp left alone, they fire everywhere: a link
 	// filtered to pids still hijacks the returns of the others its
 	// breakpoints reach (their children), without running the program.
-	onlyPids := !t.spare && len(cfg.Command) == 0 && len(cgroups) == 0 && !cfg.All && !cfg.FollowForks
+	onlyPids := !t.avoidSandboxed && len(cfg.Command) == 0 && len(cgroups) == 0 && !cfg.All && !cfg.FollowForks
 	if err := t.load(cgroups); err != nil {
 		return t, err
 	}
@@ -181,7 +181,7 @@ func (t *Tracer) load(cgroups []cgroupTarget) error {
 		return fmt.Errorf("raise memlock limit: %w", err)
 	}
 	t.multi, t.session = kernel.Links()
-	if t.spare && !t.session {
+	if t.avoidSandboxed && !t.session {
 		return errSandboxesAtRisk
 	}
 	spec, err := attach.Spec(t.multi, t.session)
@@ -210,7 +210,7 @@ func (t *Tracer) load(cgroups []cgroupTarget) error {
 		bpf.AllocVarWakeupBytes:    uint64(l.RingBufferBytes / 32),
 		bpf.AllocVarTraceAll:       boolByte(t.cfg.All),
 		bpf.AllocVarFollowForks:    boolByte(follow),
-		bpf.AllocVarAvoidSandboxed: boolByte(t.spare),
+		bpf.AllocVarAvoidSandboxed: boolByte(t.avoidSandboxed),
 		bpf.AllocVarCgroupCount:    uint32(len(v2)),
 		bpf.AllocVarSelfTgid:       uint32(os.Getpid()),
 		bpf.AllocVarMayDeny:        boolByte(t.cfg.Policy.MayDeny()),
@@ -345,13 +345,13 @@ func (t *Tracer) addTarget(pid int) error {
 	if err := t.objs.Targets.Put(uint32(pid), uint8(1)); err != nil {
 		return fmt.Errorf("register pid %d: %w", pid, err)
 	}
-	return t.rejudge()
+	return t.recheckTargets()
 }
 
-// rejudge makes the kernel side find again, at each thread's next probe,
+// recheckTargets makes the kernel side find again, at each thread's next probe,
 // whether its process is traced: after a change to the targets or
 // exclusions, and at each poll for processes that moved between cgroups.
-func (t *Tracer) rejudge() error {
+func (t *Tracer) recheckTargets() error {
 	t.epoch++
 	if err := t.objs.Epoch.Set(t.epoch); err != nil {
 		return fmt.Errorf("set epoch: %w", err)
@@ -407,7 +407,7 @@ func (t *Tracer) exclude(pid uint32) error {
 	if err := t.objs.Excluded.Put(pid, uint8(1)); err != nil {
 		return fmt.Errorf("exclude pid %d: %w", pid, err)
 	}
-	if err := t.rejudge(); err != nil {
+	if err := t.recheckTargets(); err != nil {
 		return err
 	}
 	t.log.Debug("exclude process in the kernel", "pid", pid)
@@ -428,7 +428,7 @@ func (t *Tracer) readmit(pid uint32) {
 		err = nil
 	}
 	if err == nil {
-		err = t.rejudge()
+		err = t.recheckTargets()
 	}
 	if err != nil {
 		t.log.Warn("trace process again", "pid", pid, "err", err)
@@ -463,7 +463,7 @@ func (t *Tracer) tracePid(pid int) error {
 		closeFD(pidfd)
 		return fmt.Errorf("refuse to trace: %w", err)
 	}
-	if t.spare && judged.sandboxed {
+	if t.avoidSandboxed && judged.sandboxed {
 		closeFD(pidfd)
 		return fmt.Errorf("refuse to trace pid %d: %w", pid, errSandboxed)
 	}

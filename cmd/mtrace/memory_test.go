@@ -379,7 +379,9 @@ func TestForkStorm(t *testing.T) {
 
 	r := readReport(t, out)
 	size := fileSize(t, out)
-	processes, apart, allocs, folded := 0, 0, uint64(0), 0
+	// An allocation whose stack the kernel could not walk (the mapping lock
+	// was busy: a stack error) is counted without its callers.
+	processes, apart, allocs, stackless, folded := 0, 0, uint64(0), uint64(0), 0
 	for _, p := range r.Processes {
 		if p.Exe != storm {
 			continue
@@ -390,14 +392,19 @@ func TestForkStorm(t *testing.T) {
 		}
 		folded += p.FoldedProcesses
 		for _, s := range p.Stacks {
-			if len(s.Frames) > 1 && s.Frames[1].Function == "nest" {
+			switch {
+			case len(s.Frames) > 1 && s.Frames[1].Function == "nest":
 				allocs += s.Allocs
+			case len(s.Frames) == 1 && s.Frames[0].Function != sink.OtherStacks:
+				stackless += s.Allocs
 			}
 		}
 	}
-	t.Logf("%d storm processes, %d apart, %d folded; report %d KiB, mtrace's peak RSS %d MiB", processes, apart, folded, size>>10, peak()>>10)
-	if processes != 2*n || allocs != 5*2*n {
-		t.Errorf("the report has %d processes of the storm with %d allocations, want %d with %d", processes, allocs, 2*n, 5*2*n)
+	t.Logf("%d storm processes, %d apart, %d folded; %d allocations in nest, %d without a stack (%d stack errors); report %d KiB, mtrace's peak RSS %d MiB",
+		processes, apart, folded, allocs, stackless, r.Dropped.StackErrors, size>>10, peak()>>10)
+	if processes != 2*n || allocs+stackless != 5*2*n || stackless > r.Dropped.StackErrors {
+		t.Errorf("the report has %d processes of the storm with %d allocations in nest and %d without a stack (%d stack errors), want %d with %d",
+			processes, allocs, stackless, r.Dropped.StackErrors, 2*n, 5*2*n)
 	}
 	if apart > 200 || r.FoldedProcesses < folded || folded < 2*n-200 {
 		t.Errorf("%d storm processes apart, %d folded, report says %d folded: want at most 200 apart, the rest folded", apart, folded, r.FoldedProcesses)

@@ -89,7 +89,7 @@ func describeSites(pid int, a mappedAllocator) string {
 		desc += "; calls left out by sampling skip the return probe (with uprobe sessions): " + strings.Join(leaves, " ")
 	}
 	if len(handoffs) > 0 {
-		desc += "; may throw, so no return probe: the probed call each makes carries it: " + strings.Join(handoffs, " ")
+		desc += "; may throw, so no return probe: the probed call each makes takes it over: " + strings.Join(handoffs, " ")
 	}
 	for _, why := range slices.Sorted(maps.Keys(skipped)) {
 		desc += "; not probed, " + why + ": " + strings.Join(skipped[why], " ")

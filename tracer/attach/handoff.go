@@ -25,43 +25,44 @@ var throwing = map[string]bool{
 // whyNotThrowing is logged for the throwing functions left unprobed.
 const whyNotThrowing = "operator new that allocates by itself (or in code mtrace cannot follow): a return probe would turn a std::bad_alloc the program catches into std::terminate, so its allocations are not counted"
 
-// carrierKind reports whether a function of kind can carry a throwing
-// function's call: it returns the block (not realloc, whose old block is
-// its own, nor posix_memalign, which returns a status).
-func carrierKind(kind bpf.AllocKind) bool {
+// takesOverKind reports whether a function of kind can take over a
+// throwing function's call: it returns the block (not realloc, whose old
+// block is its own, nor posix_memalign, which returns a status).
+func takesOverKind(kind bpf.AllocKind) bool {
 	return kind == kindMalloc || kind == kindCalloc || kind == kindMemalign
 }
 
-// carrierName reports whether symbol names a probed function that can carry a throwing function's call.
-func carrierName(symbol string) bool {
+// takesOverName reports whether symbol names a probed function that can take over a throwing function's call.
+func takesOverName(symbol string) bool {
 	for _, f := range allocFuncs {
 		if f.symbol == symbol {
-			return carrierKind(f.kind)
+			return takesOverKind(f.kind)
 		}
 	}
 	return false
 }
 
-// carriers finds whether a throwing function can hand its call to a probed
+// takeovers finds whether a throwing function can hand its call to a probed
 // allocation function it calls or tail-calls, in one module, and from
 // where.
-type carriers struct {
+type takeovers struct {
 	file    io.ReaderAt
 	mod     *symbolize.Module
-	entries map[uint64]bool   // where the calls of carriers in mod enter: their symbols and sites
+	entries map[uint64]bool   // where the calls of the functions that take over in mod enter: their symbols and sites
 	imports map[uint64]string // mod's global offset table, read on first use
 }
 
-// add makes the function at addr, probed at site, a carrier.
-func (c *carriers) add(addr uint64, site uint64) {
+// add makes the function at addr, probed at site, one that takes over calls.
+func (c *takeovers) add(addr uint64, site uint64) {
 	c.entries[addr] = true
 	c.entries[addr+site] = true
 }
 
-// carries reports whether the call or jump e leads to a carrier: one in
+// leadsTo reports whether the call or jump e leads to a function that
+// takes over the call: one in
 // the module, or one it imports by name through its PLT or its global
 // offset table.
-func (c *carriers) carries(e probesite.Exit) bool {
+func (c *takeovers) leadsTo(e probesite.Exit) bool {
 	slot := e.Target
 	if !e.Slot {
 		if c.entries[e.Target] {
@@ -83,5 +84,5 @@ func (c *carriers) carries(e probesite.Exit) bool {
 	}
 	name := c.imports[slot]
 	a, defined := c.mod.Address(name)
-	return carrierName(name) || (defined && c.entries[a])
+	return takesOverName(name) || (defined && c.entries[a])
 }

@@ -15,7 +15,7 @@ func TestThrowingNewPlanned(t *testing.T) {
 	libstdcxx := []string{"_Znwm", "_Znam", "_ZnwmSt11align_val_t", "_ZnamSt11align_val_t"}
 	for path, want := range map[string]struct {
 		handoff, skipped []string
-		depths           []uint64 // where their carriers start, checked with objdump
+		depths           []uint64 // where the calls that take theirs over start, checked with objdump
 	}{
 		// push %rbx, call malloc; jmp _Znwm; push %rbp, push %rbx, sub $8, call aligned_alloc; jmp
 		"/usr/lib/x86_64-linux-gnu/libstdc++.so.6": {handoff: libstdcxx, depths: []uint64{16, 0, 32, 0}},

@@ -84,7 +84,7 @@ type plannedProbe struct {
 	site    probesite.Site
 	off     uint64 // where the function starts in its file
 	leaf    bool   // it calls no other probed function
-	handoff bool   // it may throw: an entry probe only, and the probed call it makes carries its call
+	handoff bool   // it may throw: an entry probe only, and the probed call it makes takes its call over
 	depth   uint64 // with handoff: how far below its stack pointer at entry that call starts
 }
 
@@ -124,7 +124,7 @@ const whyNotDecoded = "code not read or decoded from its file (no size, inside a
 // its probe goes to, planned from its code in file. Functions in Go code
 // are left out: a return probe there would corrupt the moving goroutine
 // stacks, and an entry probe alone counts nothing; so are the throwing
-// forms of operator new that no probed call can carry, and functions whose
+// forms of operator new whose call no probed call can take over, and functions whose
 // code could not be read from file and decoded there. skipped names them,
 // by why they are left out. mod must have been read from file itself.
 func planProbes(file io.ReaderAt, mod *symbolize.Module) (planned []plannedProbe, skipped map[string][]string) {
@@ -159,12 +159,12 @@ func planProbes(file io.ReaderAt, mod *symbolize.Module) (planned []plannedProbe
 	}
 	// A call enters a probe at the function's symbol and runs into its site.
 	sites := make(map[uint64]bool)
-	carry := carriers{file: file, mod: mod, entries: make(map[uint64]bool)}
+	takers := takeovers{file: file, mod: mod, entries: make(map[uint64]bool)}
 	for _, p := range planned {
 		addr, _ := mod.Address(p.symbol)
 		sites[addr], sites[addr+p.site.Offset] = true, true
-		if carrierKind(p.kind) && !throwing[p.symbol] {
-			carry.add(addr, p.site.Offset)
+		if takesOverKind(p.kind) && !throwing[p.symbol] {
+			takers.add(addr, p.site.Offset)
 		}
 	}
 	kept := planned[:0]
@@ -172,13 +172,13 @@ func planProbes(file io.ReaderAt, mod *symbolize.Module) (planned []plannedProbe
 		addr, _ := mod.Address(p.symbol)
 		code := codes[p.symbol]
 		if throwing[p.symbol] {
-			depth, ok := probesite.Handoff(code, addr, carry.carries)
+			depth, ok := probesite.Handoff(code, addr, takers.leadsTo)
 			if !ok {
 				skipped[whyNotThrowing] = append(skipped[whyNotThrowing], p.symbol)
 				continue
 			}
 			p.handoff, p.depth = true, depth
-			carry.add(addr, p.site.Offset) // operator new[] tail-calls operator new
+			takers.add(addr, p.site.Offset) // operator new[] tail-calls operator new
 		}
 		if leafCandidate(mod, p.symbol) {
 			p.leaf = probesite.Leaf(code, addr, sites)

@@ -43,7 +43,7 @@ bench: build ## run the Go benchmarks, then the overhead table on testdata/bench
 	cc $(TARGET_CFLAGS) -o $(BIN)/bench testdata/bench.c
 	./$(BIN)/mtrace check --overhead --rounds $(ROUNDS) --ops $(OPS) -- ./$(BIN)/bench
 
-fuzz: ## run each fuzz target for FUZZTIME (ELF/DWARF, /proc files, ring-buffer records, policies, saved reports, output paths)
+fuzz: ## run each fuzz target for FUZZTIME (ELF/DWARF, unwind tables, /proc files, ring-buffer records, policies, saved reports, output paths)
 	$(GO) test -run='^$$' -fuzz='^FuzzOpenModule$$' -fuzztime=$(FUZZTIME) ./symbolize
 	$(GO) test -run='^$$' -fuzz='^FuzzReadMaps$$' -fuzztime=$(FUZZTIME) ./symbolize
 	$(GO) test -run='^$$' -fuzz='^FuzzReadDWARF$$' -fuzztime=$(FUZZTIME) ./symbolize
@@ -53,6 +53,7 @@ fuzz: ## run each fuzz target for FUZZTIME (ELF/DWARF, /proc files, ring-buffer 
 	$(GO) test -run='^$$' -fuzz='^FuzzProcFiles$$' -fuzztime=$(FUZZTIME) ./tracer
 	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./policy
 	$(GO) test -run='^$$' -fuzz='^FuzzParseReport$$' -fuzztime=$(FUZZTIME) ./sink
+	$(GO) test -run='^$$' -fuzz='^FuzzBuild$$' -fuzztime=$(FUZZTIME) ./tracer/unwind
 
 demo: build ## trace the bundled demo workload (testdata/allocs.c) and print the report (needs root, gcc)
 	cc $(TARGET_CFLAGS) -o $(BIN)/allocs testdata/allocs.c

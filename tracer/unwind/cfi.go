@@ -18,13 +18,20 @@ const (
 // maxStates bounds DW_CFA_remember_state nesting in one FDE.
 const maxStates = 64
 
-// The expressions real binaries give as a CFA and that rows support:
-// glibc's and binutils' PLT entries (CFA = rsp + 8 + ((rip & 15) >= 11 ? 8 : 0),
-// or 10 for some PLTs), and glibc's __restore_rt (CFA = *(rsp + 160)).
+// The expressions real binaries give as a CFA and that rows support: the
+// PLT entries binutils' ld describes, CFA = rsp + 8 + ((rip & 15) >= N ? 8 : 0)
+// with N = 11 (lazy PLT), 10 (BND PLT) or 9 (IBT PLT), and glibc's
+// __restore_rt, CFA = *(rsp + 160).
 var (
 	pltExpr    = []byte{0x77, 0x08, 0x80, 0x00, 0x3f, 0x1a} // breg7 8; breg16 0; lit15; and
-	pltExprEnd = []byte{0x2a, 0x33, 0x24, 0x22}             // ge; lit3; shl; plus (after lit10 or lit11)
+	pltExprEnd = []byte{0x2a, 0x33, 0x24, 0x22}             // ge; lit3; shl; plus (after litN)
 	signalExpr = []byte{0x77, 0xa0, 0x01, 0x06}             // breg7 160; deref
+)
+
+// DW_OP_lit0 and DW_OP_lit15: the literals a PLT expression compares with.
+const (
+	opLit0  = 0x30
+	opLit15 = 0x3f
 )
 
 // cfaKind is how the CFA is found in the interpreter's state.
@@ -261,8 +268,8 @@ func (in *interpreter) run(code []byte, cie bool) {
 // stop ends the rows that the instructions can say: from the current
 // location on, the FDE is None.
 func (in *interpreter) stop() {
-	in.emit()
 	in.stopped = true
+	in.emit()
 }
 
 func (in *interpreter) advance(delta uint64, caf int64, cie bool) {
@@ -326,9 +333,9 @@ func (in *interpreter) defCFAExpression(expr []byte) {
 		in.cur.cfa = cfaSignal
 	case len(expr) == len(pltExpr)+1+len(pltExprEnd) &&
 		bytes.HasPrefix(expr, pltExpr) && bytes.HasSuffix(expr, pltExprEnd) &&
-		(expr[len(pltExpr)] == 0x3a || expr[len(pltExpr)] == 0x3b): // lit10, lit11
+		expr[len(pltExpr)] >= opLit0 && expr[len(pltExpr)] <= opLit15:
 		in.cur.cfa = cfaPLT
-		in.cur.cfaOff = int64(expr[len(pltExpr)] - 0x30)
+		in.cur.cfaOff = int64(expr[len(pltExpr)] - opLit0)
 	}
 }
 

@@ -27,7 +27,8 @@ const (
 	RuleRSP
 	// RuleRBP: CFA = rbp + CFAOffset.
 	RuleRBP
-	// RulePLT: the PLT expression, CFA = rsp + 8 + ((rip & 15) >= CFAOffset ? 8 : 0).
+	// RulePLT: the PLT expression, CFA = rsp + 8 + ((rip & 15) >= CFAOffset ? 8 : 0),
+	// CFAOffset being 11, 10 or 9 in the PLTs binutils' ld makes.
 	RulePLT
 	// RuleSignal: a signal trampoline; the interrupted frame's rbp, rsp and
 	// rip are in the ucontext at rsp+120, rsp+160 and rsp+168.

@@ -106,6 +106,28 @@ func TestLimits(t *testing.T) {
 	}
 }
 
+// TestFileOver4GiB checks that a file whose code lies past 4 GiB, where
+// rows' 32-bit offsets cannot reach, is refused.
+func TestFileOver4GiB(t *testing.T) {
+	var b bytes.Buffer
+	hdr := elf.Header64{
+		Ident:     [elf.EI_NIDENT]byte{0x7f, 'E', 'L', 'F', byte(elf.ELFCLASS64), byte(elf.ELFDATA2LSB), byte(elf.EV_CURRENT)},
+		Type:      uint16(elf.ET_DYN),
+		Machine:   uint16(elf.EM_X86_64),
+		Version:   uint32(elf.EV_CURRENT),
+		Phoff:     64,
+		Ehsize:    64,
+		Phentsize: 56,
+		Phnum:     1,
+	}
+	prog := elf.Prog64{Type: uint32(elf.PT_LOAD), Flags: uint32(elf.PF_R | elf.PF_X), Off: 5 << 30, Vaddr: 5 << 30, Filesz: 0x1000, Memsz: 0x1000}
+	binary.Write(&b, binary.LittleEndian, hdr)
+	binary.Write(&b, binary.LittleEndian, prog)
+	if tab, err := Build(bytes.NewReader(b.Bytes()), Limits{}); err == nil || !strings.Contains(err.Error(), "4 GiB") {
+		t.Errorf("table %v, error %v", tab != nil, err)
+	}
+}
+
 // debugFrame assembles a .debug_frame section: one CIE (code alignment 1,
 // data alignment -8, ra 16, CFA = rsp+8, ra at CFA-8), then one FDE per
 // element of fdes, covering [0x1000, 0x1100) with those instructions.

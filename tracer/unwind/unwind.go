@@ -76,7 +76,8 @@ var ErrNoCFI = errors.New("no .eh_frame or .debug_frame")
 func Build(f io.ReaderAt, l Limits) (t *Table, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			t, err = nil, fmt.Errorf("parse ELF: malformed file: %v", p)
+			// debug/elf and delve's parser panic on some malformed input.
+			t, err = nil, fmt.Errorf("read unwind table: malformed file: %v", p)
 		}
 	}()
 	if l.MaxRows <= 0 {

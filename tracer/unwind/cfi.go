@@ -89,9 +89,13 @@ type interpreter struct {
 }
 
 // interpret returns the rows of one FDE at virtual addresses, the first at
-// its beginning; an instruction it cannot follow makes the rest None.
-func interpret(fde *frame.FrameDescriptionEntry, ehFrame bool) []locRow {
-	in := &interpreter{cie: fde.CIE, ehFrame: ehFrame, signal: isSignal(fde.CIE), loc: fde.Begin()}
+// its beginning; an instruction it cannot follow makes the rest None. The
+// rows are valid until the next call: one interpreter serves every FDE.
+func (in *interpreter) interpret(fde *frame.FrameDescriptionEntry, ehFrame bool) []locRow {
+	*in = interpreter{
+		cie: fde.CIE, ehFrame: ehFrame, signal: isSignal(fde.CIE), loc: fde.Begin(),
+		saved: in.saved[:0], rows: in.rows[:0],
+	}
 	in.cur.ra = regRule{kind: regOther} // until the CIE says where it is
 	in.run(fde.CIE.InitialInstructions, true)
 	in.initial = in.cur

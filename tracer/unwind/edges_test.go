@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"debug/elf"
 	"encoding/binary"
+	"errors"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -100,7 +103,7 @@ func TestLimits(t *testing.T) {
 		l    Limits
 		name string
 	}{{Limits{MaxRows: 1000}, "MaxRows"}, {Limits{MaxSectionBytes: 4096}, "MaxSectionBytes"}} {
-		if tab, err := Build(f, c.l); err == nil || !strings.Contains(err.Error(), c.name) {
+		if tab, err := Build(f, c.l); !errors.Is(err, ErrOverLimit) || !strings.Contains(err.Error(), c.name) {
 			t.Errorf("limits %+v: table %v, error %v", c.l, tab != nil, err)
 		}
 	}
@@ -124,6 +127,22 @@ func TestFileOver4GiB(t *testing.T) {
 	binary.Write(&b, binary.LittleEndian, hdr)
 	binary.Write(&b, binary.LittleEndian, prog)
 	if tab, err := Build(bytes.NewReader(b.Bytes()), Limits{}); err == nil || !strings.Contains(err.Error(), "4 GiB") {
+		t.Errorf("table %v, error %v", tab != nil, err)
+	}
+}
+
+// TestNoCFI checks that a file without call-frame information says so.
+func TestNoCFI(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "nocfi")
+	if out, err := exec.Command("gcc", "-O2", "-static", "-nostdlib", "-fno-asynchronous-unwind-tables", "-fno-unwind-tables", "-o", bin, "../../testdata/noalloc.c").CombinedOutput(); err != nil {
+		t.Skipf("build: %v %s", err, out)
+	}
+	f, err := os.Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if tab, err := Build(f, Limits{}); !errors.Is(err, ErrNoCFI) {
 		t.Errorf("table %v, error %v", tab != nil, err)
 	}
 }
@@ -207,7 +226,7 @@ func TestInterpret(t *testing.T) {
 		if err != nil || len(fdes) != 1 {
 			t.Fatalf("%s: parse: %d FDEs, %v", c.name, len(fdes), err)
 		}
-		got := interpret(fdes[0], false)
+		got := new(interpreter).interpret(fdes[0], false)
 		if len(got) != len(c.want) {
 			t.Errorf("%s: rows %+v, want %+v", c.name, got, c.want)
 			continue
@@ -229,7 +248,7 @@ func TestRememberStateBound(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := interpret(fdes[0], false)
+	got := new(interpreter).interpret(fdes[0], false)
 	if len(got) != 1 || got[0].row != (Row{}) {
 		t.Errorf("rows %+v, want one None row", got)
 	}

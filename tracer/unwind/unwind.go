@@ -57,7 +57,7 @@ type Table struct {
 // Limits bound what Build reads and makes from one file; a zero field takes
 // its default.
 type Limits struct {
-	MaxRows         int   // rows in the table; default DefaultMaxRows
+	MaxRows         int   // rows in the table, counted before equal rows merge; default DefaultMaxRows
 	MaxSectionBytes int64 // bytes of the CFI section, once decompressed; default DefaultMaxSectionBytes
 }
 
@@ -67,8 +67,14 @@ const (
 	DefaultMaxSectionBytes = 64 << 20
 )
 
-// ErrNoCFI is returned for a file with neither .eh_frame nor .debug_frame.
-var ErrNoCFI = errors.New("no .eh_frame or .debug_frame")
+// Errors of Build that callers count apart; any other error means a
+// malformed file.
+var (
+	// ErrNoCFI: the file has neither .eh_frame nor .debug_frame.
+	ErrNoCFI = errors.New("no .eh_frame or .debug_frame")
+	// ErrOverLimit: the file's table would pass one of the Limits, which the error names.
+	ErrOverLimit = errors.New("over the limit")
+)
 
 // Build reads the unwind table of the ELF file f, which the caller holds
 // open. Over a limit is an error naming it; a malformed file yields an
@@ -127,14 +133,14 @@ func Build(f io.ReaderAt, l Limits) (t *Table, err error) {
 // sectionData reads a section, decompressed, refusing more than max bytes.
 func sectionData(s *elf.Section, max int64) ([]byte, error) {
 	if s.Size > uint64(max) {
-		return nil, fmt.Errorf("read %s: %d bytes over the limit MaxSectionBytes (%d)", s.Name, s.Size, max)
+		return nil, fmt.Errorf("read %s: %d bytes: %w MaxSectionBytes (%d)", s.Name, s.Size, ErrOverLimit, max)
 	}
 	data, err := io.ReadAll(io.LimitReader(s.Open(), max+1))
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", s.Name, err)
 	}
 	if int64(len(data)) > max {
-		return nil, fmt.Errorf("read %s: over the limit MaxSectionBytes (%d)", s.Name, max)
+		return nil, fmt.Errorf("read %s: %w MaxSectionBytes (%d)", s.Name, ErrOverLimit, max)
 	}
 	return data, nil
 }
@@ -170,10 +176,11 @@ func fileRange(code []segment, begin, end uint64) (uint32, uint32, bool) {
 	return 0, 0, false
 }
 
-// function is one FDE's rows, in file offsets, ending at end.
+// function is one FDE's rows, all[first:first+n] of buildRows, in file
+// offsets from begin, ending at end.
 type function struct {
-	rows []Row
-	end  uint32
+	first, n   int
+	begin, end uint32
 }
 
 // buildRows interprets every FDE once and joins their rows into one sorted
@@ -181,8 +188,11 @@ type function struct {
 // end gets a None row unless the next begins there, and adjacent equal rows
 // are merged.
 func buildRows(fdes frame.FrameDescriptionEntries, code []segment, ehFrame bool, maxRows int) ([]Row, error) {
-	var funcs []function
-	total := 0
+	var (
+		funcs []function
+		all   []Row
+		in    interpreter
+	)
 	for _, fde := range fdes {
 		if fde == nil || fde.CIE == nil {
 			continue
@@ -191,33 +201,28 @@ func buildRows(fdes frame.FrameDescriptionEntries, code []segment, ehFrame bool,
 		if !ok {
 			continue
 		}
-		rows := interpret(fde, ehFrame)
-		fn := function{end: end}
-		for _, r := range rows {
-			if r.loc < fde.Begin() || r.loc >= fde.End() {
-				continue
+		fn := function{first: len(all), begin: begin, end: end}
+		for _, r := range in.interpret(fde, ehFrame) {
+			if r.loc < fde.End() { // the first is at fde.Begin()
+				r.row.Offset = uint32(r.loc-fde.Begin()) + begin
+				all = append(all, r.row)
 			}
-			r.row.Offset = uint32(r.loc-fde.Begin()) + begin
-			fn.rows = append(fn.rows, r.row)
 		}
-		total += len(fn.rows) + 1
-		if total > maxRows {
-			return nil, fmt.Errorf("over the limit MaxRows (%d)", maxRows)
+		fn.n = len(all) - fn.first
+		if len(all)+len(funcs) > maxRows { // each function's rows and its end
+			return nil, fmt.Errorf("%w MaxRows (%d)", ErrOverLimit, maxRows)
 		}
 		funcs = append(funcs, fn)
 	}
-	slices.SortStableFunc(funcs, func(a, b function) int { return cmp.Compare(a.rows[0].Offset, b.rows[0].Offset) })
-	out := make([]Row, 0, total)
+	slices.SortStableFunc(funcs, func(a, b function) int { return cmp.Compare(a.begin, b.begin) })
+	out := make([]Row, 0, len(all)+len(funcs))
 	var prevEnd uint32
 	for _, fn := range funcs {
-		if len(out) > 0 && fn.rows[0].Offset < prevEnd {
+		if fn.begin < prevEnd {
 			continue
 		}
-		if n := len(out); n > 0 && out[n-1].Offset == fn.rows[0].Offset {
-			out = out[:n-1] // the previous function's end None row
-		}
-		for _, r := range fn.rows {
-			out = appendRow(out, r)
+		for _, r := range all[fn.first : fn.first+fn.n] {
+			out = appendRow(out, r) // the first replaces the previous end's None at the same offset
 		}
 		out = appendRow(out, Row{Offset: fn.end})
 		prevEnd = fn.end

@@ -34,6 +34,7 @@ func realFiles(t *testing.T) []string {
 	}
 	return append(files,
 		tracertest.BuildC(t, "allocs.c", "-fomit-frame-pointer", "-fasynchronous-unwind-tables"),
+		tracertest.BuildC(t, "inline.cc", "-fomit-frame-pointer", "-fasynchronous-unwind-tables"),
 		tracertest.BuildGo(t, "gomalloc.go"), // .debug_frame only, compressed
 	)
 }
@@ -96,9 +97,20 @@ func readelfRows(t *testing.T, path, source string) []oracleRow {
 		fdeOK        bool
 		fdeBeginFile uint32
 		flush        func()
+		cie, fdeCIE  string                   // the CIE being read, the CIE of the FDE being read
+		cieRows      = map[string]oracleRow{} // each CIE's row, by its offset
 		hexNum       = func(s string) uint64 { v, _ := strconv.ParseUint(s, 16, 64); return v }
 	)
 	flush = func() {
+		if cie != "" && len(fdeRows) > 0 {
+			cieRows[cie] = fdeRows[0]
+		}
+		if r, ok := cieRows[fdeCIE]; fdeOK && len(fdeRows) == 0 && ok {
+			// readelf prints no rows for an FDE without instructions:
+			// its CIE's row covers it.
+			r.off = uint32(begin)
+			fdeRows = []oracleRow{r}
+		}
 		if fdeOK {
 			for i, r := range fdeRows {
 				next := end
@@ -113,7 +125,7 @@ func readelfRows(t *testing.T, path, source string) []oracleRow {
 				rows = append(rows, r)
 			}
 		}
-		fdeRows, fdeOK, cols = nil, false, nil
+		fdeRows, fdeOK, cols, cie, fdeCIE = nil, false, nil, "", ""
 	}
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	sc.Buffer(nil, 1<<20)
@@ -129,11 +141,12 @@ func readelfRows(t *testing.T, path, source string) []oracleRow {
 		}
 		fields := strings.Fields(line)
 		switch {
-		case len(fields) >= 4 && (fields[3] == "FDE" || fields[3] == "CIE"):
+		case len(fields) >= 4 && fields[3] == "CIE":
 			flush()
-			if fields[3] != "FDE" {
-				continue
-			}
+			cie, begin, end = fields[0], 0, 1 // its row is at location 0
+		case len(fields) >= 5 && fields[3] == "FDE":
+			flush()
+			fdeCIE = strings.TrimPrefix(fields[4], "cie=")
 			pc := fields[len(fields)-1]
 			lo, hi, _ := strings.Cut(strings.TrimPrefix(pc, "pc="), "..")
 			begin, end = hexNum(lo), hexNum(hi)
@@ -208,13 +221,14 @@ func TestOracleReadelf(t *testing.T) {
 	for _, path := range realFiles(t) {
 		tab := build(t, path)
 		oracle := readelfRows(t, path, tab.Source)
-		if len(oracle) < 50 {
+		if len(oracle) < 10 {
 			t.Fatalf("%s: readelf gave only %d rows", path, len(oracle))
 		}
-		var compared, agreed int
+		var compared, agreed, skipped int
 		for _, o := range oracle {
 			want, ok := o.expect()
 			if !ok {
+				skipped++
 				continue
 			}
 			for _, off := range []uint32{o.off, o.next - 1} {
@@ -228,7 +242,7 @@ func TestOracleReadelf(t *testing.T) {
 				}
 			}
 		}
-		t.Logf("%s (%s): %d rows; %d of %d readelf rows' ends agree (%d readelf rows not compared: other rules)", path, tab.Source, len(tab.Rows), agreed, compared, len(oracle)-compared/2)
+		t.Logf("%s (%s): %d rows; %d of %d readelf rows' ends agree (%d readelf rows not compared: other rules)", path, tab.Source, len(tab.Rows), agreed, compared, skipped)
 		if compared == 0 || agreed != compared {
 			t.Errorf("%s: %d of %d agree", path, agreed, compared)
 		}

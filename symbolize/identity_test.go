@@ -71,3 +71,21 @@ func TestModuleOfEachFile(t *testing.T) {
 		t.Errorf("the library rewritten in place kept its old symbols")
 	}
 }
+
+func TestFramePointerPrologue(t *testing.T) {
+	for _, tc := range []struct {
+		code []byte
+		want bool
+	}{
+		{[]byte{0x55, 0x48, 0x89, 0xe5, 0x90}, true},                    // push %rbp; mov %rsp,%rbp
+		{[]byte{0xf3, 0x0f, 0x1e, 0xfa, 0x55, 0x48, 0x89, 0xe5}, true},  // endbr64 first
+		{[]byte{0x55, 0x48, 0x8b, 0xec, 0x90}, true},                    // the other encoding of the mov
+		{[]byte{0x55, 0x53, 0x48, 0x83, 0xec, 0x08}, false},             // push %rbp as a callee-saved register
+		{[]byte{0xf3, 0x0f, 0x1e, 0xfa, 0x48, 0x83, 0xec, 0x08}, false}, // sub $8,%rsp
+		{[]byte{0x55, 0x48}, false},                                     // too short
+	} {
+		if got := framePointerPrologue(tc.code); got != tc.want {
+			t.Errorf("% x: %v, want %v", tc.code, got, tc.want)
+		}
+	}
+}

@@ -20,8 +20,10 @@ buffer, uprobe_multi links, uprobe sessions, the capabilities mtrace holds, lock
 perf_event_paranoid, cgroup v2, that mtrace's BPF programs load, whether
 a return probe leaves a process under seccomp alive (where it does not,
 mtrace leaves such processes alone), and with --pid the allocators mtrace
-would probe in that process and where (the planned probe sites). Exits 0 only when every required check passes; a
-failing check names its fix.
+would probe in that process and where (the planned probe sites), and for
+each file it maps whether it has unwind tables (.eh_frame or .debug_frame)
+and how many of its functions keep a frame pointer. Exits 0 only when
+every required check passes; a failing check names its fix.
 
 With --overhead it then measures what tracing costs per allocation on
 this host: a workload doing malloc and free in a loop runs untraced, under
@@ -40,7 +42,7 @@ Examples:
    mtrace check --overhead
    mtrace check --overhead --rounds 5 --ops 200000 -- ./bin/bench`,
 		Flags: []cli.Flag{
-			&cli.IntSliceFlag{Name: "pid", Aliases: []string{"p"}, Usage: "also list the allocators mtrace would probe in `PID` (repeatable)"},
+			&cli.IntSliceFlag{Name: "pid", Aliases: []string{"p"}, Usage: "also list the allocators mtrace would probe in `PID`, and how the stacks through each file it maps can be walked (repeatable)"},
 			&cli.BoolFlag{Name: "overhead", Usage: "also measure the cost per allocation of empty probes, of mtrace and of other tracers on this host"},
 			&cli.IntFlag{Name: "ops", Value: 100000, Usage: "with --overhead, `N` allocations per run of the workload"},
 			&cli.IntFlag{Name: "rounds", Value: 3, Usage: "with --overhead, run every configuration `N` times, interleaved, and take the median"},

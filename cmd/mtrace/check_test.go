@@ -82,3 +82,29 @@ func TestCheckOverhead(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckSaysHowStacksWalk: check --pid names, per file the target maps,
+// its unwind tables and how many of its functions keep a frame pointer,
+// told apart for the same program built with and without them.
+func TestCheckSaysHowStacksWalk(t *testing.T) {
+	tracertest.RequireBPF(t)
+	line := regexp.MustCompile(`allocs: unwind tables \(\.eh_frame, (\d+) rows, \d+ KiB\), frame pointers in (\d+) of (\d+) functions read`)
+	for _, tc := range []struct {
+		flags []string
+		fp    bool
+	}{{nil, true}, {[]string{"-fomit-frame-pointer", "-fasynchronous-unwind-tables"}, false}} {
+		target := startWaiting(t, tracertest.BuildC(t, "allocs.c", tc.flags...), "--wait")
+		res := runMtrace(t.Context(), nil, "check", "--pid", target.pid())
+		target.release(t)
+		m := line.FindStringSubmatch(res.stdout)
+		if m == nil || !strings.Contains(res.stdout, "libc.so.6: unwind tables (.eh_frame") {
+			t.Fatalf("flags %q: no unwind tables said for allocs and libc:\n%s", tc.flags, res.stdout)
+		}
+		rows, _ := strconv.Atoi(m[1])
+		with, _ := strconv.Atoi(m[2])
+		read, _ := strconv.Atoi(m[3])
+		if rows == 0 || read == 0 || (with*2 > read) != tc.fp {
+			t.Errorf("flags %q: %d rows, frame pointers in %d of %d functions; want frame pointers in most: %v", tc.flags, rows, with, read, tc.fp)
+		}
+	}
+}

@@ -27,9 +27,10 @@ type Check struct {
 // tracepoints, attach cookies, ring buffer).
 var minKernel = [2]int{5, 17}
 
-// Run says, one check per feature, whether this host can run mtrace, and
-// which allocators it would probe in each of pids. With loadPrograms it
-// also loads mtrace's BPF programs, the final proof. A check that
+// Run says, one check per feature, whether this host can run mtrace, which
+// allocators it would probe in each of pids, and how the stacks through
+// each file they map can be walked. With loadPrograms it also loads
+// mtrace's BPF programs, the final proof. A check that
 // MTRACE_PRETEND_MISSING names fails (kernel.PretendMissingEnv).
 func Run(procRoot string, pids []int, loadPrograms bool) []Check {
 	var out []Check
@@ -57,6 +58,7 @@ func Run(procRoot string, pids []int, loadPrograms bool) []Check {
 	}
 	for _, pid := range pids {
 		add(allocatorCheck(procRoot, pid))
+		add(stacksCheck(procRoot, pid))
 	}
 	return out
 }
